@@ -1,0 +1,1 @@
+"""quadmimic package."""
