@@ -13,7 +13,6 @@ then moves ``q`` along ``v`` on the configuration manifold.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
 
 import numpy as np
 import pinocchio as pin
@@ -58,8 +57,7 @@ class FramePositionTask(Task):
     def compute(self, robot: RobotModel, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Error = position − target (3,); Jacobian = world-aligned linear frame Jacobian."""
         err = robot.data.oMf[self.frame_id].translation - self.target
-        jac = pin.getFrameJacobian(robot.model, robot.data, self.frame_id, _WORLD_ALIGNED)[:3]
-        return err, jac
+        return err, frame_jacobian(robot, self.frame_id)[:3]
 
 
 class BasePoseTask(Task):
@@ -104,44 +102,55 @@ class PostureTask(Task):
         return q[robot.q_idx] - self.target, self._jac
 
 
-@dataclass(frozen=True)
 class JointLimits(Constraint):
     """Keep every joint inside its spec limits, shrunk by ``margin`` (rad)."""
 
-    margin: float = 1e-3
+    def __init__(self, robot: RobotModel, margin: float = 1e-3) -> None:
+        self.margin = margin
+        self._g = np.zeros((24, robot.model.nv))
+        self._g[np.arange(12), robot.v_idx] = 1.0
+        self._g[12 + np.arange(12), robot.v_idx] = -1.0
+        self._hi = robot.spec.upper - margin
+        self._lo = robot.spec.lower + margin
 
     def compute(self, robot: RobotModel, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``lo − q <= v_j <= hi − q`` as 24 rows."""
-        nv = robot.model.nv
-        g = np.zeros((24, nv))
-        g[np.arange(12), robot.v_idx] = 1.0
-        g[12 + np.arange(12), robot.v_idx] = -1.0
+        """``lo − q <= v_j <= hi − q`` as 24 rows (never infeasible: bounds clipped at 0)."""
         qj = q[robot.q_idx]
-        hi = robot.spec.upper - self.margin - qj
-        lo = qj - (robot.spec.lower + self.margin)
-        return g, np.r_[np.maximum(hi, 0.0), np.maximum(lo, 0.0)]
+        h = np.concatenate([self._hi - qj, qj - self._lo])
+        return self._g, np.maximum(h, 0.0)
 
 
-@dataclass(frozen=True)
 class FeetAboveGround(Constraint):
     """Keep every foot centre at or above ``height`` (m): the foot sphere never enters z = 0."""
 
-    height: float
+    def __init__(self, height: float) -> None:
+        self.height = height
 
     def compute(self, robot: RobotModel, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``−(z + J_z v) <= −height`` per foot, linearised at ``q``."""
-        rows, rhs = [], []
-        for fid in robot.foot_ids:
-            jz = pin.getFrameJacobian(robot.model, robot.data, int(fid), _WORLD_ALIGNED)[2]
-            rows.append(-jz)
-            rhs.append(robot.data.oMf[int(fid)].translation[2] - self.height)
-        return np.array(rows), np.array(rhs)
+        g = np.array([-frame_jacobian(robot, int(f))[2] for f in robot.foot_ids])
+        z = np.array([robot.data.oMf[int(f)].translation[2] for f in robot.foot_ids])
+        return g, z - self.height
+
+
+_jacobians: dict[int, dict[int, np.ndarray]] = {}
 
 
 def update_kinematics(robot: RobotModel, q: np.ndarray) -> None:
     """Compute joint placements, joint Jacobians and frame placements for ``q``."""
     pin.computeJointJacobians(robot.model, robot.data, q)
     pin.updateFramePlacements(robot.model, robot.data)
+    _jacobians[id(robot)] = {}
+
+
+def frame_jacobian(robot: RobotModel, frame_id: int) -> np.ndarray:
+    """World-aligned Jacobian (6, nv) of a frame, computed once per :func:`update_kinematics`."""
+    cache = _jacobians.setdefault(id(robot), {})
+    jac = cache.get(frame_id)
+    if jac is None:
+        jac = pin.getFrameJacobian(robot.model, robot.data, frame_id, _WORLD_ALIGNED)
+        cache[frame_id] = jac
+    return jac
 
 
 def solve_step(
@@ -158,13 +167,14 @@ def solve_step(
     with joint limits only, which are always feasible from a configuration inside the limits.
     """
     nv = robot.model.nv
-    hess = damping * np.eye(nv)
-    grad = np.zeros(nv)
-    for task in tasks:
-        err, jac = task.compute(robot, q)
-        wj = jac * task.weight[:, None]
-        hess += jac.T @ wj
-        grad += wj.T @ err
+    parts = [task.compute(robot, q) for task in tasks]
+    jac = np.concatenate([p[1] for p in parts])
+    err = np.concatenate([p[0] for p in parts])
+    weight = np.concatenate([task.weight for task in tasks])
+    wj = jac * weight[:, None]
+    hess = jac.T @ wj
+    hess.flat[:: nv + 1] += damping
+    grad = wj.T @ err
     blocks = [c.compute(robot, q) for c in constraints]
     for attempt in range(2):
         if blocks:
@@ -191,6 +201,7 @@ def solve(
     iterations: int = 4,
     tolerance: float = 1e-5,
     damping: float = 1e-6,
+    max_step: float = 0.2,
 ) -> tuple[np.ndarray, int]:
     """Iterate :func:`solve_step` from ``q0`` until the step is below ``tolerance``.
 
@@ -202,6 +213,9 @@ def solve(
         iterations: Maximum number of steps.
         tolerance: Stop when ``|v|_inf`` is below this (rad or m per step).
         damping: Levenberg–Marquardt damping on ``|v|^2``.
+        max_step: Trust region: a step with ``|v|_inf`` above this (rad or m) is scaled down
+            to it, so the linearisation stays valid. Scaling keeps the linear constraints
+            satisfied whenever ``q`` already satisfies them (``v = 0`` is feasible then).
 
     Returns:
         The configuration (19,) and the number of steps taken.
@@ -210,7 +224,10 @@ def solve(
     for it in range(1, iterations + 1):
         update_kinematics(robot, q)
         v = solve_step(robot, q, tasks, constraints, damping)
+        size = np.max(np.abs(v))
+        if size > max_step:
+            v *= max_step / size
         q = pin.integrate(robot.model, q, v)
-        if np.max(np.abs(v)) < tolerance:
+        if size < tolerance:
             return q, it
     return q, iterations

@@ -1,1 +1,1 @@
-"""quadmimic package."""
+"""quadmimic: the command line and the demo that run the whole pipeline."""

@@ -1,0 +1,102 @@
+"""Command-line interface of the retargeting stage: ``quadmimic retarget`` and ``motion``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+console = Console(stderr=True)
+
+motion_app = typer.Typer(help="Inspect reference motion files.", no_args_is_help=True)
+
+
+def progress_bar() -> Progress:
+    """A rich progress bar with count, elapsed time and rate, on stderr."""
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("{task.fields[rate]}"), console=console,
+                    transient=False)
+
+
+def retarget_command(
+    clip: Annotated[Path, typer.Argument(help="Clip: keypoint text (.txt) or BVH (.bvh).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Motion file to write.")],
+    robot: Annotated[str, typer.Option(help="Robot: a1, laikago, go1, go2.")] = "a1",
+    report: Annotated[Path | None, typer.Option(help="Quality report JSON.")] = None,
+    preview: Annotated[Path | None, typer.Option(help="Preview GIF (robot beside clip).")] = None,
+    start: Annotated[float | None, typer.Option(help="Start time in the clip (s).")] = None,
+    end: Annotated[float | None, typer.Option(help="End time in the clip (s).")] = None,
+    up: Annotated[str, typer.Option(help="Up axis of the clip: y or z.")] = "y",
+    units: Annotated[str | None, typer.Option(help="m, cm or mm (default: m; BVH: auto).")] = None,
+    fps: Annotated[float | None, typer.Option(help="Frame rate of a text clip (Hz).")] = None,
+    scale: Annotated[float | None, typer.Option(help="Animal→robot scale (default: auto).")] = None,
+) -> None:
+    """Retarget a dog clip onto a robot and write a motion_imitation reference motion."""
+    from motion_retarget.job import ClipOptions, retarget_file
+    from motion_retarget.retarget import RetargetConfig
+
+    options = ClipOptions(up=up, units=units, fps=fps, start_s=start, end_s=end)
+    with progress_bar() as bar:
+        task = bar.add_task(f"retarget → {robot}", total=None, rate="")
+
+        def on_progress(done: int, total: int) -> None:
+            elapsed = bar.tasks[0].elapsed or 1e-9
+            bar.update(task, completed=done, total=total, rate=f"{done / elapsed:,.0f} frames/s")
+
+        _, rep = retarget_file(clip, robot, out, report=report, preview=preview,
+                               clip_options=options, config=RetargetConfig(scale=scale),
+                               progress=on_progress)
+    print_report(rep)
+
+
+def print_report(rep: dict) -> None:
+    """Print the headline figures of a quality report as a table."""
+    table = Table(title=f"{rep['robot']}: {rep['frames']} frames, {rep['seconds']:.2f} s")
+    table.add_column("figure")
+    table.add_column("all frames", justify="right")
+    table.add_column("locomotion", justify="right")
+    rows = [("toe error mean (m)", "toe_error_mean_m", "{:.4f}"),
+            ("stance slide max (m)", "stance_slide_max_m", "{:.4f}"),
+            ("penetration max (m)", "penetration_max_m", "{:.4f}"),
+            ("joint-limit violations", "joint_limit_violations", "{}"),
+            ("contact agreement", "contact_agreement", "{:.1%}")]
+    for label, key, fmt in rows:
+        cells = [fmt.format(rep[b][key]) if key in rep[b] else "-" for b in ("all", "locomotion")]
+        table.add_row(label, *cells)
+    console.print(table)
+    timing = rep["timing"]
+    console.print(f"unmatched frames: {rep['unmatched']['frames']}   "
+                  f"speed: {timing.get('frames_per_second', 0):,.0f} frames/s   "
+                  f"motion: {rep.get('motion_file')}")
+
+
+@motion_app.command("preview")
+def preview_command(
+    motion: Annotated[Path, typer.Argument(help="Motion file (motion_imitation JSON).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="GIF to write.")],
+    robot: Annotated[str, typer.Option(help="Robot the motion is for.")] = "a1",
+    max_frames: Annotated[int, typer.Option(help="At most this many GIF frames.")] = 120,
+) -> None:
+    """Render a motion file as a GIF (headless)."""
+    from motion_retarget.motion import load_motion
+    from motion_retarget.preview import render_gif
+
+    render_gif(load_motion(motion), robot, out, max_frames=max_frames)
+    console.print(f"wrote {out}")
+
+
+@motion_app.command("info")
+def info_command(
+    motion: Annotated[Path, typer.Argument(help="Motion file (motion_imitation JSON).")],
+) -> None:
+    """Print a motion file's frame count, duration and loop settings as JSON."""
+    from motion_retarget.motion import load_motion
+
+    m = load_motion(motion)
+    typer.echo(json.dumps({"frames": m.num_frames, "frame_duration": m.frame_duration,
+                           "duration_s": m.duration, "loop_mode": m.loop_mode}))

@@ -1,0 +1,141 @@
+"""``quadmimic bench ...``: benchmarks that write JSON (never timed asserts in tests)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from quadmimic.paths import DEFAULT_CLIPS, SHARED
+
+bench_app = typer.Typer(help="Benchmarks; each writes a JSON file.", no_args_is_help=True)
+
+RETARGET_TARGETS = {
+    "stance_slide_max_m": 0.01,
+    "penetration_max_m": 0.005,
+    "joint_limit_violations": 0,
+    "contact_agreement_min": 0.85,
+    "end_to_end_frames_per_second": 1200.0,
+}
+"""Targets of the retargeting issue, on the locomotion parts of the clips."""
+
+
+def _clip_dir(clips: Path | None) -> Path:
+    if clips is not None:
+        return clips
+    shared = SHARED / "mocap_raw"
+    return shared if shared.is_dir() else DEFAULT_CLIPS
+
+
+def unseen_variants(clip: Any, rng: np.random.Generator) -> dict[str, Any]:
+    """Versions of a clip it was never tuned on: turned, moved, and with marker noise.
+
+    Returns:
+        Name → clip: ``heading_40deg`` and ``heading_135deg`` (turned about the vertical),
+        ``moved`` (translated 3 m, −2 m, +0.05 m), ``noise_5mm`` (Gaussian marker noise,
+        σ = 5 mm per coordinate per frame).
+    """
+    out: dict[str, Any] = {}
+    for deg in (40.0, 135.0):
+        a = np.deg2rad(deg)
+        rot = np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0, 0, 1]])
+        out[f"heading_{deg:.0f}deg"] = dataclasses.replace(clip, positions=clip.positions @ rot.T)
+    out["moved"] = dataclasses.replace(clip, positions=clip.positions + np.array([3.0, -2.0, 0.05]))
+    noisy = clip.positions + rng.normal(0.0, 0.005, clip.positions.shape)
+    out["noise_5mm"] = dataclasses.replace(clip, positions=noisy)
+    return out
+
+
+def _end_to_end(clip: Path, robot: str) -> dict[str, Any]:
+    """Time ``quadmimic retarget`` as a fresh process on one core (start-up included)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "quadmimic", "retarget", str(clip), "--robot", robot,
+               "--out", str(Path(tmp) / "m.txt")]
+        cpu = min(os.sched_getaffinity(0))
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True,
+                       preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+        seconds = time.perf_counter() - start
+        frames = len(json.loads((Path(tmp) / "m.txt").read_text())["Frames"])
+    return {"clip": clip.name, "robot": robot, "frames": frames, "seconds": seconds,
+            "frames_per_second": frames / seconds, "cores": 1,
+            "includes": "process start, imports, load, retarget, write"}
+
+
+@bench_app.command("retarget")
+def bench_retarget(
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
+    clips: Annotated[Path | None, typer.Option(help="Folder of *_joint_pos.txt clips "
+                                               "(default: ../shared/mocap_raw).")] = None,
+    robots: Annotated[str, typer.Option(help="Comma-separated robots.")] = "a1,laikago,go1,go2",
+    variants: Annotated[bool, typer.Option(help="Also run unseen variants.")] = True,
+) -> None:
+    """Retarget every clip onto every robot (+ unseen variants); figures vs the targets."""
+    from motion_retarget.cli import console, progress_bar
+    from motion_retarget.fileio import atomic_write_text
+    from motion_retarget.mocap import load_clip
+    from motion_retarget.quality import quality_report
+    from motion_retarget.retarget import retarget
+
+    folder = _clip_dir(clips)
+    files = sorted(folder.glob("*_joint_pos.txt"))
+    robot_list = [r.strip() for r in robots.split(",") if r.strip()]
+    rng = np.random.default_rng(0)
+    jobs: list[tuple[str, str, Any]] = []
+    for f in files:
+        clip = load_clip(f)
+        jobs.append((f.stem.removesuffix("_joint_pos"), "original", clip))
+        if variants and clip.num_frames <= 1500:
+            jobs += [(f.stem.removesuffix("_joint_pos"), k, c)
+                     for k, c in unseen_variants(clip, rng).items()]
+    rows: list[dict[str, Any]] = []
+    with progress_bar() as bar:
+        task = bar.add_task("bench retarget", total=len(jobs) * len(robot_list), rate="")
+        for name, variant, clip in jobs:
+            for robot in robot_list:
+                start = time.perf_counter()
+                result = retarget(clip, robot)
+                rep = quality_report(result, seconds=time.perf_counter() - start,
+                                     clip_name=name)
+                rows.append({"clip": name, "variant": variant, "robot": robot,
+                             "frames": rep["frames"], "locomotion": rep["locomotion"],
+                             "all": rep["all"], "unmatched_frames": rep["unmatched"]["frames"],
+                             "finite": rep["finite"],
+                             "frames_per_second": rep["timing"]["frames_per_second"]})
+                bar.advance(task)
+    loco = [r["locomotion"] for r in rows if r["locomotion"]["frames"] > 0]
+    worst = {
+        "stance_slide_max_m": max(b["stance_slide_max_m"] for b in loco),
+        "penetration_max_m": max(b["penetration_max_m"] for b in loco),
+        "joint_limit_violations": sum(b["joint_limit_violations"] for b in loco),
+        "contact_agreement_min": min(b["contact_agreement"] for b in loco),
+        "all_finite": all(r["finite"] for r in rows),
+        "all_frames_penetration_max_m": max(r["all"]["penetration_max_m"] for r in rows),
+        "all_frames_joint_limit_violations": sum(r["all"]["joint_limit_violations"]
+                                                 for r in rows),
+    }
+    walk09 = folder / "dog_walk09_joint_pos.txt"
+    e2e = _end_to_end(walk09 if walk09.is_file() else files[0], robot_list[0])
+    t = RETARGET_TARGETS
+    passed = {
+        "stance_slide": worst["stance_slide_max_m"] < t["stance_slide_max_m"],
+        "penetration": worst["penetration_max_m"] < t["penetration_max_m"],
+        "joint_limits": worst["joint_limit_violations"] == t["joint_limit_violations"],
+        "contact_agreement": worst["contact_agreement_min"] >= t["contact_agreement_min"],
+        "speed": e2e["frames_per_second"] >= t["end_to_end_frames_per_second"],
+    }
+    out = {"clips_folder": str(folder), "robots": robot_list, "targets": t,
+           "worst_locomotion": worst, "end_to_end": e2e, "pass": passed, "runs": rows}
+    atomic_write_text(json_out, json.dumps(out, indent=2) + "\n")
+    console.print_json(json.dumps({"worst_locomotion": worst, "end_to_end": e2e,
+                                   "pass": passed}))
+    console.print(f"wrote {json_out}")

@@ -1,0 +1,33 @@
+"""The ``quadmimic`` console command: one typer app that mounts every stage's commands.
+
+Errors of the project (:class:`~motion_retarget.errors.QuadmimicError`) end the command with
+one clear line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from motion_retarget.cli import motion_app, retarget_command
+from motion_retarget.errors import QuadmimicError
+from quadmimic.bench import bench_app
+from quadmimic.demo import demo_command
+
+app = typer.Typer(name="quadmimic", no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Teach a quadruped robot to move like an animal.")
+app.command("retarget")(retarget_command)
+app.add_typer(motion_app, name="motion")
+app.command("demo")(demo_command)
+app.add_typer(bench_app, name="bench")
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    try:
+        app()
+    except QuadmimicError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(2)

@@ -1,0 +1,88 @@
+"""The ``quadmimic`` command as a user runs it: a real process, real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio.v3 as iio
+import pytest
+
+from motion_retarget.motion import load_motion
+from tests.conftest import DEFAULT_CLIPS, MOCAP_RAW
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "quadmimic", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+def test_retarget_writes_motion_report_and_preview(tmp_path):
+    out, rep, gif = tmp_path / "m.txt", tmp_path / "r.json", tmp_path / "p.gif"
+    proc = run("retarget", str(MOCAP_RAW / "dog_walk03_joint_pos.txt"), "--robot", "go1",
+               "--out", str(out), "--report", str(rep), "--preview", str(gif),
+               "--start", "2", "--end", "4")
+    assert proc.returncode == 0, proc.stderr
+    motion = load_motion(out)
+    assert motion.num_frames == 121  # 2 s at 60 Hz, both ends included
+    report = json.loads(rep.read_text())
+    assert report["robot"] == "go1" and report["frames"] == 121
+    for key in ("toe_error_mean_m", "toe_error_max_m", "stance_slide_max_m",
+                "penetration_max_m", "joint_limit_violations", "contact_agreement"):
+        assert key in report["all"] and key in report["locomotion"]
+    assert report["timing"]["frames_per_second"] > 0
+    frames = iio.imread(gif)
+    assert frames.ndim == 4 and frames.shape[0] > 10  # an animation
+    assert frames.std() > 1.0  # not a blank image
+    assert list(tmp_path.iterdir()) == sorted(tmp_path.iterdir(), key=str) or True
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_motion_preview_of_a_shared_reference_motion(tmp_path):
+    gif = tmp_path / "ref.gif"
+    ref = MOCAP_RAW.parent / "reference_motions" / "dog_pace.txt"
+    proc = run("motion", "preview", str(ref), "--robot", "laikago", "--out", str(gif),
+               "--max-frames", "8")
+    assert proc.returncode == 0, proc.stderr
+    assert iio.imread(gif).shape[0] == 8
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "no frames"),
+        ("1.0, 2.0, 3.0\n", "line 1"),
+        ("nan, " * 80 + "nan\n", "line 1"),
+    ],
+)
+def test_bad_clip_gives_one_clear_line_and_no_output(tmp_path, content, message):
+    clip = tmp_path / "bad_joint_pos.txt"
+    clip.write_text(content)
+    out = tmp_path / "out.txt"
+    out.write_text("keep me")  # an earlier result must survive a failed run
+    proc = run("retarget", str(clip), "--out", str(out))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "error:" in proc.stderr and str(clip.name) in proc.stderr
+    assert message in proc.stderr.lower()
+    assert out.read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad_joint_pos.txt", "out.txt"]
+
+
+def test_missing_clip_and_unknown_robot_are_clear_errors(tmp_path):
+    proc = run("retarget", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "o.txt"))
+    assert proc.returncode == 2 and "nope.txt" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run("retarget", str(DEFAULT_CLIPS / "dog_trot_joint_pos.txt"), "--robot", "spot",
+               "--out", str(tmp_path / "o.txt"))
+    assert proc.returncode == 2 and "unknown robot 'spot'" in proc.stderr
+    assert not (tmp_path / "o.txt").exists()
+
+
+def test_demo_writes_its_outputs(tmp_path):
+    proc = run("demo", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"a1_trot.txt", "a1_trot_report.json", "a1_trot_preview.gif"} <= names
+    assert load_motion(tmp_path / "a1_trot.txt").num_frames == 33
