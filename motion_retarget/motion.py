@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from motion_retarget.errors import MotionFormatError
 from motion_retarget.fileio import atomic_write_text
@@ -672,6 +671,8 @@ def root_angular_velocity(motion: Motion) -> np.ndarray:
     n = motion.num_frames
     if n == 1:
         return np.zeros((1, 3))
+    from scipy.spatial.transform import Rotation  # lazy: 0.3 s import, rarely needed
+
     rot = Rotation.from_quat(motion.root_quat)
     deltas = (rot[1:] * rot[:-1].inv()).as_rotvec()
     return _forward_difference(deltas, n, motion.frame_duration, 3)
@@ -711,6 +712,8 @@ def heading_change(q_from: np.ndarray, q_to: np.ndarray) -> float:
     Returns:
         The heading change in radians (0.0 if the image of x is vertical).
     """
+    from scipy.spatial.transform import Rotation  # lazy: 0.3 s import, rarely needed
+
     rel = Rotation.from_quat(np.asarray(q_to)) * Rotation.from_quat(np.asarray(q_from)).inv()
     x = rel.apply([1.0, 0.0, 0.0])
     if math.hypot(x[0], x[1]) < 1e-12:

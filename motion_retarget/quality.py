@@ -52,6 +52,8 @@ def _block(
     pen = np.maximum(spec.foot_radius - f[..., 2], 0.0)
     j = joints[sel]
     violations = int(np.count_nonzero((j < spec.lower) | (j > spec.upper)))
+    speed = np.abs(np.gradient(joints, result.motion.frame_duration, axis=0))[sel] if len(
+        joints) > 1 else np.zeros_like(j)
     robot_contact = (f[..., 2] - spec.foot_radius) < result.scale * contact_height
     agree = float(np.mean(robot_contact == result.clip_contacts[sel]))
     return {
@@ -66,6 +68,9 @@ def _block(
         "penetration_max_m": float(pen.max()),
         "joint_limit_violations": violations,
         "contact_agreement": agree,
+        "joint_speed_max_rad_s": float(speed.max()),
+        "joint_speed_over_limit_frames": int(np.count_nonzero(
+            np.any(speed > spec.velocity_limits_array, axis=1))),
     }
 
 

@@ -60,8 +60,9 @@ class RetargetConfig:
     """IK weight pulling joints to the default pose (1/rad²): the regulariser."""
     damping: float = 1e-6
     """Levenberg–Marquardt damping of each IK step."""
-    iterations: int = 3
-    """IK steps per frame (warm-started from the previous frame)."""
+    iterations: int = 2
+    """IK steps per frame (warm-started from the previous frame). Measured on dog_walk09
+    (A1): 2 and 3 steps give the same figures (mean IK error 0.06 mm), 2 is 1.4× faster."""
     first_frame_iterations: int = 30
     """IK steps for the first frame (cold start from the standing pose)."""
     limit_margin: float = 1e-3

@@ -136,6 +136,11 @@ class RobotSpec:
         return np.asarray(self.joint_upper, dtype=np.float64)
 
     @property
+    def velocity_limits_array(self) -> np.ndarray:
+        """Joint speed limits (12,) rad/s as an array."""
+        return np.asarray(self.velocity_limits, dtype=np.float64)
+
+    @property
     def default(self) -> np.ndarray:
         """Default standing pose (12,) rad as an array."""
         return np.asarray(self.default_pose, dtype=np.float64)

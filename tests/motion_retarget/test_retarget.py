@@ -120,3 +120,21 @@ def test_window_keeps_source_frame_numbers_in_the_report():
     result = retarget(c, "a1")
     assert result.source_start_frame == 60
     assert dataclasses.asdict(RetargetConfig())  # the config is a plain frozen dataclass
+
+
+ALL_CLIPS = sorted(p.name.removesuffix("_joint_pos.txt") for p in MOCAP_RAW.glob("*_joint_pos.txt"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("clip", ALL_CLIPS)
+def test_every_shared_clip_on_every_robot(clip):
+    """The 'done when' of the retargeting issue, clip by clip, on all four robots."""
+    assert len(ALL_CLIPS) == 15
+    c = load_keypoint_txt(MOCAP_RAW / f"{clip}_joint_pos.txt")
+    for robot in ROBOTS:
+        rep = quality_report(retarget(c, robot))
+        assert rep["finite"] and rep["frames"] == c.num_frames
+        assert rep["all"]["joint_limit_violations"] == 0
+        assert rep["all"]["penetration_max_m"] < 0.005
+        if rep["locomotion"]["frames"]:
+            _check_targets(rep)
