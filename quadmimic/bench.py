@@ -139,3 +139,29 @@ def bench_retarget(
     console.print_json(json.dumps({"worst_locomotion": worst, "end_to_end": e2e,
                                    "pass": passed}))
     console.print(f"wrote {json_out}")
+
+
+@bench_app.command("env")
+def bench_env_command(
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
+    robot: Annotated[str, typer.Option(help="Robot.")] = "a1",
+    motion: Annotated[Path | None, typer.Option(help="Motion file (default: the shipped "
+                                                "A1 trot).")] = None,
+    rounds: Annotated[int, typer.Option(help="Interleaved rounds (median taken).")] = 5,
+    vec_seconds: Annotated[float, typer.Option(help="Seconds per vector-env round.")] = 4.0,
+    envs_per_process: Annotated[int, typer.Option(help="Envs in each of the 2 processes.")] = 4,
+) -> None:
+    """Env steps/s against raw PyBullet (ceiling) and the 2-process vector env overhead."""
+    from motion_retarget.cli import console
+    from motion_retarget.fileio import atomic_write_text
+    from quadmimic.bench_env import bench_env
+    from quadmimic.paths import DATA
+
+    motion = motion or DATA / "motions" / "a1_trot.txt"
+    with console.status("benchmarking the env (about a minute)"):
+        out = bench_env(motion, robot, rounds=rounds, vec_seconds=vec_seconds,
+                        envs_per_process=envs_per_process)
+    atomic_write_text(json_out, json.dumps(out, indent=2) + "\n")
+    console.print_json(json.dumps({k: v for k, v in out.items()
+                                   if not k.endswith("rounds")}))
+    console.print(f"wrote {json_out}")

@@ -6,12 +6,21 @@ scipy Rotation object construction alone costs ~20 µs per call against ~1 µs h
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
 def quat_to_matrix(q: np.ndarray) -> np.ndarray:
     """Rotation matrices (..., 3, 3) of unit quaternions (..., 4) xyzw."""
-    x, y, z, w = np.moveaxis(np.asarray(q, dtype=np.float64), -1, 0)
+    q = np.asarray(q, dtype=np.float64)
+    if q.ndim == 1:  # the env's hot path: scalar arithmetic is ~20× faster than stacking
+        x, y, z, w = q.tolist()
+        return np.array([
+            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+    x, y, z, w = np.moveaxis(q, -1, 0)
     xx, yy, zz = x * x, y * y, z * z
     xy, xz, yz, wx, wy, wz = x * y, x * z, y * z, w * x, w * y, w * z
     m = np.stack([1 - 2 * (yy + zz), 2 * (xy - wz), 2 * (xz + wy),
@@ -48,6 +57,9 @@ def yaw_of(rot: np.ndarray) -> np.ndarray:
 
 def yaw_matrix(yaw: np.ndarray | float) -> np.ndarray:
     """Rotation matrices (..., 3, 3) about z by ``yaw`` (rad)."""
+    if np.ndim(yaw) == 0:
+        c, s = math.cos(yaw), math.sin(yaw)
+        return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
     c, s = np.cos(yaw), np.sin(yaw)
     zero, one = np.zeros_like(c), np.ones_like(c)
     m = np.stack([c, -s, zero, s, c, zero, zero, zero, one], axis=-1)
@@ -56,13 +68,19 @@ def yaw_matrix(yaw: np.ndarray | float) -> np.ndarray:
 
 def rotation_angle(r_a: np.ndarray, r_b: np.ndarray) -> float:
     """Angle (rad) of the relative rotation between two rotation matrices (3, 3)."""
-    cos = 0.5 * (np.trace(r_a.T @ r_b) - 1.0)
-    return float(np.arccos(np.clip(cos, -1.0, 1.0)))
+    cos = 0.5 * (float(np.vdot(r_a, r_b)) - 1.0)  # trace(AᵀB) = Σ A∘B
+    return math.acos(min(1.0, max(-1.0, cos)))
 
 
 def log_rotation(r: np.ndarray) -> np.ndarray:
     """Rotation vectors (..., 3) (axis × angle) of rotation matrices (..., 3, 3)."""
     r = np.asarray(r, dtype=np.float64)
+    if r.ndim == 2:
+        cos = min(1.0, max(-1.0, 0.5 * (r[0, 0] + r[1, 1] + r[2, 2] - 1.0)))
+        angle = math.acos(cos)
+        sin = math.sin(angle)
+        factor = 0.5 if sin < 1e-6 else angle / (2.0 * sin)
+        return factor * np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]])
     cos = np.clip(0.5 * (np.trace(r, axis1=-2, axis2=-1) - 1.0), -1.0, 1.0)
     angle = np.arccos(cos)
     vee = np.stack([r[..., 2, 1] - r[..., 1, 2], r[..., 0, 2] - r[..., 2, 0],

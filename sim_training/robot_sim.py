@@ -185,7 +185,7 @@ class SimRobot:
             states = pb.getJointStates(body, ids, physicsClientId=c)
             q = np.fromiter((s[0] for s in states), np.float64, 12)
             dq = np.fromiter((s[1] for s in states), np.float64, 12)
-            tau = np.clip(kp * (self.target - q) - kd * dq, -limit, limit)
+            tau = np.minimum(np.maximum(kp * (self.target - q) - kd * dq, -limit), limit)
             if fric:
                 tau -= fric * np.tanh(dq * 100.0)
             pb.setJointMotorControlArray(body, ids, pb.TORQUE_CONTROL, forces=tau.tolist(),

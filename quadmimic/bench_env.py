@@ -1,0 +1,196 @@
+"""``quadmimic bench env``: the env against raw PyBullet, and the vector env's overhead.
+
+Measured in one run (these machines are noisy, so rates are medians of interleaved rounds):
+
+- ``ceiling``: raw PyBullet stepping the same robot URDF with a minimal Python PD loop holding
+  the standing pose, the same physics rate and substeps per env step, nothing else;
+- ``env``: the imitation env with randomisation on, random actions, resetting when done;
+- ``vec_env``: a 2-process vector env (``envs_per_process`` envs in each), against the sum
+  of what two processes reach when each runs the same number of envs alone, at the same time.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pybullet as pb
+
+from motion_retarget.robots import get_robot
+
+
+def _ceiling_steps(robot: str, substeps: int, physics_hz: float) -> Any:
+    """A generator: each ``next()`` runs one env step's worth of raw PyBullet + Python PD."""
+    spec = get_robot(robot)
+    c = pb.connect(pb.DIRECT)
+    import pybullet_data
+
+    pb.setGravity(0, 0, -9.81, physicsClientId=c)
+    pb.setTimeStep(1.0 / physics_hz, physicsClientId=c)
+    pb.loadURDF(f"{pybullet_data.getDataPath()}/plane.urdf", physicsClientId=c)
+    body = pb.loadURDF(str(spec.resolved_urdf_path()), [0, 0, 0.4], physicsClientId=c)
+    names = {pb.getJointInfo(body, j, physicsClientId=c)[1].decode(): j
+             for j in range(pb.getNumJoints(body, physicsClientId=c))}
+    ids = [names[n] for n in spec.joint_names]
+    pb.setJointMotorControlArray(body, ids, pb.VELOCITY_CONTROL, forces=[0.0] * 12,
+                                 physicsClientId=c)
+    for k, j in enumerate(ids):
+        pb.resetJointState(body, j, spec.default[k], physicsClientId=c)
+    kp, kd = np.asarray(spec.kp), np.asarray(spec.kd)
+    limit = np.asarray(spec.torque_limits)
+    target = spec.default
+    while True:
+        for _ in range(substeps):
+            states = pb.getJointStates(body, ids, physicsClientId=c)
+            q = np.fromiter((s[0] for s in states), np.float64, 12)
+            dq = np.fromiter((s[1] for s in states), np.float64, 12)
+            tau = np.minimum(np.maximum(kp * (target - q) - kd * dq, -limit), limit)
+            pb.setJointMotorControlArray(body, ids, pb.TORQUE_CONTROL, forces=tau.tolist(),
+                                         physicsClientId=c)
+            pb.stepSimulation(physicsClientId=c)
+        yield
+
+
+def _env_steps(motion: str, robot: str, seed: int, num_envs: int = 1) -> Any:
+    """A generator: each ``next()`` steps ``num_envs`` envs in this process once each.
+
+    Random actions, auto-reset (SB3's DummyVecEnv), the same code a worker process runs.
+    """
+    from sim_training.vec_env import make_vec_env
+
+    envs = make_vec_env(motion, robot=robot, num_envs=num_envs, seed=seed, num_workers=0)
+    envs.reset()
+    rng = np.random.default_rng(seed)
+    while True:
+        envs.step(rng.uniform(-0.3, 0.3, (num_envs, 12)).astype(np.float32))
+        yield
+
+
+def _rate(gen: Any, steps: int) -> float:
+    start = time.perf_counter()
+    for _ in range(steps):
+        next(gen)
+    return steps / (time.perf_counter() - start)
+
+
+def _solo_worker(motion: str, robot: str, seed: int, num_envs: int, conn: Any) -> None:
+    """Step ``num_envs`` envs alone when told, in a wall-clock window; answer the rate.
+
+    Each command is (start_at, seconds); the answer is the env steps/s counted inside it.
+    """
+    gen = _env_steps(motion, robot, seed, num_envs)
+    next(gen)
+    conn.send("ready")
+    while True:
+        window = conn.recv()
+        if window is None:
+            break
+        start_at, seconds = window
+        while time.time() < start_at:
+            time.sleep(0.0005)
+        n, end = 0, start_at + seconds
+        while time.time() < end:
+            next(gen)
+            n += 1
+        conn.send(n * num_envs / seconds)
+
+
+class _SoloPair:
+    """Two processes of ``num_envs`` envs each, kept alive between measurement windows."""
+
+    def __init__(self, motion: str, robot: str, num_envs: int) -> None:
+        ctx = mp.get_context("spawn")
+        self.conns, self.procs = [], []
+        for i in range(2):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_solo_worker, args=(motion, robot, 100 + i, num_envs,
+                                                          child), daemon=True)
+            proc.start()
+            self.conns.append(parent)
+            self.procs.append(proc)
+        for conn in self.conns:
+            if not conn.poll(300) or conn.recv() != "ready":
+                raise RuntimeError("benchmark worker did not start")
+
+    def measure(self, seconds: float) -> list[float]:
+        """Both processes step over the same wall-clock window; their env steps/s."""
+        start_at = time.time() + 0.2
+        for conn in self.conns:
+            conn.send((start_at, seconds))
+        return [conn.recv() for conn in self.conns]
+
+    def close(self) -> None:
+        for conn in self.conns:
+            conn.send(None)
+        for proc in self.procs:
+            proc.join(timeout=30)
+
+
+def _vec_rate(vec: Any, total: int, seconds: float, rng: np.random.Generator) -> float:
+    """Total env steps/s of a vector env over ``seconds`` (random actions, auto-reset)."""
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        vec.step(rng.uniform(-0.3, 0.3, (total, 12)).astype(np.float32))
+        n += 1
+    return total * n / (time.perf_counter() - t0)
+
+
+def bench_env(motion: str | Path, robot: str = "a1", rounds: int = 5,
+              steps_per_round: int = 150, vec_seconds: float = 4.0,
+              envs_per_process: int = 4, vec_rounds: int = 7) -> dict[str, Any]:
+    """Run the three measurements; returns the JSON-ready figures."""
+    from sim_training.env import EnvConfig
+
+    cfg = EnvConfig()
+    motion = str(motion)
+    ceiling = _ceiling_steps(robot, cfg.substeps, cfg.physics_hz)
+    env = _env_steps(motion, robot, 0)
+    next(ceiling)
+    next(env)
+    ceil_rates, env_rates = [], []
+    for _ in range(rounds):
+        ceil_rates.append(_rate(ceiling, steps_per_round))
+        env_rates.append(_rate(env, steps_per_round))
+    ceil_rate, env_rate = statistics.median(ceil_rates), statistics.median(env_rates)
+
+    # Two solo processes at the same time vs the 2-process vector env, in interleaved short
+    # rounds; the loss is the median of the per-round ratios (the machine's speed drifts).
+    from sim_training.vec_env import make_vec_env
+
+    total = 2 * envs_per_process
+    pair = _SoloPair(motion, robot, envs_per_process)
+    vec = make_vec_env(motion, robot=robot, num_envs=total, seed=7, num_workers=2)
+    vec.reset()
+    rng = np.random.default_rng(0)
+    _vec_rate(vec, total, 1.0, rng)
+    solos, vec_rates, losses = [], [], []
+    try:
+        for _ in range(vec_rounds):
+            solo = pair.measure(vec_seconds)
+            rate = _vec_rate(vec, total, vec_seconds, rng)
+            solos.append(solo)
+            vec_rates.append(rate)
+            losses.append(1.0 - rate / sum(solo))
+    finally:
+        pair.close()
+        vec.close()
+    solo_sum = statistics.median(sum(p) for p in solos)
+    vec_rate = statistics.median(vec_rates)
+    loss = statistics.median(losses)
+    return {
+        "robot": robot, "motion": motion, "physics_hz": cfg.physics_hz,
+        "substeps_per_env_step": cfg.substeps,
+        "ceiling_steps_per_s": ceil_rate, "env_steps_per_s": env_rate,
+        "env_over_ceiling": env_rate / ceil_rate,
+        "ceiling_rounds": ceil_rates, "env_rounds": env_rates,
+        "envs_per_process": envs_per_process,
+        "solo_pairs_steps_per_s": solos, "solo_sum_steps_per_s": solo_sum,
+        "vec_env_2proc_rounds": vec_rates, "vec_env_2proc_steps_per_s": vec_rate,
+        "vec_env_loss_rounds": losses, "vec_env_loss": loss,
+        "targets": {"env_over_ceiling_min": 0.75, "vec_env_loss_max": 0.10},
+        "pass": {"env": env_rate / ceil_rate >= 0.75, "vec_env": loss <= 0.10},
+    }

@@ -1,0 +1,289 @@
+"""The imitation env: a domain-randomised PyBullet quadruped tracking a reference motion.
+
+Registered with gymnasium as ``quadmimic/Imitation-v0`` when :mod:`sim_training` is imported::
+
+    import gymnasium, sim_training
+    env = gymnasium.make("quadmimic/Imitation-v0", motion="m.txt", robot="a1",
+                         randomize=True, dynamics=None, seed=0)
+
+Observations are a dict: ``obs`` (see :mod:`sim_training.observations` for the layout) and
+``dynamics`` (the 11 dynamics params in :data:`~sim_training.dynamics.DYNAMICS_KEYS` order,
+what the encoder consumes). Actions (12,) in [-1, 1] are joint targets: residuals on the
+reference pose times ``action_scale`` (or absolute around the default pose), low-pass
+filtered, then tracked by the PD motor model at the physics rate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from motion_retarget.kinematics import robot_model
+from motion_retarget.motion import Motion, load_motion
+from motion_retarget.robots import get_robot
+from sim_training.dynamics import DYNAMICS_KEYS, LIMITS, dynamics_from, dynamics_vector
+from sim_training.geometry import quat_to_matrix, rotation_angle, yaw_matrix, yaw_of
+from sim_training.observations import ObservationBuilder, proprio_frame
+from sim_training.randomization import RandomizationRanges, sample_dynamics
+from sim_training.reference import ReferenceMotion, RefState
+from sim_training.rewards import RewardConfig, imitation_reward
+from sim_training.robot_sim import SimRobot
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Everything that shapes the imitation task (besides motion, robot and dynamics)."""
+
+    physics_hz: float = 1000.0
+    """Physics and PD motor-model rate (Hz)."""
+    policy_hz: float = 30.0
+    """Policy rate (Hz); physics steps per policy step = round(physics_hz / policy_hz)."""
+    action_mode: str = "residual"
+    """"residual": target = reference pose + action·action_scale; "absolute": target =
+    default pose + action·action_scale."""
+    action_scale: float = 0.3
+    """Radians per unit action."""
+    action_filter_hz: float = 8.0
+    """Cut-off of the first-order low-pass on actions (Hz); 0 disables it."""
+    history: int = 3
+    """Proprioception frames in the observation."""
+    future_steps: tuple[int, ...] = (1, 2, 10, 30)
+    """Policy steps ahead of each future reference frame in the observation."""
+    episode_seconds: float = 10.0
+    """Episode length before truncation (s)."""
+    random_start: bool = True
+    """Reference state initialisation at a random phase of the motion (else phase 0)."""
+    max_root_position_error: float = 0.6
+    """Terminate when the base is this far from the reference base (m)."""
+    max_root_rotation_error: float = 1.0
+    """Terminate when the body orientation is this far from the reference's (rad)."""
+    terminate_on_body_contact: bool = True
+    """Terminate when any link but a foot touches the ground (a fall)."""
+    ranges: RandomizationRanges = field(default_factory=RandomizationRanges)
+    """Domain randomisation ranges (used when ``randomize``)."""
+    randomization_fraction: float = 1.0
+    """Fraction of the ranges in use (curriculum: 0 = nominal, 1 = full ranges)."""
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    """Reward weights and scales."""
+
+    def __post_init__(self) -> None:
+        """Reject settings that cannot work."""
+        if self.action_mode not in ("residual", "absolute"):
+            raise ValueError(f"action_mode must be residual or absolute, got {self.action_mode}")
+        if not (0 < self.policy_hz <= self.physics_hz):
+            raise ValueError("need 0 < policy_hz <= physics_hz")
+        if self.history < 1 or not self.future_steps or min(self.future_steps) < 1:
+            raise ValueError("history >= 1 and future_steps >= 1 are required")
+
+    @property
+    def substeps(self) -> int:
+        """Physics steps per policy step."""
+        return max(1, round(self.physics_hz / self.policy_hz))
+
+    @property
+    def policy_dt(self) -> float:
+        """Policy period (s): substeps / physics_hz."""
+        return self.substeps / self.physics_hz
+
+
+class ImitationEnv(gym.Env):
+    """Track a reference motion with a quadruped in PyBullet (gymnasium API).
+
+    Args:
+        motion: Motion file path or :class:`~motion_retarget.motion.Motion`.
+        robot: Robot name.
+        randomize: Sample dynamics params at every reset (``config.ranges``).
+        dynamics: Fixed dynamics (dict or JSON path): used instead of sampling.
+        seed: Seed of the env's random generator (also settable through ``reset``).
+        config: Task settings.
+        render_mode: ``"rgb_array"`` to render frames with PyBullet's TinyRenderer.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 30}  # noqa: RUF012 - gym API
+
+    def __init__(
+        self,
+        motion: str | Path | Motion,
+        robot: str = "a1",
+        randomize: bool = True,
+        dynamics: dict | str | Path | None = None,
+        seed: int | None = None,
+        config: EnvConfig | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config or EnvConfig()
+        self.spec_robot = get_robot(robot)
+        self.motion_source = None if isinstance(motion, Motion) else str(motion)
+        self.motion = motion if isinstance(motion, Motion) else load_motion(motion)
+        self.kin = robot_model(self.spec_robot.name)
+        self.ref = ReferenceMotion(self.motion, self.kin)
+        self.fixed_dynamics = None if dynamics is None else dynamics_from(dynamics)
+        self.randomize = bool(randomize) and self.fixed_dynamics is None
+        self.render_mode = render_mode
+        cfg = self.config
+        self.robot = SimRobot(self.spec_robot, time_step=1.0 / cfg.physics_hz)
+        self.builder = ObservationBuilder(cfg.history, tuple(cfg.future_steps))
+        self._ranges = cfg.ranges.widened(cfg.randomization_fraction)
+        self._filter_alpha = (1.0 if cfg.action_filter_hz <= 0 else
+                              1.0 - np.exp(-2 * np.pi * cfg.action_filter_hz * cfg.policy_dt))
+        low = np.array([LIMITS[k][0] for k in DYNAMICS_KEYS], dtype=np.float32)
+        high = np.array([LIMITS[k][1] for k in DYNAMICS_KEYS], dtype=np.float32)
+        self.observation_space = gym.spaces.Dict({
+            "obs": gym.spaces.Box(-np.inf, np.inf, (self.builder.size,), np.float32),
+            "dynamics": gym.spaces.Box(low, high, (len(DYNAMICS_KEYS),), np.float32),
+        })
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (12,), np.float32)
+        self._lower, self._upper = self.spec_robot.lower, self.spec_robot.upper
+        self._offset_t = self.kin.base_offset.T
+        self.t = 0.0
+        self.steps = 0
+        self.dynamics = dict(self.fixed_dynamics or dynamics_from(None))
+        self._action = np.zeros(12)
+        self._filtered = np.zeros(12)
+        self._dynamics_vec = dynamics_vector(self.dynamics)
+        self._next_ref: RefState | None = None
+        if seed is not None:
+            self.np_random, _ = gym.utils.seeding.np_random(seed)
+
+    # ------------------------------------------------------------------ curriculum
+    def set_randomization_fraction(self, fraction: float) -> None:
+        """Use ``fraction`` of the configured ranges from the next reset on (curriculum)."""
+        self._ranges = self.config.ranges.widened(fraction)
+        self.config = dataclasses.replace(self.config, randomization_fraction=float(fraction))
+
+    # ------------------------------------------------------------------ gym API
+    def reset(
+        self, *, seed: int | None = None, options: dict | None = None,
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Start an episode: new dynamics (if randomising), robot on the reference.
+
+        Options: ``{"phase": seconds}`` starts at that phase instead of a random one;
+        ``{"dynamics": dict}`` uses those params for this episode.
+        """
+        super().reset(seed=seed)
+        options = options or {}
+        if "dynamics" in options:
+            self.dynamics = dynamics_from(options["dynamics"])
+        elif self.randomize:
+            self.dynamics = sample_dynamics(self._ranges, self.np_random)
+        else:
+            self.dynamics = dict(self.fixed_dynamics or dynamics_from(None))
+        self.robot.apply_dynamics(self.dynamics)
+        self._dynamics_vec = dynamics_vector(self.dynamics)
+        self._next_ref = None
+        if "phase" in options:
+            phase = float(options["phase"])
+        elif self.config.random_start and self.ref.duration > 0:
+            phase = float(self.np_random.uniform(0.0, self.ref.duration))
+        else:
+            phase = 0.0
+        self.t = phase
+        self.steps = 0
+        ref = self.ref.state(self.t)
+        quat = self._base_quat(ref.root_rot)
+        # Lift the robot to clear a sloped ground; it then settles within the first step.
+        lift = abs(np.tan(self.dynamics["ground_slope_rad"])) * 0.5
+        self.robot.reset(ref.root_pos + [0.0, 0.0, lift], quat, ref.joints, ref.joint_vel,
+                         ref.root_lin_vel, ref.root_ang_vel)
+        self._action = np.zeros(12)
+        self._filtered = np.zeros(12)
+        self.builder.reset(self._proprio())
+        obs = self._observation(ref)
+        return obs, {"dynamics": dict(self.dynamics), "phase": phase}
+
+    def step(
+        self, action: np.ndarray,
+    ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        """Apply one action for one policy period; see the module docstring."""
+        action = np.asarray(action, dtype=np.float64).reshape(-1)
+        if action.shape != (12,) or not np.all(np.isfinite(action)):
+            raise ValueError(f"action must be 12 finite numbers, got shape {action.shape}")
+        cfg = self.config
+        action = np.clip(action, -1.0, 1.0)
+        self._filtered += self._filter_alpha * (action - self._filtered)
+        self._action = action
+        t_next = self.t + cfg.policy_dt
+        ref = self._next_ref if self._next_ref is not None else self.ref.state(t_next)
+        base = ref.joints if cfg.action_mode == "residual" else self.spec_robot.default
+        target = np.clip(base + cfg.action_scale * self._filtered, self._lower, self._upper)
+        self.robot.command(target)
+        self.robot.step(cfg.substeps)
+        self.t = t_next
+        self.steps += 1
+        state = self._robot_quantities()
+        reward, terms = imitation_reward(cfg.reward, state, _ref_quantities(ref))
+        feet_contact, body_contact = self.robot.ground_contacts()
+        pos_err = float(np.linalg.norm(state["root_pos"] - ref.root_pos))
+        rot_err = rotation_angle(state["root_rot"], ref.root_rot)
+        fell = cfg.terminate_on_body_contact and body_contact
+        terminated = bool(fell or pos_err > cfg.max_root_position_error
+                          or rot_err > cfg.max_root_rotation_error)
+        end_of_clamp = not self.ref.wrap and self.t >= self.ref.duration
+        truncated = bool(not terminated and (self.steps * cfg.policy_dt >= cfg.episode_seconds
+                                             or end_of_clamp))
+        self.builder.push(self._proprio(state))
+        obs = self._observation(ref)
+        info = {"reward_terms": terms, "dynamics": self.dynamics, "fell": bool(fell),
+                "root_position_error": pos_err, "root_rotation_error": rot_err,
+                "foot_contacts": feet_contact, "time": self.t}
+        return obs, reward, terminated, truncated, info
+
+    def render(self) -> np.ndarray | None:
+        """An RGB frame (H, W, 3) uint8 of the robot, camera following it (TinyRenderer)."""
+        if self.render_mode != "rgb_array":
+            return None
+        import pybullet as pb
+
+        pos, _ = self.robot.base_pose()
+        view = pb.computeViewMatrixFromYawPitchRoll(pos.tolist(), 1.0, 30.0, -20.0, 0.0, 2)
+        proj = pb.computeProjectionMatrixFOV(60.0, 4 / 3, 0.05, 10.0)
+        _, _, rgba, _, _ = pb.getCameraImage(320, 240, view, proj,
+                                             renderer=pb.ER_TINY_RENDERER,
+                                             physicsClientId=self.robot.client)
+        return np.asarray(rgba, dtype=np.uint8).reshape(240, 320, 4)[..., :3]
+
+    def close(self) -> None:
+        """Release the physics client."""
+        self.robot.close()
+
+    # ------------------------------------------------------------------ helpers
+    def _base_quat(self, body_rot: np.ndarray) -> np.ndarray:
+        return self.kin.body_quat_to_base(body_rot)
+
+    def _robot_quantities(self) -> dict[str, np.ndarray]:
+        pos, quat = self.robot.base_pose()
+        rot = quat_to_matrix(quat) @ self._offset_t
+        lin, ang = self.robot.base_velocity()
+        q, dq = self.robot.joint_state()
+        heading = yaw_matrix(float(yaw_of(rot)))
+        feet = (self.robot.foot_positions() - pos) @ heading
+        return {"joints": q, "joint_vel": dq, "feet_local": feet, "root_pos": pos,
+                "root_rot": rot, "lin_vel": lin, "ang_vel": ang}
+
+    def _proprio(self, state: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        state = state or self._robot_quantities()
+        rot = state["root_rot"]
+        roll_pitch = np.array([np.arctan2(rot[2, 1], rot[2, 2]),
+                               -np.arcsin(np.clip(rot[2, 0], -1.0, 1.0))])
+        gyro = rot.T @ state["ang_vel"]
+        return proprio_frame(roll_pitch, gyro, state["joints"], self._action)
+
+    def _observation(self, ref: RefState) -> dict[str, np.ndarray]:
+        dt = self.config.policy_dt
+        future = [self.ref.state(self.t + k * dt) for k in self.config.future_steps]
+        # The +1 frame is the next step's target and reward reference: computed once.
+        self._next_ref = future[self.config.future_steps.index(1)] if (
+            1 in self.config.future_steps) else None
+        return {"obs": self.builder.build(ref, future), "dynamics": self._dynamics_vec.copy()}
+
+
+def _ref_quantities(ref: RefState) -> dict[str, np.ndarray]:
+    return {"joints": ref.joints, "joint_vel": ref.joint_vel, "feet_local": ref.feet_local,
+            "root_pos": ref.root_pos, "root_rot": ref.root_rot, "lin_vel": ref.root_lin_vel,
+            "ang_vel": ref.root_ang_vel}
