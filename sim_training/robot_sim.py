@@ -55,10 +55,23 @@ class SimRobot:
             links[info[12].decode()] = j
         self.motor_ids = [joints[n] for n in spec.joint_names]
         self.foot_ids = [links[n] for n in spec.foot_links]
+        try:
+            self.allowed_contact_ids = set(self.foot_ids) | {
+                links[n] for n in spec.ground_contact_links}
+        except KeyError as exc:
+            raise RobotSpecError(f"robot {spec.name!r}: no link {exc} in the URDF") from exc
         self.num_links = pb.getNumJoints(self.body, physicsClientId=c)
         # Free all joints of PyBullet's default velocity motors: torques only.
         pb.setJointMotorControlArray(self.body, list(range(self.num_links)), pb.VELOCITY_CONTROL,
                                      forces=[0.0] * self.num_links, physicsClientId=c)
+        # The base body: the base link and every link fixed to it (Go1's URDF base is a
+        # 1 µg dummy with the trunk fixed under it), feet excluded.
+        self.base_links = [-1]
+        for j in range(self.num_links):
+            jinfo = pb.getJointInfo(self.body, j, physicsClientId=c)
+            if (jinfo[2] == pb.JOINT_FIXED and jinfo[16] in self.base_links
+                    and j not in self.foot_ids):
+                self.base_links.append(j)
         info = pb.getDynamicsInfo(self.body, -1, physicsClientId=c)
         self._com_pos, self._com_orn = info[3], info[4]
         self._inv_com = pb.invertTransform(self._com_pos, self._com_orn)
@@ -82,7 +95,7 @@ class SimRobot:
         d = dynamics_from(dict(params))
         c, body = self.client, self.body
         for link, (mass, _, inertia) in self._nominal.items():
-            scale = d["base_mass_scale"] if link == -1 else d["link_mass_scale"]
+            scale = d["base_mass_scale"] if link in self.base_links else d["link_mass_scale"]
             pb.changeDynamics(body, link, mass=mass * scale,
                               localInertiaDiagonal=[v * scale * d["inertia_scale"]
                                                     for v in inertia], physicsClientId=c)
@@ -102,8 +115,14 @@ class SimRobot:
 
     @property
     def base_mass(self) -> float:
-        """Current base mass (kg)."""
-        return float(pb.getDynamicsInfo(self.body, -1, physicsClientId=self.client)[0])
+        """Current mass (kg) of the base body (base link + links fixed to it)."""
+        return float(sum(pb.getDynamicsInfo(self.body, link, physicsClientId=self.client)[0]
+                         for link in self.base_links))
+
+    @property
+    def nominal_base_mass(self) -> float:
+        """URDF mass (kg) of the base body."""
+        return float(sum(self._nominal[link][0] for link in self.base_links))
 
     # ------------------------------------------------------------------ state
     def reset(
@@ -146,9 +165,17 @@ class SimRobot:
         return np.asarray(pos), np.asarray(orn)
 
     def base_velocity(self) -> tuple[np.ndarray, np.ndarray]:
-        """Base (centre of mass) linear velocity (3,) m/s and angular velocity (3,) rad/s, world."""
-        lin, ang = pb.getBaseVelocity(self.body, physicsClientId=self.client)
-        return np.asarray(lin), np.asarray(ang)
+        """URDF base-frame origin linear velocity (3,) m/s and angular velocity (3,) rad/s.
+
+        World frame. PyBullet reports the centre of mass's velocity; the origin's differs by
+        ``ω × (origin − com)``.
+        """
+        c = self.client
+        lin, ang = pb.getBaseVelocity(self.body, physicsClientId=c)
+        com_pos, com_orn = pb.getBasePositionAndOrientation(self.body, physicsClientId=c)
+        origin, _ = pb.multiplyTransforms(com_pos, com_orn, *self._inv_com)
+        w = np.asarray(ang)
+        return np.asarray(lin) + np.cross(w, np.subtract(origin, com_pos)), w
 
     def foot_positions(self) -> np.ndarray:
         """World positions (4, 3) m of the foot link frames (sphere centres)."""
@@ -157,7 +184,10 @@ class SimRobot:
         return np.array([s[4] for s in states])
 
     def ground_contacts(self) -> tuple[np.ndarray, bool]:
-        """Feet touching the ground (4,) bool, and whether any other link touches it."""
+        """Feet touching the ground (4,) bool, and whether a link that must not touches it.
+
+        Links allowed on the ground: the feet and the spec's ``ground_contact_links``.
+        """
         points = pb.getContactPoints(self.body, self.plane, physicsClientId=self.client)
         feet = np.zeros(4, dtype=bool)
         other = False
@@ -165,7 +195,7 @@ class SimRobot:
             link = p[3]
             if link in self.foot_ids:
                 feet[self.foot_ids.index(link)] = True
-            else:
+            elif link not in self.allowed_contact_ids:
                 other = True
         return feet, other
 

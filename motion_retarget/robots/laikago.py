@@ -26,7 +26,9 @@ SPEC = RobotSpec(
     kd=(0.3, 2.0, 2.0) * 4,
     mass=25.567,
     base_rotation_offset=(0.5, 0.5, 0.5, 0.5),
+    ground_contact_links=tuple(f"{leg}_lower_leg" for leg in _LEGS),
     notes="Limits and mass from the URDF; the default pose puts each foot under its hip at "
     "0.40 m base height; PD gains as in the seed code (laikago.py); torque and speed limits "
-    "assumed as A1's motor class (the URDF's 100 N·m / 100 rad/s are placeholders).",
+    "assumed as A1's motor class (the URDF's 100 N·m / 100 rad/s are placeholders). Its shank "
+    "collision shapes reach the toes, so shank-ground contact is not a fall (as in the seed).",
 )

@@ -1,0 +1,188 @@
+"""The imitation env: contract per robot, determinism, termination, dynamics, reward."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gymnasium
+import numpy as np
+import pytest
+
+import sim_training
+from motion_retarget.job import retarget_file
+from sim_training.env import EnvConfig, ImitationEnv, _ref_quantities
+from sim_training.rewards import imitation_reward
+from tests.conftest import DEFAULT_CLIPS, REFERENCE_MOTIONS
+
+ROBOTS = ["a1", "laikago", "go1", "go2"]
+SHARED_MOTIONS = sorted(REFERENCE_MOTIONS.glob("*.txt"))
+
+
+@pytest.fixture(scope="module")
+def trot_motions(tmp_path_factory) -> dict[str, str]:
+    """The default trot clip retargeted onto every robot (what `quadmimic retarget` writes)."""
+    out = tmp_path_factory.mktemp("motions")
+    paths = {}
+    for robot in ROBOTS:
+        path = out / f"{robot}_trot.txt"
+        retarget_file(DEFAULT_CLIPS / "dog_trot_joint_pos.txt", robot, path)
+        paths[robot] = str(path)
+    return paths
+
+
+def _check_obs(env, obs):
+    assert set(obs) == {"obs", "dynamics"}
+    assert obs["obs"].dtype == np.float32 and obs["dynamics"].dtype == np.float32
+    assert obs["obs"].shape == env.observation_space["obs"].shape == (156,)
+    assert obs["dynamics"].shape == (11,)
+    assert np.all(np.isfinite(obs["obs"])) and np.all(np.isfinite(obs["dynamics"]))
+    assert env.observation_space.contains(obs)
+
+
+@pytest.mark.parametrize("robot", ROBOTS)
+def test_contract_on_retargeted_motion(robot, trot_motions):
+    env = gymnasium.make(sim_training.ENV_ID, motion=trot_motions[robot], robot=robot,
+                         randomize=True, seed=1)
+    obs, info = env.reset(seed=1)
+    _check_obs(env, obs)
+    assert set(info["dynamics"]) == set(sim_training.dynamics.DYNAMICS_KEYS)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample() * 0.2)
+        _check_obs(env, obs)
+        assert isinstance(reward, float) and np.isfinite(reward) and 0.0 <= reward <= 1.0
+        assert isinstance(terminated, bool) and isinstance(truncated, bool)
+        assert set(info["reward_terms"]) == {"pose", "velocity", "end_effector", "root_pose",
+                                             "root_velocity"}
+        if terminated or truncated:
+            obs, _ = env.reset()
+    with pytest.raises(ValueError, match="12 finite"):
+        env.step(np.full(12, np.nan))
+    with pytest.raises(ValueError, match="12 finite"):
+        env.step(np.zeros(5))
+    del rng
+    env.close()
+
+
+@pytest.mark.parametrize("robot", ROBOTS)
+def test_every_shared_reference_motion_runs(robot):
+    for path in SHARED_MOTIONS:
+        env = ImitationEnv(path, robot=robot, randomize=True, seed=0)
+        obs, _ = env.reset()
+        _check_obs(env, obs)
+        for _ in range(3):
+            obs, reward, terminated, truncated, _ = env.step(np.zeros(12, np.float32))
+            _check_obs(env, obs)
+            assert np.isfinite(reward)
+            if terminated or truncated:
+                break
+        env.close()
+
+
+def test_same_seed_same_episode(trot_motions):
+    def rollout():
+        env = ImitationEnv(trot_motions["a1"], robot="a1", randomize=True, seed=5)
+        obs, info = env.reset(seed=5)
+        rng = np.random.default_rng(3)
+        out = [obs["obs"]]
+        for _ in range(15):
+            obs, r, term, trunc, _ = env.step(rng.uniform(-0.5, 0.5, 12))
+            out.append(np.r_[obs["obs"], r])
+            if term or trunc:
+                break
+        env.close()
+        return info["dynamics"], np.concatenate(out)
+
+    d1, a = rollout()
+    d2, b = rollout()
+    assert d1 == d2
+    np.testing.assert_array_equal(a, b)
+    env = ImitationEnv(trot_motions["a1"], robot="a1", randomize=True, seed=6)
+    assert env.reset(seed=6)[1]["dynamics"] != d1
+    env.close()
+
+
+def test_termination_fires_when_the_robot_falls(trot_motions):
+    cfg = EnvConfig(max_root_position_error=10.0, max_root_rotation_error=10.0)
+    env = ImitationEnv(trot_motions["a1"], robot="a1", randomize=False, seed=0, config=cfg)
+    env.reset(seed=0)
+    # Put it on its back: the base touches the ground at once.
+    pos, _ = env.robot.base_pose()
+    env.robot.reset(np.r_[pos[:2], 0.1], np.array([1.0, 0.0, 0.0, 0.0]), env.spec_robot.default)
+    for _ in range(10):
+        _, _, terminated, truncated, info = env.step(np.zeros(12))
+        if terminated:
+            break
+    assert terminated and not truncated and info["fell"]
+    env.close()
+
+
+def test_truncation_at_episode_end(trot_motions):
+    cfg = EnvConfig(episode_seconds=0.2, terminate_on_body_contact=False,
+                    max_root_position_error=10.0, max_root_rotation_error=10.0)
+    env = ImitationEnv(trot_motions["a1"], robot="a1", randomize=False, config=cfg)
+    env.reset(seed=0)
+    steps = int(np.ceil(0.2 / cfg.policy_dt - 1e-9))  # 33 ms steps: 7 of them reach 0.2 s
+    flags = [env.step(np.zeros(12))[3] for _ in range(steps)]
+    assert flags == [False] * (steps - 1) + [True]
+    env.close()
+
+
+def test_fixed_dynamics_change_the_simulation(trot_motions):
+    """A heavier base stands lower under the same PD gains; dynamics are what was asked."""
+    heights = {}
+    for scale in (1.0, 2.5):
+        env = ImitationEnv(trot_motions["a1"], robot="a1", dynamics={"base_mass_scale": scale})
+        _, info = env.reset(seed=0)
+        assert info["dynamics"]["base_mass_scale"] == scale
+        assert env.robot.base_mass == pytest.approx(scale * env.robot.nominal_base_mass)
+        robot = env.robot
+        q = robot.spec.default
+        robot.reset(np.array([0.0, 0.0, 0.30]), np.array([0.0, 0.0, 0.0, 1.0]), q)
+        robot.command(q)
+        robot.step(1500)  # 1.5 s standing on the PD
+        heights[scale] = robot.base_pose()[0][2]
+        env.close()
+    assert heights[2.5] < heights[1.0] - 0.005
+
+
+def test_unknown_or_impossible_dynamics_are_errors(trot_motions):
+    from motion_retarget.errors import DynamicsError
+
+    with pytest.raises(DynamicsError, match="unknown dynamics key 'gravity'"):
+        ImitationEnv(trot_motions["a1"], dynamics={"gravity": 3.0})
+    with pytest.raises(DynamicsError, match="foot_friction"):
+        ImitationEnv(trot_motions["a1"], dynamics={"foot_friction": -1.0})
+
+
+def test_kinematic_playback_earns_near_maximal_reward(trot_motions):
+    """Teleport the robot onto the reference at every step: every term is about 1."""
+    cfg = EnvConfig(terminate_on_body_contact=False)
+    env = ImitationEnv(trot_motions["a1"], robot="a1", randomize=False, config=cfg)
+    env.reset(seed=0, options={"phase": 0.0})
+    totals, terms_seen = [], []
+    for _ in range(40):
+        env.step(np.zeros(12))
+        ref = env.ref.state(env.t)
+        env.robot.reset(ref.root_pos, env._base_quat(ref.root_rot), ref.joints, ref.joint_vel,
+                        ref.root_lin_vel, ref.root_ang_vel)
+        total, terms = imitation_reward(env.config.reward, env._robot_quantities(),
+                                        _ref_quantities(ref))
+        totals.append(total)
+        terms_seen.append(terms)
+    assert min(totals) > 0.98
+    assert min(t["end_effector"] for t in terms_seen) > 0.99  # pybullet FK = pinocchio FK
+    env.close()
+
+
+def test_curriculum_widens_the_ranges(trot_motions):
+    env = ImitationEnv(trot_motions["a1"], robot="a1", randomize=True, seed=0,
+                       config=EnvConfig(randomization_fraction=0.0))
+    _, info = env.reset(seed=0)
+    assert info["dynamics"] == sim_training.dynamics.dynamics_from(None)
+    env.set_randomization_fraction(1.0)
+    _, info = env.reset()
+    assert info["dynamics"] != sim_training.dynamics.dynamics_from(None)
+    assert env.config.randomization_fraction == 1.0
+    assert dataclasses.is_dataclass(env.config)
+    env.close()
