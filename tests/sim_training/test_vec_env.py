@@ -24,7 +24,7 @@ def test_multiprocess_matches_in_process_and_auto_resets():
         for _ in range(60):
             act = rng.uniform(-1, 1, (4, 12)).astype(np.float32)
             oa, ra, da, ia = procs.step(act)
-            ob, rb, db, ib = local.step(act)
+            ob, rb, db, _ib = local.step(act)
             np.testing.assert_array_equal(oa["obs"], ob["obs"])
             np.testing.assert_array_equal(ra, rb)
             np.testing.assert_array_equal(da, db)
