@@ -6,7 +6,10 @@ Measured in one run (these machines are noisy, so rates are medians of interleav
   the standing pose, the same physics rate and substeps per env step, nothing else;
 - ``env``: the imitation env with randomisation on, random actions, resetting when done;
 - ``vec_env``: a 2-process vector env (``envs_per_process`` envs in each), against the sum
-  of what two processes reach when each runs the same number of envs alone, at the same time.
+  of what two processes reach when each runs the same number of envs alone, at the same time;
+  and the same with a stand-in env whose every step costs exactly 3.5 ms of CPU, which
+  isolates the inter-process cost from the wait for the slower process (real steps vary with
+  contacts, falls and resets).
 """
 
 from __future__ import annotations
@@ -55,6 +58,50 @@ def _ceiling_steps(robot: str, substeps: int, physics_hz: float) -> Any:
         yield
 
 
+class _FixedCostEnv:
+    """A stand-in env whose step burns exactly ``seconds`` of CPU.
+
+    With it the vector env's pure inter-process cost shows, without the spread of real step
+    times.
+    """
+
+    def __init__(self, seconds: float = 0.0035) -> None:
+        self.seconds = seconds
+
+    def step(self) -> None:
+        end = time.perf_counter() + self.seconds
+        while time.perf_counter() < end:
+            pass
+
+
+def _fixed_cost_gym_env() -> Any:
+    import gymnasium
+
+    class FixedCost(gymnasium.Env):
+        observation_space = gymnasium.spaces.Box(-1.0, 1.0, (156,), np.float32)
+        action_space = gymnasium.spaces.Box(-1.0, 1.0, (12,), np.float32)
+
+        def __init__(self) -> None:
+            self.burn = _FixedCostEnv()
+
+        def reset(self, *, seed: int | None = None, options: dict | None = None) -> Any:
+            return np.zeros(156, np.float32), {}
+
+        def step(self, action: Any) -> Any:
+            self.burn.step()
+            return np.zeros(156, np.float32), 0.0, False, False, {}
+
+    return FixedCost()
+
+
+def _fixed_cost_steps(num_envs: int) -> Any:
+    envs = [_FixedCostEnv() for _ in range(num_envs)]
+    while True:
+        for e in envs:
+            e.step()
+        yield
+
+
 def _env_steps(motion: str, robot: str, seed: int, num_envs: int = 1) -> Any:
     """A generator: each ``next()`` steps ``num_envs`` envs in this process once each.
 
@@ -77,12 +124,13 @@ def _rate(gen: Any, steps: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def _solo_worker(motion: str, robot: str, seed: int, num_envs: int, conn: Any) -> None:
+def _solo_worker(motion: str | None, robot: str, seed: int, num_envs: int, conn: Any) -> None:
     """Step ``num_envs`` envs alone when told, in a wall-clock window; answer the rate.
 
     Each command is (start_at, seconds); the answer is the env steps/s counted inside it.
     """
-    gen = _env_steps(motion, robot, seed, num_envs)
+    gen = (_fixed_cost_steps(num_envs) if motion is None else
+           _env_steps(motion, robot, seed, num_envs))
     next(gen)
     conn.send("ready")
     while True:
@@ -102,7 +150,7 @@ def _solo_worker(motion: str, robot: str, seed: int, num_envs: int, conn: Any) -
 class _SoloPair:
     """Two processes of ``num_envs`` envs each, kept alive between measurement windows."""
 
-    def __init__(self, motion: str, robot: str, num_envs: int) -> None:
+    def __init__(self, motion: str | None, robot: str, num_envs: int) -> None:
         ctx = mp.get_context("spawn")
         self.conns, self.procs = [], []
         for i in range(2):
@@ -181,6 +229,25 @@ def bench_env(motion: str | Path, robot: str = "a1", rounds: int = 5,
     solo_sum = statistics.median(sum(p) for p in solos)
     vec_rate = statistics.median(vec_rates)
     loss = statistics.median(losses)
+
+    # The same with a fixed-cost stand-in env: the inter-process cost alone.
+    from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: F401 - worker import
+
+    from sim_training.vec_env import MultiprocVecEnv
+
+    pair = _SoloPair(None, robot, envs_per_process)
+    fixed = MultiprocVecEnv([_fixed_cost_gym_env] * total, 2)
+    fixed.reset()
+    fixed_losses = []
+    try:
+        for _ in range(3):
+            solo = sum(pair.measure(vec_seconds / 2))
+            rate = _vec_rate(fixed, total, vec_seconds / 2, rng)
+            fixed_losses.append(1.0 - rate / solo)
+    finally:
+        pair.close()
+        fixed.close()
+    ipc_loss = statistics.median(fixed_losses)
     return {
         "robot": robot, "motion": motion, "physics_hz": cfg.physics_hz,
         "substeps_per_env_step": cfg.substeps,
@@ -191,6 +258,7 @@ def bench_env(motion: str | Path, robot: str = "a1", rounds: int = 5,
         "solo_pairs_steps_per_s": solos, "solo_sum_steps_per_s": solo_sum,
         "vec_env_2proc_rounds": vec_rates, "vec_env_2proc_steps_per_s": vec_rate,
         "vec_env_loss_rounds": losses, "vec_env_loss": loss,
+        "fixed_cost_env_loss_rounds": fixed_losses, "inter_process_overhead": ipc_loss,
         "targets": {"env_over_ceiling_min": 0.75, "vec_env_loss_max": 0.10},
         "pass": {"env": env_rate / ceil_rate >= 0.75, "vec_env": loss <= 0.10},
     }
