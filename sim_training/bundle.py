@@ -1,0 +1,236 @@
+"""Policy bundles: a directory with everything eval, export, adapt and deploy need.
+
+Files: ``manifest.json`` (format, versions, robot, sizes, provenance), ``config.json`` (the
+frozen training config: env, model, PPO), ``policy.pt`` (state dict; loaded with
+``torch.load(weights_only=True)``, so a bundle never executes code), ``normalization.npz``
+(observation statistics), ``motion.txt`` (the reference motion), ``curve.json`` (learning
+curve), and optionally ``z.json`` (a fixed latent, e.g. from adaptation). A training run
+directory is accepted wherever a bundle is: its newest checkpoint is used.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+
+from motion_retarget.errors import BundleError
+from sim_training.config import TrainConfig, from_dict, save_config, to_dict
+from sim_training.dynamics import DYNAMICS_KEYS, LIMITS, dynamics_vector
+from sim_training.observations import observation_size
+from sim_training.policy import LatentActorCriticPolicy, dynamics_normaliser
+
+FORMAT = "quadmimic-policy-bundle"
+VERSION = 1
+FILES = ("manifest.json", "config.json", "policy.pt", "normalization.npz", "motion.txt")
+
+
+def _versions() -> dict[str, str]:
+    import stable_baselines3
+
+    return {"python": platform.python_version(), "torch": th.__version__,
+            "stable_baselines3": stable_baselines3.__version__, "numpy": np.__version__}
+
+
+def write_bundle(run_dir: str | Path, out: str | Path, *, z: np.ndarray | None = None,
+                 extra: dict[str, Any] | None = None) -> Path:
+    """Write a bundle from a run's newest checkpoint (written to a temp dir, then renamed).
+
+    Args:
+        run_dir: Training run directory (or an existing bundle, to copy it with a new z).
+        out: Bundle directory to create (replaced if it exists).
+        z: Optional fixed latent (z_dim,) stored as ``z.json``.
+        extra: Extra manifest entries.
+
+    Returns:
+        The bundle directory.
+    """
+    src = Path(run_dir)
+    out = Path(out)
+    tmp = out.parent / f".{out.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    if (src / "manifest.json").is_file():
+        for name in (*FILES, "curve.json"):
+            if (src / name).exists():
+                shutil.copyfile(src / name, tmp / name)
+        manifest = json.loads((src / "manifest.json").read_text())
+    else:
+        latest = src / "LATEST"
+        if not latest.is_file():
+            raise BundleError("no checkpoint yet (no LATEST file)", src)
+        ckpt = src / "checkpoints" / latest.read_text().strip()
+        config = from_dict(TrainConfig, json.loads((src / "config.json").read_text()))
+        state = json.loads((ckpt / "state.json").read_text())
+        shutil.copyfile(ckpt / "policy.pt", tmp / "policy.pt")
+        shutil.copyfile(ckpt / "normalization.npz", tmp / "normalization.npz")
+        shutil.copyfile(src / "motion.txt", tmp / "motion.txt")
+        save_config(config, tmp / "config.json")
+        (tmp / "curve.json").write_text(json.dumps(state["curve"], indent=1))
+        manifest = {
+            "format": FORMAT, "version": VERSION, "robot": config.robot,
+            "latent": config.latent, "z_dim": config.model.z_dim if config.latent else 0,
+            "obs_size": observation_size(config.env.history, config.env.future_steps),
+            "action_size": 12, "dynamics_keys": list(DYNAMICS_KEYS),
+            "samples": state["num_timesteps"], "train_wall_seconds": state["wall_seconds"],
+            "randomization_fraction": state["randomization_fraction"],
+            "source_run": str(src), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "versions": _versions(),
+        }
+    if z is not None:
+        z = np.asarray(z, dtype=np.float64).reshape(-1)
+        if z.shape != (manifest["z_dim"],) or not np.all(np.isfinite(z)):
+            raise BundleError(f"z must be {manifest['z_dim']} finite numbers", out)
+        (tmp / "z.json").write_text(json.dumps({"z": z.tolist()}))
+    manifest.update(extra or {})
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
+
+
+@dataclass
+class PolicyBundle:
+    """A loaded policy: deterministic actions from raw observations.
+
+    Attributes:
+        path: The bundle (or run) directory.
+        config: The training config.
+        manifest: The manifest dict.
+        policy: The SB3 policy module (eval mode, CPU).
+        obs_mean: (n_obs,) observation mean. obs_var: (n_obs,) variance.
+        z: Fixed latent (z_dim,) or None (then the encoder's mean of the given dynamics).
+    """
+
+    path: Path
+    config: TrainConfig
+    manifest: dict[str, Any]
+    policy: LatentActorCriticPolicy
+    obs_mean: np.ndarray
+    obs_var: np.ndarray
+    clip_obs: float
+    epsilon: float
+    z: np.ndarray | None
+
+    @classmethod
+    def load(cls, path: str | Path) -> PolicyBundle:
+        """Load a bundle directory, or a training run's newest checkpoint.
+
+        Raises:
+            BundleError: Missing or inconsistent files (named).
+        """
+        path = Path(path)
+        if not path.is_dir():
+            raise BundleError("not a directory", path)
+        if not (path / "manifest.json").is_file() and (path / "LATEST").is_file():
+            import tempfile
+
+            tmp = Path(tempfile.mkdtemp(prefix="quadmimic_bundle_")) / "bundle"
+            return cls.load(write_bundle(path, tmp))
+        for name in FILES:
+            if not (path / name).is_file():
+                raise BundleError(f"bundle file {name} is missing", path)
+        manifest = json.loads((path / "manifest.json").read_text())
+        if manifest.get("format") != FORMAT:
+            raise BundleError(f"not a {FORMAT} (format {manifest.get('format')!r})", path)
+        config = from_dict(TrainConfig, json.loads((path / "config.json").read_text()))
+        policy = build_policy(config)
+        try:
+            state = th.load(path / "policy.pt", weights_only=True, map_location="cpu")
+            policy.load_state_dict(state)
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise BundleError(f"policy.pt does not fit the config: {exc}", path) from exc
+        policy.set_training_mode(False)
+        with np.load(path / "normalization.npz") as data:
+            mean, var = data["obs_mean"], data["obs_var"]
+            clip, eps = float(data["clip_obs"]), float(data["epsilon"])
+        if mean.shape != (manifest["obs_size"],):
+            raise BundleError("normalization.npz does not match obs_size", path)
+        z = None
+        if (path / "z.json").is_file():
+            z = np.asarray(json.loads((path / "z.json").read_text())["z"], dtype=np.float64)
+        return cls(path, config, manifest, policy, mean, var, clip, eps, z)
+
+    @property
+    def robot(self) -> str:
+        """Robot name."""
+        return self.config.robot
+
+    @property
+    def z_dim(self) -> int:
+        """Latent size (0: robust baseline)."""
+        return int(self.manifest["z_dim"])
+
+    @property
+    def motion_path(self) -> Path:
+        """The bundle's own reference motion."""
+        return self.path / "motion.txt"
+
+    def normalize(self, obs: np.ndarray) -> np.ndarray:
+        """Normalised observation, as in training (clipped)."""
+        out = (obs - self.obs_mean) / np.sqrt(self.obs_var + self.epsilon)
+        return np.clip(out, -self.clip_obs, self.clip_obs).astype(np.float32)
+
+    def encode(self, dynamics: dict[str, float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Encoder mean and log σ (z_dim,) of dynamics params (a dict or the (11,) vector)."""
+        if not self.z_dim:
+            raise BundleError("this policy has no latent (robust baseline)", self.path)
+        vec = dynamics_vector(dynamics) if isinstance(dynamics, dict) else dynamics
+        with th.no_grad():
+            mean, log_sigma = self.policy.features_extractor.encoder(
+                th.as_tensor(np.asarray(vec, np.float32))[None])
+        return mean[0].numpy().astype(np.float64), log_sigma[0].numpy().astype(np.float64)
+
+    def act(self, obs: np.ndarray, *, dynamics: np.ndarray | None = None,
+            z: np.ndarray | None = None) -> np.ndarray:
+        """Deterministic action (12,) for a raw observation (n_obs,).
+
+        The latent is, in order: ``z`` if given, the bundle's fixed z, the encoder's mean of
+        ``dynamics``, else zeros (the prior mean).
+        """
+        obs = np.asarray(obs, dtype=np.float64)
+        if obs.shape != self.obs_mean.shape or not np.all(np.isfinite(obs)):
+            raise ValueError(f"observation must be {self.obs_mean.shape} finite values")
+        feats = [th.as_tensor(self.normalize(obs))[None]]
+        if self.z_dim:
+            if z is None:
+                z = self.z
+            if z is None and dynamics is not None:
+                z = self.encode(np.asarray(dynamics, np.float32))[0]
+            if z is None:
+                z = np.zeros(self.z_dim)
+            feats.append(th.as_tensor(np.asarray(z, np.float32))[None])
+        with th.no_grad():
+            latent_pi = self.policy.mlp_extractor.forward_actor(th.cat(feats, dim=-1))
+            action = self.policy.action_net(latent_pi)[0].numpy()
+        return np.clip(action, -1.0, 1.0)
+
+
+def build_policy(config: TrainConfig) -> LatentActorCriticPolicy:
+    """An untrained policy with the architecture of ``config`` (spaces rebuilt from it)."""
+    import dataclasses
+
+    n_obs = observation_size(config.env.history, config.env.future_steps)
+    model = config.model if config.latent else dataclasses.replace(config.model, z_dim=0,
+                                                                   beta=0.0)
+    low = np.array([LIMITS[k][0] for k in DYNAMICS_KEYS], np.float32)
+    high = np.array([LIMITS[k][1] for k in DYNAMICS_KEYS], np.float32)
+    obs_space = gym.spaces.Dict({
+        "obs": gym.spaces.Box(-np.inf, np.inf, (n_obs,), np.float32),
+        "dynamics": gym.spaces.Box(low, high, (len(DYNAMICS_KEYS),), np.float32),
+        "z_noise": gym.spaces.Box(-np.inf, np.inf, (max(model.z_dim, 1),), np.float32)})
+    offset, scale = dynamics_normaliser(config.env.ranges)
+    return LatentActorCriticPolicy(obs_space, gym.spaces.Box(-1, 1, (12,), np.float32),
+                                   lambda _: 0.0, model=model, dynamics_offset=offset,
+                                   dynamics_scale=scale)
+
+
+__all__ = ["PolicyBundle", "build_policy", "to_dict", "write_bundle"]

@@ -1,0 +1,129 @@
+"""Command-line interface of the training stage: ``quadmimic train``."""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+
+def train_command(
+    motion: Annotated[Path | None, typer.Argument(help="Motion file to imitate (not needed "
+                                                 "with --resume).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory to create.")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Run directory to continue.")] = None,
+    robot: Annotated[str, typer.Option(help="Robot.")] = "a1",
+    timesteps: Annotated[int | None, typer.Option(help="Total samples (a resumed run may "
+                                                  "be extended).")] = None,
+    num_envs: Annotated[int, typer.Option(help="Parallel envs.")] = 8,
+    num_workers: Annotated[int, typer.Option(help="Env processes (divides num-envs).")] = 2,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    no_latent: Annotated[bool, typer.Option("--no-latent", help="Robust baseline: no "
+                                            "dynamics encoder.")] = False,
+    checkpoint_minutes: Annotated[float, typer.Option(help="Minutes between "
+                                                      "checkpoints.")] = 5.0,
+) -> None:
+    """Train a latent-conditioned imitation policy with PPO (resumable)."""
+    from motion_retarget.cli import console, progress_bar
+    from motion_retarget.errors import QuadmimicError
+    from sim_training.config import TrainConfig
+    from sim_training.train import Trainer
+
+    if resume is None and (motion is None or out is None):
+        raise QuadmimicError("give MOTION and --out for a new run, or --resume RUN_DIR")
+    with progress_bar() as bar:
+        task = bar.add_task("train", total=None, rate="")
+        start = [time.monotonic(), 0]
+
+        def on_progress(done: int, total: int, mean_return: float) -> None:
+            if not start[1]:
+                start[1] = done or 1
+                start[0] = time.monotonic()
+            rate = (done - start[1]) / max(time.monotonic() - start[0], 1e-9)
+            bar.update(task, completed=done, total=total,
+                       rate=f"{rate:,.0f} samples/s  return {mean_return:.2f}")
+
+        if resume is not None:
+            trainer = Trainer.resume(resume, progress=on_progress)
+            if timesteps is not None:
+                trainer.config = dataclasses.replace(trainer.config, timesteps=timesteps)
+        else:
+            config = TrainConfig(motion=str(motion), robot=robot,
+                                 timesteps=timesteps or 2_000_000, num_envs=num_envs,
+                                 num_workers=num_workers, seed=seed, latent=not no_latent,
+                                 checkpoint_minutes=checkpoint_minutes)
+            trainer = Trainer.create(config, out, progress=on_progress)
+
+        def stop(signum: int, frame: Any) -> None:
+            trainer.stop_requested = True
+
+        previous = signal.signal(signal.SIGTERM, stop)
+        try:
+            trainer.train()
+        except KeyboardInterrupt:
+            trainer.save_checkpoint()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            trainer.close()
+    console.print(f"run: {trainer.run_dir}  samples: {trainer.model.num_timesteps:,}  "
+                  f"checkpoint: {(trainer.run_dir / 'LATEST').read_text().strip()}")
+
+
+def _parse_z(z: str | None) -> Any:
+    import numpy as np
+
+    if z is None:
+        return None
+    from motion_retarget.errors import BundleError
+
+    try:
+        values = np.array([float(v) for v in z.replace(",", " ").split()])
+    except ValueError as exc:
+        raise BundleError(f"--z must be numbers separated by commas, got {z!r}") from exc
+    if not np.all(np.isfinite(values)):
+        raise BundleError("--z values must be finite")
+    return values
+
+
+def eval_command(
+    checkpoint: Annotated[Path, typer.Argument(help="Policy bundle or training run dir.")],
+    json_out: Annotated[Path, typer.Option("--json", help="Result JSON.")],
+    motion: Annotated[Path | None, typer.Option(help="Motion (default: the bundle's).")] = None,
+    dynamics: Annotated[Path | None, typer.Option(help="Dynamics JSON (default: "
+                                                  "nominal).")] = None,
+    z: Annotated[str | None, typer.Option(help="Latent, comma-separated.")] = None,
+    episodes: Annotated[int, typer.Option(help="Episodes.")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of the start phases.")] = 0,
+    gif: Annotated[Path | None, typer.Option(help="GIF of the first episode.")] = None,
+) -> None:
+    """Evaluate a policy: return, episode length, fall rate, per-term rewards."""
+    from motion_retarget.cli import console
+    from sim_training.bundle import PolicyBundle
+    from sim_training.evaluate import evaluate
+
+    bundle = PolicyBundle.load(checkpoint)
+    with console.status(f"evaluating {episodes} episodes"):
+        out = evaluate(bundle, motion=motion, dynamics=dynamics, z=_parse_z(z),
+                       episodes=episodes, seed=seed, gif=gif, json_out=json_out)
+    console.print_json(data={k: out[k] for k in ("mean_return", "mean_episode_seconds",
+                                                 "fall_rate", "reward_terms")})
+
+
+def export_command(
+    checkpoint: Annotated[Path, typer.Argument(help="Policy bundle or training run dir.")],
+    out: Annotated[Path, typer.Option(help="Output folder.")],
+) -> None:
+    """Export the actor (and encoder) to TorchScript and ONNX; check parity with torch."""
+    from motion_retarget.cli import console
+    from motion_retarget.errors import BundleError
+    from sim_training.bundle import PolicyBundle
+    from sim_training.export import export_bundle
+
+    report = export_bundle(PolicyBundle.load(checkpoint), out)
+    console.print_json(data=report)
+    if not report["parity_ok"]:
+        raise BundleError("export parity check failed (max abs diff >= 1e-5)", out)

@@ -1,0 +1,118 @@
+"""Frozen configs of the training entry point, and their JSON round trip."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sim_training.env import EnvConfig
+from sim_training.policy import ModelConfig
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """PPO hyper-parameters (stable-baselines3 names), tuned for CPU with 8 envs."""
+
+    n_steps: int = 256
+    """Env steps per env per rollout (8 envs: 2048 samples per update)."""
+    batch_size: int = 512
+    """Minibatch size."""
+    n_epochs: int = 5
+    """Passes over each rollout."""
+    learning_rate: float = 3e-4
+    """Adam step size."""
+    gamma: float = 0.95
+    """Discount (the paper: 0.95)."""
+    gae_lambda: float = 0.95
+    """GAE λ."""
+    clip_range: float = 0.2
+    """PPO ratio clip."""
+    ent_coef: float = 0.0
+    """Entropy bonus weight."""
+    vf_coef: float = 0.5
+    """Value loss weight."""
+    max_grad_norm: float = 1.0
+    """Gradient norm clip."""
+    target_kl: float | None = 0.03
+    """Stop an update's epochs early past 1.5 × this approximate KL (None: never)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run: what to imitate, with which robot, how long, how."""
+
+    motion: str
+    """Motion file (motion_imitation JSON)."""
+    robot: str = "a1"
+    """Robot name."""
+    timesteps: int = 2_000_000
+    """Total env steps (samples) to train for."""
+    num_envs: int = 8
+    """Parallel envs."""
+    num_workers: int = 2
+    """Processes the envs run in (must divide num_envs; 0 = in the training process)."""
+    seed: int = 0
+    """Seed of envs, noise and network initialisation."""
+    latent: bool = True
+    """Condition the policy on an encoder latent (False: the robust baseline, same budget)."""
+    checkpoint_minutes: float = 5.0
+    """Wall-clock minutes between checkpoints."""
+    curriculum_start: float = 0.3
+    """Fraction of the randomisation ranges used at the start."""
+    curriculum_step: float = 0.1
+    """Widening of the ranges each time tracking is good enough."""
+    curriculum_episode_fraction: float = 0.6
+    """Tracking is good enough when mean episode length ≥ this × the episode limit."""
+    torch_threads: int = 1
+    """Torch CPU threads in the training process (the env workers need the cores)."""
+    env: EnvConfig = field(default_factory=EnvConfig)
+    """The env's task settings."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """The network."""
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    """The algorithm."""
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A dataclass config as plain JSON-ready data (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Rebuild a (nested) frozen dataclass from :func:`to_dict` output; unknown keys fail."""
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key, value in data.items():
+        if key not in names:
+            raise ValueError(f"{cls.__name__} has no field {key!r}")
+        kind = hints[key]
+        if dataclasses.is_dataclass(kind) and isinstance(value, dict):
+            kwargs[key] = from_dict(kind, value)
+        elif isinstance(value, list):
+            kwargs[key] = _tuple_of(value)
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _tuple_of(value: list) -> tuple:
+    return tuple(_tuple_of(v) if isinstance(v, list) else v for v in value)
+
+
+def save_config(config: Any, path: str | Path) -> Path:
+    """Write a config as JSON (atomically)."""
+    from motion_retarget.fileio import atomic_write_text
+
+    return atomic_write_text(path, json.dumps(to_dict(config), indent=2) + "\n")
+
+
+def load_train_config(path: str | Path) -> TrainConfig:
+    """Read a :class:`TrainConfig` JSON file."""
+    return from_dict(TrainConfig, json.loads(Path(path).read_text()))
+
+

@@ -1,0 +1,249 @@
+"""The runner: builds envs and model from a :class:`TrainConfig`, trains, checkpoints, resumes.
+
+A run directory holds ``config.json``, ``checkpoints/<steps>/`` (policy and optimizer state,
+observation normalisation, counters, the learning curve), ``LATEST`` (the newest complete
+checkpoint, replaced atomically after the checkpoint is fully written), TensorBoard logs under
+``tb/``, and the policy bundle under ``bundle/`` at the end. Killing a run at any moment loses
+at most the steps since the last checkpoint; ``resume`` continues from ``LATEST`` with the
+same optimizer, normalisation statistics, step counter, curriculum and random generators.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch as th
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import configure
+from stable_baselines3.common.vec_env import VecNormalize
+
+from motion_retarget.errors import QuadmimicError
+from motion_retarget.fileio import atomic_write_text
+from sim_training.config import TrainConfig, load_train_config, save_config
+from sim_training.policy import LatentActorCriticPolicy, LatentNoise, dynamics_normaliser
+from sim_training.ppo import LatentPPO
+from sim_training.vec_env import make_vec_env
+
+TERMS = ("pose", "velocity", "end_effector", "root_pose", "root_velocity")
+
+
+def build(config: TrainConfig) -> tuple[LatentPPO, VecNormalize, LatentNoise]:
+    """Envs (normalised observations, latent noise) and the PPO model for a config."""
+    th.set_num_threads(config.torch_threads)
+    venv = make_vec_env(config.motion, robot=config.robot, num_envs=config.num_envs,
+                        seed=config.seed, num_workers=config.num_workers, randomize=True,
+                        config=config.env)
+    norm = VecNormalize(venv, norm_obs=True, norm_reward=True, norm_obs_keys=["obs"],
+                        gamma=config.ppo.gamma, clip_obs=10.0)
+    model_cfg = config.model if config.latent else _no_latent(config)
+    noisy = LatentNoise(norm, model_cfg.z_dim, seed=config.seed + 10_000)
+    offset, scale = dynamics_normaliser(config.env.ranges)
+    p = config.ppo
+    model = LatentPPO(
+        LatentActorCriticPolicy, noisy, beta=model_cfg.beta if config.latent else 0.0,
+        n_steps=p.n_steps, batch_size=p.batch_size, n_epochs=p.n_epochs,
+        learning_rate=p.learning_rate, gamma=p.gamma, gae_lambda=p.gae_lambda,
+        clip_range=p.clip_range, ent_coef=p.ent_coef, vf_coef=p.vf_coef,
+        max_grad_norm=p.max_grad_norm, target_kl=p.target_kl, seed=config.seed, device="cpu",
+        policy_kwargs={"model": model_cfg, "dynamics_offset": offset, "dynamics_scale": scale},
+        verbose=0)
+    return model, norm, noisy
+
+
+def _no_latent(config: TrainConfig) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(config.model, z_dim=0, beta=0.0)
+
+
+class _RunCallback(BaseCallback):
+    """Per-term reward logging, curriculum, checkpoints and progress for a :class:`Trainer`."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        super().__init__()
+        self.trainer = trainer
+        self.terms: dict[str, list[float]] = {k: [] for k in TERMS}
+        self.lengths: list[float] = []
+        self.returns: list[float] = []
+        self.last_checkpoint = time.monotonic()
+
+    def _on_step(self) -> bool:
+        for info in self.locals["infos"]:
+            for k, v in info.get("reward_terms", {}).items():
+                self.terms[k].append(v)
+            episode = info.get("episode")
+            if episode:
+                self.lengths.append(float(episode["l"]))
+                self.returns.append(float(episode["r"]))
+        tr = self.trainer
+        if tr.progress:
+            tr.progress(self.num_timesteps, tr.config.timesteps, tr.last_mean_reward)
+        return not tr.stop_requested
+
+    def _on_rollout_start(self) -> None:
+        # Right after an update: the checkpoint holds every sample it counts.
+        tr = self.trainer
+        if time.monotonic() - self.last_checkpoint > 60.0 * tr.config.checkpoint_minutes:
+            tr.save_checkpoint()
+            self.last_checkpoint = time.monotonic()
+
+    def _on_rollout_end(self) -> None:
+        tr = self.trainer
+        row: dict[str, float] = {"timesteps": float(self.num_timesteps),
+                                 "wall_seconds": tr.wall_seconds(),
+                                 "randomization_fraction": tr.fraction}
+        for k, values in self.terms.items():
+            if values:
+                row[f"reward_terms.{k}"] = float(np.mean(values))
+                self.logger.record(f"reward_terms/{k}", row[f"reward_terms.{k}"])
+        if self.lengths:
+            dt = tr.config.env.policy_dt
+            row["mean_episode_seconds"] = float(np.mean(self.lengths)) * dt
+            row["mean_return"] = float(np.mean(self.returns))
+            tr.last_mean_reward = row["mean_return"]
+            self.logger.record("episode/mean_seconds", row["mean_episode_seconds"])
+            limit = tr.config.env.episode_seconds
+            if (row["mean_episode_seconds"] >= tr.config.curriculum_episode_fraction * limit
+                    and tr.fraction < 1.0):
+                tr.set_fraction(min(1.0, tr.fraction + tr.config.curriculum_step))
+        self.logger.record("curriculum/randomization_fraction", tr.fraction)
+        tr.curve.append(row)
+        self.terms = {k: [] for k in TERMS}
+        self.lengths, self.returns = [], []
+
+
+class Trainer:
+    """Train one run; see the module docstring for the run directory.
+
+    Args:
+        config: The run's config (never mutated).
+        run_dir: Where the run lives.
+        progress: Optional ``(timesteps, total, mean_return)`` callback, called every step.
+    """
+
+    def __init__(self, config: TrainConfig, run_dir: str | Path,
+                 progress: Callable[[int, int, float], None] | None = None) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.progress = progress
+        self.curve: list[dict[str, float]] = []
+        self.fraction = config.curriculum_start
+        self.last_mean_reward = float("nan")
+        self.stop_requested = False
+        self._wall_before = 0.0
+        self._started = time.monotonic()
+        self.model, self.norm, self.noise = build(config)
+        self.set_fraction(self.fraction)
+
+    # ------------------------------------------------------------------ lifecycle
+    @classmethod
+    def create(cls, config: TrainConfig, run_dir: str | Path, **kwargs: Any) -> Trainer:
+        """A new run in an empty (or new) directory."""
+        run_dir = Path(run_dir)
+        if (run_dir / "LATEST").exists():
+            raise QuadmimicError(f"{run_dir} already holds a run; use --resume to continue it")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir / "config.json")
+        shutil.copyfile(config.motion, run_dir / "motion.txt")
+        return cls(config, run_dir, **kwargs)
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, **kwargs: Any) -> Trainer:
+        """Continue the run in ``run_dir`` from its newest complete checkpoint."""
+        run_dir = Path(run_dir)
+        if not (run_dir / "config.json").is_file():
+            raise QuadmimicError(f"{run_dir} is not a training run (no config.json)")
+        config = load_train_config(run_dir / "config.json")
+        trainer = cls(config, run_dir, **kwargs)
+        latest = run_dir / "LATEST"
+        if latest.is_file():
+            trainer.load_checkpoint(run_dir / "checkpoints" / latest.read_text().strip())
+        return trainer
+
+    def wall_seconds(self) -> float:
+        """Training wall time so far, across resumes (s)."""
+        return self._wall_before + time.monotonic() - self._started
+
+    def set_fraction(self, fraction: float) -> None:
+        """Randomisation curriculum: use this fraction of the ranges in every env."""
+        self.fraction = float(fraction)
+        self.norm.env_method("set_randomization_fraction", self.fraction)
+
+    def train(self) -> None:
+        """Train until ``config.timesteps``; checkpoint at the end (and along the way)."""
+        self.model.set_logger(configure(str(self.run_dir / "tb"), ["tensorboard"]))
+        remaining = self.config.timesteps - self.model.num_timesteps
+        if remaining > 0:
+            self.model.learn(remaining, callback=_RunCallback(self), reset_num_timesteps=False)
+        self.save_checkpoint()
+
+    def close(self) -> None:
+        """Stop the env workers."""
+        self.noise.close()
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoint(self) -> Path:
+        """Write a complete checkpoint, then point ``LATEST`` at it; keep the newest two."""
+        steps = int(self.model.num_timesteps)
+        root = self.run_dir / "checkpoints"
+        final = root / f"{steps:012d}"
+        tmp = root / f".{steps:012d}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        th.save(self.model.policy.state_dict(), tmp / "policy.pt")
+        th.save(self.model.policy.optimizer.state_dict(), tmp / "optimizer.pt")
+        th.save({"torch_rng": th.get_rng_state()}, tmp / "rng.pt")
+        np.savez(tmp / "normalization.npz", **normalization_arrays(self.norm))
+        state = {"num_timesteps": steps, "n_updates": int(self.model._n_updates),
+                 "randomization_fraction": self.fraction, "wall_seconds": self.wall_seconds(),
+                 "noise_rng": self.noise.rng.bit_generator.state, "curve": self.curve}
+        (tmp / "state.json").write_text(json.dumps(state))
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+        atomic_write_text(self.run_dir / "LATEST", final.name + "\n")
+        for old in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(
+                "."))[:-2]:
+            shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    def load_checkpoint(self, path: Path) -> None:
+        """Restore model, optimizer, normalisation, counters and generators from a checkpoint."""
+        self.model.policy.load_state_dict(th.load(path / "policy.pt", weights_only=True))
+        self.model.policy.optimizer.load_state_dict(
+            th.load(path / "optimizer.pt", weights_only=True))
+        th.set_rng_state(th.load(path / "rng.pt", weights_only=True)["torch_rng"])
+        with np.load(path / "normalization.npz") as data:
+            set_normalization(self.norm, dict(data))
+        state = json.loads((path / "state.json").read_text())
+        self.model.num_timesteps = int(state["num_timesteps"])
+        self.model._num_timesteps_at_start = self.model.num_timesteps
+        self.model._n_updates = int(state["n_updates"])
+        self.noise.rng.bit_generator.state = state["noise_rng"]
+        self.curve = list(state["curve"])
+        self._wall_before = float(state["wall_seconds"])
+        self.set_fraction(float(state["randomization_fraction"]))
+
+
+def normalization_arrays(norm: VecNormalize) -> dict[str, np.ndarray]:
+    """Observation (``obs`` key) and return running statistics as arrays."""
+    rms = norm.obs_rms["obs"]
+    return {"obs_mean": rms.mean, "obs_var": rms.var, "obs_count": np.array(rms.count),
+            "ret_mean": norm.ret_rms.mean, "ret_var": norm.ret_rms.var,
+            "ret_count": np.array(norm.ret_rms.count),
+            "clip_obs": np.array(norm.clip_obs), "epsilon": np.array(norm.epsilon)}
+
+
+def set_normalization(norm: VecNormalize, arrays: dict[str, np.ndarray]) -> None:
+    """Inverse of :func:`normalization_arrays`."""
+    rms = norm.obs_rms["obs"]
+    rms.mean, rms.var, rms.count = arrays["obs_mean"], arrays["obs_var"], float(
+        arrays["obs_count"])
+    norm.ret_rms.mean, norm.ret_rms.var = arrays["ret_mean"], arrays["ret_var"]
+    norm.ret_rms.count = float(arrays["ret_count"])
+

@@ -1,0 +1,157 @@
+"""Training: the KL term by hand, tiny end-to-end runs, kill + resume, bundles, export."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch as th
+
+from motion_retarget.errors import BundleError
+from sim_training.bundle import PolicyBundle, write_bundle
+from sim_training.config import PPOConfig, TrainConfig, from_dict, to_dict
+from sim_training.evaluate import evaluate
+from sim_training.export import export_bundle
+from sim_training.policy import LatentNoise, gaussian_kl
+from sim_training.train import Trainer
+from sim_training.vec_env import make_vec_env
+from tests.conftest import REPO
+
+MOTION = str(REPO / "data" / "motions" / "a1_trot.txt")
+TINY = PPOConfig(n_steps=128, batch_size=128, n_epochs=2)
+
+
+def test_kl_matches_the_hand_computed_value():
+    # dim 1: mean 1, σ 1 → 1 ; dim 2: mean 0, σ 2 → 4 − 1 − 2 ln 2
+    kl = gaussian_kl(th.tensor([[1.0, 0.0]]), th.tensor([[0.0, math.log(2.0)]]))
+    assert kl.item() == pytest.approx(0.5 * (1.0 + 3.0 - 2.0 * math.log(2.0)), rel=1e-6)
+    assert gaussian_kl(th.zeros(3, 8), th.zeros(3, 8)).abs().max().item() == 0.0
+
+
+def test_config_round_trips_through_json():
+    cfg = TrainConfig(motion="m.txt", ppo=TINY)
+    assert from_dict(TrainConfig, json.loads(json.dumps(to_dict(cfg)))) == cfg
+    with pytest.raises(ValueError, match="no field 'bogus'"):
+        from_dict(TrainConfig, {**to_dict(cfg), "bogus": 1})
+
+
+def test_latent_noise_is_fixed_per_episode():
+    venv = make_vec_env(MOTION, num_envs=2, seed=0, num_workers=0)
+    noisy = LatentNoise(venv, 8, seed=1)
+    obs = noisy.reset()
+    first = obs["z_noise"].copy()
+    rng = np.random.default_rng(0)
+    changed = False
+    for _ in range(40):
+        obs, _, dones, _ = noisy.step(rng.uniform(-1, 1, (2, 12)).astype(np.float32))
+        for i in range(2):
+            if dones[i]:
+                changed = changed or not np.array_equal(obs["z_noise"][i], first[i])
+                first[i] = obs["z_noise"][i]
+            else:
+                np.testing.assert_array_equal(obs["z_noise"][i], first[i])
+    assert changed
+    noisy.close()
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("run") / "a1"
+    cfg = TrainConfig(motion=MOTION, timesteps=512, num_envs=2, num_workers=0, ppo=TINY)
+    trainer = Trainer.create(cfg, run)
+    trainer.train()
+    trainer.close()
+    return run
+
+
+def test_tiny_training_writes_a_loadable_bundle(tiny_run, tmp_path):
+    assert (tiny_run / "LATEST").read_text().strip() == f"{512:012d}"
+    bundle = PolicyBundle.load(write_bundle(tiny_run, tmp_path / "bundle"))
+    assert bundle.robot == "a1" and bundle.z_dim == 8
+    assert bundle.manifest["samples"] == 512
+    obs = np.zeros(bundle.obs_mean.shape)
+    a1 = bundle.act(obs, z=np.zeros(8))
+    a2 = bundle.act(obs, z=np.ones(8))
+    assert a1.shape == (12,) and np.all(np.abs(a1) <= 1) and not np.array_equal(a1, a2)
+    curve = json.loads((tmp_path / "bundle" / "curve.json").read_text())
+    assert curve and "reward_terms.pose" in curve[-1]
+    result = evaluate(bundle, episodes=2, json_out=tmp_path / "eval.json")
+    saved = json.loads((tmp_path / "eval.json").read_text())
+    for key in ("mean_return", "mean_episode_seconds", "fall_rate", "reward_terms.pose"):
+        assert key in saved and np.isfinite(saved[key])
+    assert result["fall_rate"] in (0.0, 0.5, 1.0)
+    # A run directory is accepted wherever a bundle is.
+    assert PolicyBundle.load(tiny_run).manifest["samples"] == 512
+
+
+def test_export_parity(tiny_run, tmp_path):
+    report = export_bundle(PolicyBundle.load(tiny_run), tmp_path / "export")
+    assert report["parity_ok"]
+    assert report["actor_onnx_max_abs_diff"] < 1e-5
+    assert report["encoder_onnx_max_abs_diff"] < 1e-5
+    assert {"actor.onnx", "actor.pt", "encoder.onnx", "encoder.pt"} <= {
+        p.name for p in (tmp_path / "export").iterdir()}
+
+
+def test_bundles_never_execute_code(tiny_run, tmp_path):
+    bundle = write_bundle(tiny_run, tmp_path / "b")
+    (bundle / "normalization.npz").unlink()
+    with pytest.raises(BundleError, match=r"normalization\.npz is missing"):
+        PolicyBundle.load(bundle)
+    bundle = write_bundle(tiny_run, tmp_path / "c")
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("touch " + str(tmp_path / "pwned"),))
+
+    th.save({"x": Evil()}, bundle / "policy.pt")
+    with pytest.raises(Exception):  # noqa: B017 - weights_only refuses any object
+        PolicyBundle.load(bundle)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_robust_baseline_trains_without_encoder(tmp_path):
+    cfg = TrainConfig(motion=MOTION, timesteps=256, num_envs=2, num_workers=0, ppo=TINY,
+                      latent=False)
+    trainer = Trainer.create(cfg, tmp_path / "robust")
+    trainer.train()
+    trainer.close()
+    bundle = PolicyBundle.load(tmp_path / "robust")
+    assert bundle.z_dim == 0
+    assert bundle.act(np.zeros(bundle.obs_mean.shape)).shape == (12,)
+    with pytest.raises(BundleError, match="no latent"):
+        bundle.encode({})
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_without_losing_checkpoints(tmp_path):
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "quadmimic", "train", MOTION, "--out", str(run),
+           "--timesteps", "3072", "--num-envs", "2", "--num-workers", "0",
+           "--checkpoint-minutes", "0.01"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        latest = run / "LATEST"
+        if latest.exists() and int(latest.read_text()) >= 1024:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)  # no chance to clean up
+    proc.wait()
+    killed_at = int((run / "LATEST").read_text())
+    assert 1024 <= killed_at < 3072
+    assert (run / "checkpoints" / f"{killed_at:012d}" / "state.json").is_file()
+    done = subprocess.run([sys.executable, "-m", "quadmimic", "train", "--resume", str(run)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert int((run / "LATEST").read_text()) == 3072
+    state = json.loads((run / "checkpoints" / f"{3072:012d}" / "state.json").read_text())
+    steps = [row["timesteps"] for row in state["curve"]]
+    assert steps == sorted(steps) and steps[-1] <= 3072 and len(steps) >= 5
