@@ -165,3 +165,64 @@ def bench_env_command(
     console.print_json(json.dumps({k: v for k, v in out.items()
                                    if not k.endswith("rounds")}))
     console.print(f"wrote {json_out}")
+
+
+@bench_app.command("train")
+def bench_train_command(
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
+    motion: Annotated[Path | None, typer.Option(help="Motion (default: shipped A1 "
+                                                "trot).")] = None,
+    run: Annotated[Path | None, typer.Option(help="A training run whose learning curve to "
+                                             "read for samples-to-threshold.")] = None,
+    num_envs: Annotated[int, typer.Option(help="Envs.")] = 8,
+    num_workers: Annotated[int, typer.Option(help="Env processes.")] = 2,
+    rollouts: Annotated[int, typer.Option(help="PPO iterations to time.")] = 6,
+) -> None:
+    """Training samples/s against env-only samples/s (same envs, same run)."""
+    import time as _time
+
+    from motion_retarget.cli import console
+    from motion_retarget.fileio import atomic_write_text
+    from quadmimic.paths import DATA
+    from sim_training.config import TrainConfig
+    from sim_training.plots import samples_to_threshold
+    from sim_training.train import Trainer
+
+    motion = motion or DATA / "motions" / "a1_trot.txt"
+    cfg = TrainConfig(motion=str(motion), num_envs=num_envs, num_workers=num_workers)
+    per_rollout = cfg.ppo.n_steps * num_envs
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp, console.status("benchmarking training"):
+        trainer = Trainer.create(
+            dataclasses.replace(cfg, timesteps=per_rollout * (rollouts + 1)), Path(tmp) / "r")
+        marks: list[tuple[float, int]] = []
+        trainer.progress = lambda done, total, ret: (
+            marks.append((_time.perf_counter(), done)) if done % per_rollout == 0 else None)
+        trainer.train()
+        venv = trainer.noise  # the very same envs (normalisation and noise wrappers included)
+        rng = np.random.default_rng(0)
+        venv.reset()
+        n, t0 = 0, _time.perf_counter()
+        while _time.perf_counter() - t0 < 20.0:
+            venv.step(rng.uniform(-0.3, 0.3, (num_envs, 12)).astype(np.float32))
+            n += num_envs
+        env_rate = n / (_time.perf_counter() - t0)
+        trainer.close()
+    # Skip the first rollout (start-up); time from the end of the first to the last.
+    (t_a, s_a), (t_b, s_b) = marks[0], marks[-1]
+    train_rate = (s_b - s_a) / (t_b - t_a)
+    out: dict[str, Any] = {
+        "num_envs": num_envs, "num_workers": num_workers, "samples_per_update": per_rollout,
+        "train_samples_per_s": train_rate, "env_only_samples_per_s": env_rate,
+        "train_over_env": train_rate / env_rate, "target_train_over_env": 0.9,
+    }
+    if run is not None:
+        state_dir = run / "checkpoints" / (run / "LATEST").read_text().strip()
+        curve = json.loads((state_dir / "state.json").read_text())["curve"]
+        out["run"] = str(run)
+        out["run_samples"] = curve[-1]["timesteps"] if curve else 0
+        out["samples_to_threshold"] = samples_to_threshold(curve, 10.0 * 0.95, 0.6)
+        out["threshold"] = "mean episode >= 9.5 s of 10 s and pose term >= 0.6"
+    atomic_write_text(json_out, json.dumps(out, indent=2) + "\n")
+    console.print_json(data=out)

@@ -59,7 +59,7 @@ def write_bundle(run_dir: str | Path, out: str | Path, *, z: np.ndarray | None =
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     if (src / "manifest.json").is_file():
-        for name in (*FILES, "curve.json"):
+        for name in (*FILES, "curve.json", "learning_curve.png", "eval.json", "rollout.gif"):
             if (src / name).exists():
                 shutil.copyfile(src / name, tmp / name)
         manifest = json.loads((src / "manifest.json").read_text())
@@ -75,6 +75,11 @@ def write_bundle(run_dir: str | Path, out: str | Path, *, z: np.ndarray | None =
         shutil.copyfile(src / "motion.txt", tmp / "motion.txt")
         save_config(config, tmp / "config.json")
         (tmp / "curve.json").write_text(json.dumps(state["curve"], indent=1))
+        if state["curve"]:
+            from sim_training.plots import learning_curve_png
+
+            learning_curve_png(state["curve"], tmp / "learning_curve.png",
+                               title=f"{config.robot}: {Path(config.motion).stem}")
         manifest = {
             "format": FORMAT, "version": VERSION, "robot": config.robot,
             "latent": config.latent, "z_dim": config.model.z_dim if config.latent else 0,

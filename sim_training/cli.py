@@ -26,6 +26,8 @@ def train_command(
                                             "dynamics encoder.")] = False,
     checkpoint_minutes: Annotated[float, typer.Option(help="Minutes between "
                                                       "checkpoints.")] = 5.0,
+    physics_hz: Annotated[float, typer.Option(help="Physics rate of the training envs "
+                                              "(Hz).")] = 500.0,
 ) -> None:
     """Train a latent-conditioned imitation policy with PPO (resumable)."""
     from motion_retarget.cli import console, progress_bar
@@ -52,10 +54,13 @@ def train_command(
             if timesteps is not None:
                 trainer.config = dataclasses.replace(trainer.config, timesteps=timesteps)
         else:
+            from sim_training.env import EnvConfig
+
             config = TrainConfig(motion=str(motion), robot=robot,
                                  timesteps=timesteps or 2_000_000, num_envs=num_envs,
                                  num_workers=num_workers, seed=seed, latent=not no_latent,
-                                 checkpoint_minutes=checkpoint_minutes)
+                                 checkpoint_minutes=checkpoint_minutes,
+                                 env=EnvConfig(physics_hz=physics_hz))
             trainer = Trainer.create(config, out, progress=on_progress)
 
         def stop(signum: int, frame: Any) -> None:

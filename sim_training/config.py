@@ -69,8 +69,10 @@ class TrainConfig:
     """Tracking is good enough when mean episode length ≥ this × the episode limit."""
     torch_threads: int = 1
     """Torch CPU threads in the training process (the env workers need the cores)."""
-    env: EnvConfig = field(default_factory=EnvConfig)
-    """The env's task settings."""
+    env: EnvConfig = field(default_factory=lambda: EnvConfig(physics_hz=500.0))
+    """The env's task settings. Training defaults to 500 Hz physics: measured 1.6× the
+    samples/s of 1 kHz with the same standing height (0.2612 m) and a stable PD; evaluation
+    on other dynamics and deployment run at 1 kHz, a check of the transfer."""
     model: ModelConfig = field(default_factory=ModelConfig)
     """The network."""
     ppo: PPOConfig = field(default_factory=PPOConfig)

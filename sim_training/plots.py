@@ -1,0 +1,54 @@
+"""Headless pictures of training: the learning curve PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from motion_retarget.fileio import atomic_write
+
+
+def learning_curve_png(curve: list[dict[str, float]], out: str | Path,
+                       title: str = "learning curve") -> Path:
+    """Plot mean episode length (s) and the pose reward term against samples.
+
+    Args:
+        curve: Rows with ``timesteps``, ``mean_episode_seconds``, ``reward_terms.pose`` (as
+            written by the training runner).
+        out: PNG path.
+        title: Figure title.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in curve if "mean_episode_seconds" in r]
+    x = [r["timesteps"] / 1e6 for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
+    ax.plot(x, [r["mean_episode_seconds"] for r in rows], color="tab:blue")
+    ax.set_xlabel("samples (millions)")
+    ax.set_ylabel("mean episode (s)", color="tab:blue")
+    ax2 = ax.twinx()
+    ax2.plot(x, [r.get("reward_terms.pose", float("nan")) for r in rows], color="tab:orange")
+    ax2.set_ylabel("pose reward term", color="tab:orange")
+    ax2.set_ylim(0, 1)
+    ax.set_title(title)
+    fig.tight_layout()
+
+    def write(f: object) -> None:
+        fig.savefig(f, format="png")
+
+    try:
+        return atomic_write(out, write)
+    finally:
+        plt.close(fig)
+
+
+def samples_to_threshold(curve: list[dict[str, float]], episode_seconds: float,
+                         pose: float) -> float | None:
+    """First sample count where mean episode length and pose term both reach the threshold."""
+    for row in curve:
+        if (row.get("mean_episode_seconds", 0.0) >= episode_seconds
+                and row.get("reward_terms.pose", 0.0) >= pose):
+            return row["timesteps"]
+    return None
