@@ -226,3 +226,49 @@ def bench_train_command(
         out["threshold"] = "mean episode >= 9.5 s of 10 s and pose term >= 0.6"
     atomic_write_text(json_out, json.dumps(out, indent=2) + "\n")
     console.print_json(data=out)
+
+
+@bench_app.command("ray")
+def bench_ray_command(
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
+    iterations: Annotated[int, typer.Option(help="PPO iterations per measurement.")] = 8,
+    num_envs: Annotated[int, typer.Option(help="Envs (in the trial's own process).")] = 4,
+) -> None:
+    """Ray's overhead per PPO iteration: the same run locally and as a Ray Tune trial."""
+    import tempfile
+    import time as _time
+
+    from motion_retarget.cli import console
+    from motion_retarget.fileio import atomic_write_text
+    from quadmimic.paths import DATA
+    from sim_training.config import PPOConfig, TrainConfig
+    from sim_training.distributed import train_on_ray
+    from sim_training.train import Trainer
+
+    ppo = PPOConfig(n_steps=128)
+    per_it = ppo.n_steps * num_envs
+    cfg = TrainConfig(motion=str(DATA / "motions" / "a1_trot.txt"), num_envs=num_envs,
+                      num_workers=0, timesteps=per_it * iterations, ppo=ppo)
+    with tempfile.TemporaryDirectory() as tmp, console.status("benchmarking Ray"):
+        marks: list[tuple[float, int]] = []
+        trainer = Trainer.create(cfg, Path(tmp) / "local")
+        trainer.progress = lambda done, total, ret: (
+            marks.append((_time.perf_counter(), done)) if done % per_it == 0 else None)
+        trainer.train()
+        trainer.close()
+        (t_a, s_a), (t_b, s_b) = marks[0], marks[-1]
+        local_rate = (s_b - s_a) / (t_b - t_a)
+        start = _time.perf_counter()
+        summary = train_on_ray(cfg, Path(tmp) / "ray", report_every=1)
+        ray_wall = _time.perf_counter() - start
+    ray_rate = float(summary["trials"][0]["samples_per_s"])
+    overhead = 1.0 - ray_rate / local_rate
+    out = {"iterations": iterations, "samples_per_iteration": per_it,
+           "local_samples_per_s": local_rate, "ray_trial_samples_per_s": ray_rate,
+           "ray_overhead_per_iteration": overhead,
+           "ray_wall_seconds_incl_startup": ray_wall,
+           "ray_startup_seconds": ray_wall - cfg.timesteps / ray_rate,
+           "implied_speedup": {str(n): n * (1.0 - max(overhead, 0.0)) for n in (2, 4, 8, 16)},
+           "note": "independent trials (seeds or hyper-parameters), one per worker CPU"}
+    atomic_write_text(json_out, json.dumps(out, indent=2) + "\n")
+    console.print_json(data=out)

@@ -28,6 +28,11 @@ def train_command(
                                                       "checkpoints.")] = 5.0,
     physics_hz: Annotated[float, typer.Option(help="Physics rate of the training envs "
                                               "(Hz).")] = 500.0,
+    ray: Annotated[bool, typer.Option("--ray", help="Run as Ray Tune trials (local Ray "
+                                      "instance unless --ray-address).")] = False,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster HOST:PORT.")] = None,
+    seeds: Annotated[str, typer.Option(help="With --ray: seeds to try, e.g. 0,1,2.")] = "",
+    lrs: Annotated[str, typer.Option(help="With --ray: learning rates to try.")] = "",
 ) -> None:
     """Train a latent-conditioned imitation policy with PPO (resumable)."""
     from motion_retarget.cli import console, progress_bar
@@ -37,6 +42,26 @@ def train_command(
 
     if resume is None and (motion is None or out is None):
         raise QuadmimicError("give MOTION and --out for a new run, or --resume RUN_DIR")
+    if ray or ray_address:
+        from sim_training.distributed import train_on_ray
+        from sim_training.env import EnvConfig
+
+        if motion is None or out is None:
+            raise QuadmimicError("with --ray give MOTION and --out (re-running resumes trials)")
+        config = TrainConfig(motion=str(motion), robot=robot, timesteps=timesteps or 2_000_000,
+                             num_envs=num_envs, num_workers=num_workers, seed=seed,
+                             latent=not no_latent, checkpoint_minutes=checkpoint_minutes,
+                             env=EnvConfig(physics_hz=physics_hz))
+        seed_list = tuple(int(v) for v in seeds.split(",") if v.strip()) or (seed,)
+        lr_list = tuple(float(v) for v in lrs.split(",") if v.strip()) or None
+        with console.status("training on Ray"):
+            summary = train_on_ray(config, out, seeds=seed_list, learning_rates=lr_list,
+                                   address=ray_address)
+        console.print_json(data=summary)
+        failed = [t for t in summary["trials"] if t["error"]]
+        if failed:
+            raise QuadmimicError(f"{len(failed)} Ray trial(s) failed: {failed[0]['error']}")
+        return
     with progress_bar() as bar:
         task = bar.add_task("train", total=None, rate="")
         start = [time.monotonic(), 0]
