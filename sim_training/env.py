@@ -26,6 +26,7 @@ import numpy as np
 from motion_retarget.kinematics import robot_model
 from motion_retarget.motion import Motion, load_motion
 from motion_retarget.robots import get_robot
+from sim_training.actions import ActionToTarget
 from sim_training.dynamics import DYNAMICS_KEYS, LIMITS, dynamics_from, dynamics_vector
 from sim_training.geometry import quat_to_matrix, rotation_angle, yaw_matrix, yaw_of
 from sim_training.observations import ObservationBuilder, proprio_frame
@@ -130,8 +131,8 @@ class ImitationEnv(gym.Env):
         self.robot = SimRobot(self.spec_robot, time_step=1.0 / cfg.physics_hz)
         self.builder = ObservationBuilder(cfg.history, tuple(cfg.future_steps))
         self._ranges = cfg.ranges.widened(cfg.randomization_fraction)
-        self._filter_alpha = (1.0 if cfg.action_filter_hz <= 0 else
-                              1.0 - np.exp(-2 * np.pi * cfg.action_filter_hz * cfg.policy_dt))
+        self.actions = ActionToTarget(self.spec_robot, cfg.action_mode, cfg.action_scale,
+                                      cfg.action_filter_hz, cfg.policy_dt)
         low = np.array([LIMITS[k][0] for k in DYNAMICS_KEYS], dtype=np.float32)
         high = np.array([LIMITS[k][1] for k in DYNAMICS_KEYS], dtype=np.float32)
         self.observation_space = gym.spaces.Dict({
@@ -139,13 +140,11 @@ class ImitationEnv(gym.Env):
             "dynamics": gym.spaces.Box(low, high, (len(DYNAMICS_KEYS),), np.float32),
         })
         self.action_space = gym.spaces.Box(-1.0, 1.0, (12,), np.float32)
-        self._lower, self._upper = self.spec_robot.lower, self.spec_robot.upper
         self._offset_t = self.kin.base_offset.T
         self.t = 0.0
         self.steps = 0
         self.dynamics = dict(self.fixed_dynamics or dynamics_from(None))
         self._action = np.zeros(12)
-        self._filtered = np.zeros(12)
         self._dynamics_vec = dynamics_vector(self.dynamics)
         self._next_ref: RefState | None = None
         if seed is not None:
@@ -192,7 +191,7 @@ class ImitationEnv(gym.Env):
         self.robot.reset(ref.root_pos + [0.0, 0.0, lift], quat, ref.joints, ref.joint_vel,
                          ref.root_lin_vel, ref.root_ang_vel)
         self._action = np.zeros(12)
-        self._filtered = np.zeros(12)
+        self.actions.reset()
         self.builder.reset(self._proprio())
         obs = self._observation(ref)
         return obs, {"dynamics": dict(self.dynamics), "phase": phase}
@@ -201,17 +200,11 @@ class ImitationEnv(gym.Env):
         self, action: np.ndarray,
     ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         """Apply one action for one policy period; see the module docstring."""
-        action = np.asarray(action, dtype=np.float64).reshape(-1)
-        if action.shape != (12,) or not np.all(np.isfinite(action)):
-            raise ValueError(f"action must be 12 finite numbers, got shape {action.shape}")
         cfg = self.config
-        action = np.clip(action, -1.0, 1.0)
-        self._filtered += self._filter_alpha * (action - self._filtered)
-        self._action = action
         t_next = self.t + cfg.policy_dt
         ref = self._next_ref if self._next_ref is not None else self.ref.state(t_next)
-        base = ref.joints if cfg.action_mode == "residual" else self.spec_robot.default
-        target = np.clip(base + cfg.action_scale * self._filtered, self._lower, self._upper)
+        target = self.actions(action, ref.joints)
+        self._action = self.actions.last_action
         self.robot.command(target)
         self.robot.step(cfg.substeps)
         self.t = t_next

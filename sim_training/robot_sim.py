@@ -84,7 +84,8 @@ class SimRobot:
         self.joint_friction = 0.0
         self.latency_steps = 0
         self.target = spec.default.copy()
-        self._queue: collections.deque[tuple[int, np.ndarray]] = collections.deque()
+        self._low: tuple | None = None
+        self._queue: collections.deque[tuple[int, tuple]] = collections.deque()
         self.steps = 0
         self.last_torque = np.zeros(12)
         self.apply_dynamics(NOMINAL)
@@ -149,6 +150,7 @@ class SimRobot:
             pb.resetJointState(self.body, j, float(joints[k]), float(vel[k]),
                                physicsClientId=c)
         self.target = np.array(joints, dtype=np.float64)
+        self._low = None
         self._queue.clear()
 
     def joint_state(self) -> tuple[np.ndarray, np.ndarray]:
@@ -201,21 +203,38 @@ class SimRobot:
 
     # ------------------------------------------------------------------ control
     def command(self, target: np.ndarray) -> None:
-        """Queue a joint position target (12,) rad; it acts after the latency."""
-        self._queue.append((self.steps + self.latency_steps, np.asarray(target, np.float64)))
+        """Queue a joint position target (12,) rad with the spec's PD gains (after latency)."""
+        self._queue.append((self.steps + self.latency_steps,
+                            (np.asarray(target, np.float64), None)))
+
+    def command_low_level(self, q: np.ndarray, dq: np.ndarray, kp: np.ndarray, kd: np.ndarray,
+                          tau: np.ndarray) -> None:
+        """Queue a Unitree-style motor command; it acts after the latency.
+
+        Per joint the motor applies ``tau + kp·kp_scale·(q − q_meas) + kd·kd_scale·(dq −
+        dq_meas)``, torque-limited.
+        """
+        arrays = tuple(np.asarray(a, np.float64) for a in (q, dq, kp, kd, tau))
+        self._queue.append((self.steps + self.latency_steps, arrays))
 
     def step(self, substeps: int) -> None:
         """Advance ``substeps`` physics steps with the PD motor model."""
         c, body, ids = self.client, self.body, self.motor_ids
-        kp, kd, limit, fric = self.kp, self.kd, self.torque_limit, self.joint_friction
+        limit, fric = self.torque_limit, self.joint_friction
         queue = self._queue
+        tau = self.last_torque
         for _ in range(substeps):
             while queue and queue[0][0] <= self.steps:
-                self.target = queue.popleft()[1]
+                self._apply(queue.popleft()[1])
             states = pb.getJointStates(body, ids, physicsClientId=c)
             q = np.fromiter((s[0] for s in states), np.float64, 12)
             dq = np.fromiter((s[1] for s in states), np.float64, 12)
-            tau = np.minimum(np.maximum(kp * (self.target - q) - kd * dq, -limit), limit)
+            if self._low is None:
+                raw = self.kp * (self.target - q) - self.kd * dq
+            else:
+                q_t, dq_t, kp_t, kd_t, tau_t = self._low
+                raw = tau_t + kp_t * (q_t - q) + kd_t * (dq_t - dq)
+            tau = np.minimum(np.maximum(raw, -limit), limit)
             if fric:
                 tau -= fric * np.tanh(dq * 100.0)
             pb.setJointMotorControlArray(body, ids, pb.TORQUE_CONTROL, forces=tau.tolist(),
@@ -223,6 +242,16 @@ class SimRobot:
             pb.stepSimulation(physicsClientId=c)
             self.steps += 1
         self.last_torque = tau
+
+    def _apply(self, cmd: tuple) -> None:
+        """Make a queued command the active one (position target, or low-level)."""
+        if cmd[1] is None:
+            self.target = cmd[0]
+            self._low = None
+        else:
+            q, dq, kp, kd, tau = cmd
+            scale_kp, scale_kd = self.dynamics["kp_scale"], self.dynamics["kd_scale"]
+            self._low = (q, dq, kp * scale_kp, kd * scale_kd, tau)
 
     def imu(self) -> tuple[np.ndarray, np.ndarray]:
         """Body roll, pitch (2,) rad and body-frame angular velocity (3,) rad/s."""

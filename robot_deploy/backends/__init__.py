@@ -1,0 +1,1 @@
+"""Robot backends: ``sim`` (PyBullet); Unitree SDK clients come next."""

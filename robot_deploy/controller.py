@@ -1,0 +1,193 @@
+"""The control loop: a policy bundle on a robot, observations built exactly as in training.
+
+Start-up: wait for a valid state (timeout → :class:`RobotConnectionError`), ramp from the
+current joint angles to the default pose with the spec's PD gains, then hand over to the
+policy. The policy runs at the training policy rate; between its decisions the command
+stream repeats the newest target at ``command_hz``. It stops after ``seconds``, on a safety
+trip, or on SIGTERM / Ctrl-C, and always leaves the robot in damping mode.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from motion_retarget.errors import RobotConnectionError
+from motion_retarget.kinematics import robot_model
+from motion_retarget.motion import load_motion
+from robot_deploy.robot import JointCommand, Robot, RobotState
+from robot_deploy.safety import SafetyLayer
+from sim_training.actions import ActionToTarget
+from sim_training.bundle import PolicyBundle
+from sim_training.observations import ObservationBuilder, proprio_frame
+from sim_training.reference import ReferenceMotion
+
+
+@dataclass
+class RunResult:
+    """What a deployment did.
+
+    Attributes:
+        seconds: Policy time run (s, the robot's clock).
+        policy_steps: Policy decisions.
+        commands: Commands sent.
+        stopped_by: "time", "safety", "signal" or "error".
+        trip: The safety trip kind, if any.
+        inference_ms: Policy inference times (ms), one per decision.
+        command_periods_ms: Wall-clock periods between commands (ms; real-time robots).
+        states: Per policy step (t, base roll/pitch, q) summaries for the log.
+    """
+
+    seconds: float = 0.0
+    policy_steps: int = 0
+    commands: int = 0
+    stopped_by: str = "time"
+    trip: str | None = None
+    inference_ms: list[float] = field(default_factory=list)
+    command_periods_ms: list[float] = field(default_factory=list)
+
+
+def wait_for_state(robot: Robot, timeout: float) -> RobotState:
+    """Connect and return the first valid (finite) state, or raise after ``timeout`` s."""
+    robot.connect(timeout)
+    deadline = time.monotonic() + timeout
+    while True:
+        state = robot.read()
+        if state.finite:
+            return state
+        if time.monotonic() > deadline:
+            raise RobotConnectionError(f"no valid robot state within {timeout:.1f} s")
+        time.sleep(0.002)
+
+
+class PolicyController:
+    """Runs a bundle on a (safety-wrapped) robot.
+
+    Args:
+        bundle: The policy.
+        robot: The robot; wrapped in a :class:`SafetyLayer` unless it already is one.
+        motion: Motion to imitate (default: the bundle's).
+        z: Latent (default: the bundle's z, else the prior mean 0).
+        command_hz: Command stream rate (Hz).
+        realtime: Pace the loop by wall clock (hardware, emulator); False for lockstep sims.
+    """
+
+    def __init__(self, bundle: PolicyBundle, robot: Robot, *, motion: str | Path | None = None,
+                 z: np.ndarray | None = None, command_hz: float = 500.0,
+                 realtime: bool = False) -> None:
+        self.bundle = bundle
+        self.robot = robot if isinstance(robot, SafetyLayer) else SafetyLayer(robot)
+        self.spec = self.robot.spec
+        if self.spec.name != bundle.robot:
+            raise RobotConnectionError(f"policy is for {bundle.robot}, robot is {self.spec.name}")
+        env = bundle.config.env
+        self.ref = ReferenceMotion(load_motion(motion or bundle.motion_path),
+                                   robot_model(self.spec.name))
+        self.builder = ObservationBuilder(env.history, tuple(env.future_steps))
+        self.actions = ActionToTarget(self.spec, env.action_mode, env.action_scale,
+                                      env.action_filter_hz, env.policy_dt)
+        self.policy_dt = env.policy_dt
+        self.command_dt = 1.0 / command_hz
+        self.z = z if z is not None else (bundle.z if bundle.z is not None else (
+            np.zeros(bundle.z_dim) if bundle.z_dim else None))
+        self.realtime = realtime
+        self.stop_requested = False
+
+    def _proprio(self, state: RobotState) -> np.ndarray:
+        return proprio_frame(state.roll_pitch, state.gyro, state.q, self.actions.last_action)
+
+    def _send(self, cmd: JointCommand, result: RunResult, last: list[float]) -> None:
+        if self.realtime:
+            target = last[0] + self.command_dt
+            while (now := time.perf_counter()) < target:
+                time.sleep(min(0.0005, target - now))
+            now = time.perf_counter()
+            if last[0] > 0:
+                result.command_periods_ms.append((now - last[0]) * 1000.0)
+            last[0] = now
+        self.robot.read()  # fresh state for the safety checks (and its watchdog)
+        self.robot.command(cmd)
+        result.commands += 1
+
+    def run(self, seconds: float, *, ramp_seconds: float = 1.0, timeout: float = 2.0,
+            log: IO[str] | None = None) -> RunResult:
+        """Start up, run the policy for ``seconds`` (robot clock), end in damping."""
+        result = RunResult()
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_term(signum: int, frame: Any) -> None:
+            self.stop_requested = True
+
+        if signal.getsignal(signal.SIGTERM) is not None:
+            try:
+                signal.signal(signal.SIGTERM, on_term)
+            except ValueError:  # not the main thread
+                previous = None
+        last = [0.0]
+        try:
+            state = wait_for_state(self.robot, timeout)
+            self._ramp(state, ramp_seconds, result, last)
+            self._policy_loop(seconds, result, last, log)
+        except KeyboardInterrupt:
+            result.stopped_by = "signal"
+        finally:
+            self.robot.damp()
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+        result.trip = self.robot.tripped
+        if result.trip:
+            result.stopped_by = "safety"
+        return result
+
+    def _ramp(self, state: RobotState, seconds: float, result: RunResult,
+              last: list[float]) -> None:
+        start_q, goal = state.q.copy(), self.spec.default
+        n = max(1, round(seconds / self.command_dt))
+        for i in range(1, n + 1):
+            if self.stop_requested or self.robot.tripped:
+                return
+            a = i / n
+            s = a * a * (3 - 2 * a)
+            self._send(JointCommand.position((1 - s) * start_q + s * goal, self.spec),
+                       result, last)
+
+    def _policy_loop(self, seconds: float, result: RunResult, last: list[float],
+                     log: IO[str] | None) -> None:
+        t = 0.0
+        self.actions.reset()
+        state = self.robot.read()
+        self.builder.reset(self._proprio(state))
+        per_policy = max(1, round(self.policy_dt / self.command_dt))
+        while t < seconds - 1e-9:
+            if self.stop_requested:
+                result.stopped_by = "signal"
+                return
+            if self.robot.tripped:
+                return
+            now_ref = self.ref.state(t)
+            future = [self.ref.state(t + k * self.policy_dt) for k in self.builder.future_steps]
+            obs = self.builder.build(now_ref, future)
+            start = time.perf_counter()
+            action = self.bundle.act(obs, z=self.z)
+            result.inference_ms.append((time.perf_counter() - start) * 1000.0)
+            target = self.actions(action, self.ref.state(t + self.policy_dt).joints)
+            cmd = JointCommand.position(target, self.spec)
+            for _ in range(per_policy):
+                self._send(cmd, result, last)
+                if self.robot.tripped:
+                    break
+            t += self.policy_dt
+            result.policy_steps += 1
+            result.seconds = t
+            state = self.robot.read()
+            self.builder.push(self._proprio(state))
+            if log is not None:
+                log.write(json.dumps({"t": round(t, 4), "q": state.q.round(4).tolist(),
+                                      "roll_pitch": state.roll_pitch.round(4).tolist(),
+                                      "action": np.round(action, 4).tolist()}) + "\n")

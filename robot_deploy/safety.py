@@ -1,0 +1,177 @@
+"""The safety layer: sits between every command source and every robot, and is a Robot.
+
+Every command passes these checks, in order, before it reaches the motors:
+
+1. tripped already → the motors get damping instead;
+2. non-finite values anywhere → trip (the bad command never reaches a motor);
+3. state watchdog: the newest state older than ``max_state_age`` → trip;
+4. roll or pitch beyond ``max_tilt`` → trip;
+5. position targets clipped into the joint limits (less a margin);
+6. target rate limit: a target moves at most ``max_target_speed`` rad/s from the last one;
+7. torque limit: targets pulled toward the measured angles so the motor torque
+   ``kp·(q* − q) + kd·(dq* − dq) + τ`` stays within the spec's limits (this may move a target
+   faster than the rate limit: toward where the joint actually is), and power ``Σ|τ·dq|``
+   within ``max_power``.
+
+A trip puts the robot in damping mode at once, logs its reason, and stays until
+:meth:`SafetyLayer.rearm`. Clips are counted, not trips.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from motion_retarget.errors import SafetyTrip
+from robot_deploy.robot import JointCommand, Robot, RobotState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    """Limits of the safety layer."""
+
+    position_margin: float = 0.02
+    """Targets stay this far (rad) inside the joint limits."""
+    max_target_speed: float = 12.0
+    """Fastest a position target may move (rad/s)."""
+    max_power: float = 1500.0
+    """Mechanical power limit Σ|τ·dq| (W) of the estimated command torques."""
+    max_tilt: float = 0.8
+    """Roll or pitch (rad) beyond which the robot is considered falling."""
+    max_state_age: float = 0.05
+    """Newest state older than this (s) → no fresh state → trip."""
+    damping_kd: float = 3.0
+    """Velocity gain (N·m·s/rad) of damping mode."""
+
+
+@dataclass
+class SafetyEvent:
+    """One logged safety event."""
+
+    time: float
+    kind: str
+    detail: str
+
+
+@dataclass
+class SafetyLayer(Robot):
+    """Wrap ``inner`` with the checks above; use it exactly like the robot it wraps.
+
+    Args:
+        inner: The robot.
+        config: The limits.
+    """
+
+    inner: Robot
+    config: SafetyConfig = field(default_factory=SafetyConfig)
+    command_period: float = 0.002
+    """Expected time between commands (s): the first command's rate-limit step."""
+
+    def __post_init__(self) -> None:
+        """Start armed."""
+        self.spec = self.inner.spec
+        self.tripped: str | None = None
+        self.events: list[SafetyEvent] = []
+        self.clips = 0
+        self._last_target: np.ndarray | None = None
+        self._last_time: float | None = None
+        self._state: RobotState | None = None
+
+    # ------------------------------------------------------------------ Robot
+    def connect(self, timeout: float = 5.0) -> None:
+        """Connect the inner robot."""
+        self.inner.connect(timeout)
+
+    def close(self) -> None:
+        """Close the inner robot."""
+        self.inner.close()
+
+    def now(self) -> float:
+        """The inner robot's clock."""
+        return self.inner.now()
+
+    def read(self) -> RobotState:
+        """The inner robot's state; a non-finite state trips."""
+        state = self.inner.read()
+        if not state.finite and not self.tripped:
+            self._trip("bad_state", "non-finite values in the robot state")
+        self._state = state
+        return state
+
+    def damp(self) -> None:
+        """Damping mode on the inner robot (not a trip)."""
+        self.inner.command(JointCommand.damping(self.config.damping_kd))
+
+    def command(self, cmd: JointCommand) -> None:
+        """Check and limit ``cmd``, then send it, or damping if tripped (see module doc)."""
+        if self.tripped:
+            self.damp()
+            return
+        if not cmd.finite:
+            self._trip("non_finite_command", "command holds NaN or inf")
+            return
+        state = self._state if self._state is not None else self.read()
+        age = self.now() - state.stamp
+        if age > self.config.max_state_age:
+            self._trip("stale_state", f"newest state is {age * 1000:.0f} ms old")
+            return
+        tilt = np.abs(state.roll_pitch)
+        if np.any(tilt > self.config.max_tilt):
+            self._trip("tilt", f"roll/pitch {tilt[0]:.2f}/{tilt[1]:.2f} rad beyond "
+                               f"{self.config.max_tilt}")
+            return
+        self.inner.command(self._limit(cmd, state))
+
+    # ------------------------------------------------------------------ checks
+    def _limit(self, cmd: JointCommand, state: RobotState) -> JointCommand:
+        spec, cfg = self.spec, self.config
+        q_t = np.clip(cmd.q, spec.lower + cfg.position_margin, spec.upper - cfg.position_margin)
+        now = self.now()
+        # The first target after (re)arming starts from where the joints are.
+        last = state.q if self._last_target is None else self._last_target
+        dt = self.command_period if self._last_time is None else now - self._last_time
+        step = cfg.max_target_speed * max(dt, 1e-3)
+        q_t = np.clip(q_t, last - step, last + step)
+        limit = np.asarray(spec.torque_limits)
+        rest = cmd.kd * (cmd.dq - state.dq) + cmd.tau
+        tau = cmd.kp * (q_t - state.q) + rest
+        over = np.abs(tau) > limit
+        if np.any(over & (cmd.kp > 0)):
+            tau_ok = np.clip(tau, -limit, limit)
+            fix = over & (cmd.kp > 0)
+            q_t = np.where(fix, state.q + (tau_ok - rest) / np.where(fix, cmd.kp, 1.0), q_t)
+            tau = np.where(fix, tau_ok, tau)
+        power = float(np.sum(np.abs(tau * state.dq)))
+        if power > cfg.max_power:
+            shrink = cfg.max_power / power
+            q_t = state.q + (q_t - state.q) * shrink
+        if not np.array_equal(q_t, cmd.q):
+            self.clips += 1
+        self._last_target, self._last_time = q_t, now
+        return JointCommand(q=q_t, dq=cmd.dq, kp=cmd.kp, kd=cmd.kd,
+                            tau=np.clip(cmd.tau, -limit, limit))
+
+    def _trip(self, kind: str, detail: str) -> None:
+        self.tripped = kind
+        event = SafetyEvent(self.now(), kind, detail)
+        self.events.append(event)
+        log.warning("safety trip: %s (%s)", kind, detail)
+        self.damp()
+
+    def rearm(self) -> None:
+        """Clear a trip (an operator decision): commands reach the motors again."""
+        if self.tripped:
+            self.events.append(SafetyEvent(self.now(), "rearm", f"after {self.tripped}"))
+        self.tripped = None
+        self._last_target = None
+        self._last_time = None
+
+    def check(self) -> None:
+        """Raise :class:`SafetyTrip` if tripped (for loops that stop on a trip)."""
+        if self.tripped:
+            raise SafetyTrip(f"safety layer tripped: {self.events[-1].kind}: "
+                             f"{self.events[-1].detail}")
