@@ -146,6 +146,14 @@ class SimBackend(Robot):
             pb.resetBaseVelocity(sim.body, (np.asarray(lin) + velocity).tolist(), ang,
                                  physicsClientId=sim.client)
 
+    def set_dynamics(self, dynamics: Mapping | str | Path | None) -> None:
+        """Change the physical parameters now (missing keys nominal)."""
+        sim = self._require()
+        params = dynamics_from(dynamics)
+        with self._lock:
+            sim.apply_dynamics(params)
+            self.dynamics = params
+
     def reset_pose(self) -> None:
         """Put the robot back on its feet in the default pose (between rollouts)."""
         from motion_retarget.kinematics import robot_model
