@@ -98,6 +98,9 @@ class PolicyController:
             np.zeros(bundle.z_dim) if bundle.z_dim else None))
         self.realtime = realtime
         self.stop_requested = False
+        from sim_training.export import OnnxActor
+
+        self.actor = OnnxActor(bundle, self.z)
 
     def _proprio(self, state: RobotState) -> np.ndarray:
         return proprio_frame(state.roll_pitch, state.gyro, state.q, self.actions.last_action)
@@ -174,7 +177,7 @@ class PolicyController:
             future = [self.ref.state(t + k * self.policy_dt) for k in self.builder.future_steps]
             obs = self.builder.build(now_ref, future)
             start = time.perf_counter()
-            action = self.bundle.act(obs, z=self.z)
+            action = self.actor(obs)
             result.inference_ms.append((time.perf_counter() - start) * 1000.0)
             target = self.actions(action, self.ref.state(t + self.policy_dt).joints)
             cmd = JointCommand.position(target, self.spec)
