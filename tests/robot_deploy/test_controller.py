@@ -14,12 +14,12 @@ import pytest
 from motion_retarget.errors import RobotConnectionError
 from robot_deploy.backends.sim import SimBackend
 from robot_deploy.controller import PolicyController
-from robot_deploy.robot import JointCommand
 from sim_training.bundle import PolicyBundle
 from sim_training.config import PPOConfig, TrainConfig
 from sim_training.env import ImitationEnv
 from sim_training.train import Trainer
 from tests.conftest import REPO
+from tests.robot_deploy.test_sim_backend import record_commands
 
 MOTION = str(REPO / "data" / "motions" / "a1_trot.txt")
 
@@ -38,9 +38,7 @@ def policy_dir(tmp_path_factory):
 def test_run_ramps_then_runs_the_policy_and_ends_damped(policy_dir):
     bundle = PolicyBundle.load(policy_dir)
     backend = SimBackend("a1")
-    sent: list[JointCommand] = []
-    original = backend.command
-    backend.command = lambda cmd: (sent.append(cmd), original(cmd))[1]
+    sent = record_commands(backend)
     controller = PolicyController(bundle, backend)
     result = controller.run(1.0, ramp_seconds=0.2)
     assert result.stopped_by in ("time", "safety")

@@ -56,6 +56,14 @@ def test_dynamics_reach_the_sim():
     assert heights[1] < heights[0] - 0.005
 
 
+def record_commands(backend: Robot) -> list[JointCommand]:
+    """Make ``backend`` keep every command it receives; returns that list."""
+    sent: list[JointCommand] = []
+    original = backend.command
+    backend.command = lambda cmd: (sent.append(cmd), original(cmd))[1]
+    return sent
+
+
 def _safe(backend: Robot, **cfg) -> SafetyLayer:
     safe = SafetyLayer(backend, SafetyConfig(**cfg))
     safe.connect()
@@ -65,9 +73,7 @@ def _safe(backend: Robot, **cfg) -> SafetyLayer:
 def test_nan_and_inf_never_reach_a_motor():
     backend = SimBackend("a1")
     safe = _safe(backend)
-    sent: list[JointCommand] = []
-    original = backend.command
-    backend.command = lambda cmd: (sent.append(cmd), original(cmd))[1]
+    sent = record_commands(backend)
     q = backend.spec.default.copy()
     q[4] = np.nan
     safe.read()
@@ -86,9 +92,7 @@ def test_nan_and_inf_never_reach_a_motor():
 def test_huge_targets_are_limited_not_passed_through():
     backend = SimBackend("a1")
     safe = _safe(backend)
-    sent: list[JointCommand] = []
-    original = backend.command
-    backend.command = lambda cmd: (sent.append(cmd), original(cmd))[1]
+    sent = record_commands(backend)
     spec = backend.spec
     for _ in range(20):
         safe.read()
@@ -106,9 +110,7 @@ def test_target_rate_limit():
     backend = SimBackend("a1")
     safe = _safe(backend)
     spec = safe.spec
-    sent: list[JointCommand] = []
-    original = backend.command
-    backend.command = lambda cmd: (sent.append(cmd), original(cmd))[1]
+    sent = record_commands(backend)
     goal = spec.default + 0.5
     for _ in range(15):  # low gains: no torque limit involved, only the rate limit
         safe.read()
