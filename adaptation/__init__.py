@@ -1,1 +1,1 @@
-"""adaptation package."""
+"""Stage 3: latent-space adaptation of a frozen policy on a robot (AWR over z)."""
