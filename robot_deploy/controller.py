@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -119,8 +120,14 @@ class PolicyController:
         result.commands += 1
 
     def run(self, seconds: float, *, ramp_seconds: float = 1.0, timeout: float = 2.0,
-            log: IO[str] | None = None) -> RunResult:
-        """Start up, run the policy for ``seconds`` (robot clock), end in damping."""
+            log: IO[str] | None = None,
+            on_step: Callable[[float, RobotState, np.ndarray], None] | None = None,
+            ) -> RunResult:
+        """Start up, run the policy for ``seconds`` (robot clock), end in damping.
+
+        ``on_step(t, state, action)`` is called after every policy step with the reference
+        time reached, the state read then, and the action taken.
+        """
         result = RunResult()
         previous = signal.getsignal(signal.SIGTERM)
 
@@ -136,7 +143,7 @@ class PolicyController:
         try:
             state = wait_for_state(self.robot, timeout)
             self._ramp(state, ramp_seconds, result, last)
-            self._policy_loop(seconds, result, last, log)
+            self._policy_loop(seconds, result, last, log, on_step)
         except KeyboardInterrupt:
             result.stopped_by = "signal"
         finally:
@@ -161,7 +168,8 @@ class PolicyController:
                        result, last)
 
     def _policy_loop(self, seconds: float, result: RunResult, last: list[float],
-                     log: IO[str] | None) -> None:
+                     log: IO[str] | None,
+                     on_step: Callable[[float, RobotState, np.ndarray], None] | None) -> None:
         t = 0.0
         self.actions.reset()
         state = self.robot.read()
@@ -190,6 +198,8 @@ class PolicyController:
             result.seconds = t
             state = self.robot.read()
             self.builder.push(self._proprio(state))
+            if on_step is not None:
+                on_step(t, state, action)
             if log is not None:
                 log.write(json.dumps({"t": round(t, 4), "q": state.q.round(4).tolist(),
                                       "roll_pitch": state.roll_pitch.round(4).tolist(),

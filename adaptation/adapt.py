@@ -1,0 +1,197 @@
+"""The adaptation loop: search z for a frozen policy on a robot, resumable rollout by rollout.
+
+A *session* directory holds ``session.json`` (policy, motion, config), ``rollouts/NNNNN.npz``
+(every step's state, action and reward of a rollout, written atomically) and
+``rollouts.jsonl`` (one line per finished rollout: z, return, how it ended), appended only
+after the rollout's file is complete. Rollout i's latent is drawn from the search distribution
+after ``i // rollouts_per_update`` AWR updates with a generator seeded by (seed, i), so a
+killed session resumes exactly: finished rollouts are replayed into the distribution, the
+interrupted one is simply run again, none is lost or duplicated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adaptation.awr import AWRConfig, awr_update
+from adaptation.returns import step_reward
+from motion_retarget.errors import QuadmimicError
+from motion_retarget.fileio import atomic_write, atomic_write_text
+from motion_retarget.kinematics import robot_model
+from robot_deploy.controller import PolicyController
+from robot_deploy.robot import Robot, RobotState
+from robot_deploy.safety import SafetyLayer
+from sim_training.bundle import PolicyBundle
+from sim_training.config import from_dict, to_dict
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """Settings of an adaptation session."""
+
+    rollouts: int = 20
+    """Rollouts in total."""
+    rollouts_per_update: int = 4
+    """Rollouts between AWR updates of the search distribution."""
+    rollout_seconds: float = 4.0
+    """Policy time per rollout (s)."""
+    ramp_seconds: float = 0.5
+    """Start-up ramp to the default pose before each rollout (s)."""
+    init_std: float = 1.0
+    """Initial search standard deviation (the encoder's prior is N(0, I))."""
+    seed: int = 0
+    """Seed of the latent draws."""
+    awr: AWRConfig = field(default_factory=AWRConfig)
+    """The AWR update's settings."""
+
+
+@dataclass
+class SearchState:
+    """The search distribution and the best rollout so far."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    best_z: np.ndarray | None = None
+    best_return: float = -np.inf
+    returns: list[float] = field(default_factory=list)
+
+
+class AdaptationSession:
+    """One adaptation session on a robot (see the module docstring).
+
+    Args:
+        policy: The frozen policy bundle (or run directory).
+        robot: The robot (wrapped in a safety layer here if it is not one).
+        session_dir: Where the session lives; an existing session is resumed.
+        config: Settings (a resumed session keeps its own).
+        reset_robot: Puts the robot back on its feet between rollouts (the operator).
+        motion: Motion to imitate (default: the policy's).
+    """
+
+    def __init__(self, policy: str | Path, robot: Robot, session_dir: str | Path,
+                 config: AdaptConfig | None = None,
+                 reset_robot: Callable[[], None] | None = None,
+                 motion: str | Path | None = None) -> None:
+        self.dir = Path(session_dir)
+        self.bundle = PolicyBundle.load(policy)
+        if not self.bundle.z_dim:
+            raise QuadmimicError("this policy has no latent to adapt (robust baseline)")
+        meta = self.dir / "session.json"
+        if meta.is_file():
+            saved = json.loads(meta.read_text())
+            self.config = from_dict(AdaptConfig, saved["config"])
+            motion = saved["motion"]
+        else:
+            self.config = config or AdaptConfig()
+            motion = str(motion or self.bundle.motion_path)
+            (self.dir / "rollouts").mkdir(parents=True, exist_ok=True)
+            atomic_write_text(meta, json.dumps({
+                "policy": str(policy), "motion": motion, "config": to_dict(self.config),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=2))
+        self.motion = motion
+        self.robot = robot if isinstance(robot, SafetyLayer) else SafetyLayer(robot)
+        self.reset_robot = reset_robot
+        self.rm = robot_model(self.bundle.robot)
+        self.records = self._load_records()
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _load_records(self) -> list[dict[str, Any]]:
+        path = self.dir / "rollouts.jsonl"
+        if not path.is_file():
+            return []
+        records = []
+        for line in path.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:  # a torn last line: that rollout did not finish
+                break
+            if rec.get("index") != len(records) or not (self.dir / rec["file"]).is_file():
+                break
+            records.append(rec)
+        return records
+
+    def search_state(self) -> SearchState:
+        """The distribution after replaying every finished rollout's update."""
+        cfg = self.config
+        zd = self.bundle.z_dim
+        state = SearchState(np.zeros(zd), np.full(zd, cfg.init_std))
+        k = cfg.rollouts_per_update
+        for start in range(0, len(self.records) - k + 1, k):
+            group = self.records[start:start + k]
+            state.mean, state.std = awr_update(
+                state.mean, state.std, np.array([r["z"] for r in group]),
+                np.array([r["return"] for r in group]), cfg.awr)
+        for rec in self.records:
+            state.returns.append(rec["return"])
+            if rec["return"] > state.best_return:
+                state.best_return, state.best_z = rec["return"], np.asarray(rec["z"])
+        return state
+
+    def latent_for(self, index: int, state: SearchState) -> np.ndarray:
+        """Rollout ``index``'s latent: deterministic given the seed and the distribution."""
+        rng = np.random.default_rng([self.config.seed, index])
+        return state.mean + state.std * rng.standard_normal(self.bundle.z_dim)
+
+    # ------------------------------------------------------------------ rollouts
+    def rollout(self, z: np.ndarray) -> dict[str, Any]:
+        """Run one rollout with latent ``z``; returns its record (not yet appended)."""
+        if self.reset_robot is not None:
+            self.reset_robot()
+        self.robot.rearm()
+        controller = PolicyController(self.bundle, self.robot, motion=self.motion, z=z)
+        steps: list[tuple[float, RobotState, np.ndarray, float]] = []
+        reward_cfg = self.bundle.config.env.reward
+
+        def on_step(t: float, state: RobotState, action: np.ndarray) -> None:
+            r, _ = step_reward(state, controller.ref.state(t), self.rm, reward_cfg)
+            steps.append((t, state, action, r))
+
+        result = controller.run(self.config.rollout_seconds,
+                                ramp_seconds=self.config.ramp_seconds, on_step=on_step)
+        planned = int(np.ceil(self.config.rollout_seconds / controller.policy_dt - 1e-9))
+        rewards = np.array([s[3] for s in steps]) if steps else np.zeros(0)
+        return {"z": np.asarray(z, float).tolist(),
+                "return": float(rewards.sum() / planned), "steps": len(steps),
+                "planned_steps": planned, "stopped_by": result.stopped_by,
+                "trip": result.trip, "_steps": steps}
+
+    def _append(self, rec: dict[str, Any]) -> dict[str, Any]:
+        index = len(self.records)
+        steps = rec.pop("_steps")
+        name = f"rollouts/{index:05d}.npz"
+
+        def write(f: Any) -> None:
+            np.savez(f, t=np.array([s[0] for s in steps]),
+                     q=np.array([s[1].q for s in steps]).reshape(-1, 12),
+                     dq=np.array([s[1].dq for s in steps]).reshape(-1, 12),
+                     quat=np.array([s[1].quat for s in steps]).reshape(-1, 4),
+                     gyro=np.array([s[1].gyro for s in steps]).reshape(-1, 3),
+                     action=np.array([s[2] for s in steps]).reshape(-1, 12),
+                     reward=np.array([s[3] for s in steps]), z=np.asarray(rec["z"]))
+
+        atomic_write(self.dir / name, write)
+        rec = {"index": index, "file": name, **rec}
+        with (self.dir / "rollouts.jsonl").open("a") as f:
+            f.write(json.dumps(rec) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        self.records.append(rec)
+        return rec
+
+    def run(self, progress: Callable[[dict[str, Any]], None] | None = None) -> SearchState:
+        """Run the remaining rollouts (resuming where the session stopped)."""
+        while len(self.records) < self.config.rollouts:
+            state = self.search_state()
+            z = self.latent_for(len(self.records), state)
+            rec = self._append(self.rollout(z))
+            if progress is not None:
+                progress(rec)
+        return self.search_state()
