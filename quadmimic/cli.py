@@ -11,6 +11,7 @@ import sys
 import typer
 from rich.console import Console
 
+from adaptation.cli import adapt_command
 from motion_retarget.cli import motion_app, retarget_command
 from motion_retarget.errors import QuadmimicError
 from quadmimic.bench import bench_app
@@ -26,6 +27,7 @@ app.command("train")(train_command)
 app.command("eval")(eval_command)
 app.command("export")(export_command)
 app.command("deploy")(deploy_command)
+app.command("adapt")(adapt_command)
 app.command("demo")(demo_command)
 app.add_typer(bench_app, name="bench")
 

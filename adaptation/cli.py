@@ -1,0 +1,95 @@
+"""Command-line interface of the adaptation stage: ``quadmimic adapt``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+
+def returns_png(returns: list[float], out: Path, per_update: int) -> Path:
+    """Plot return per rollout (and the AWR update boundaries) to a PNG, headless."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from motion_retarget.fileio import atomic_write
+
+    fig, ax = plt.subplots(figsize=(6, 3.4), dpi=100)
+    ax.plot(range(1, len(returns) + 1), returns, "o-", color="tab:blue", ms=3)
+    best = list(__import__("itertools").accumulate(returns, max))
+    ax.plot(range(1, len(returns) + 1), best, "--", color="tab:orange", label="best so far")
+    for k in range(per_update, len(returns), per_update):
+        ax.axvline(k + 0.5, color="0.85", lw=0.8)
+    ax.set_xlabel("rollout")
+    ax.set_ylabel("return (mean step reward)")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    try:
+        return atomic_write(out, lambda f: fig.savefig(f, format="png"))
+    finally:
+        plt.close(fig)
+
+
+def adapt_command(
+    policy: Annotated[Path, typer.Argument(help="Frozen policy (bundle or run dir).")],
+    session: Annotated[Path, typer.Option(help="Session dir (an existing one resumes).")],
+    backend: Annotated[str, typer.Option(help="Robot backend: sim.")] = "sim",
+    dynamics: Annotated[Path | None, typer.Option(help="Dynamics JSON of the robot.")] = None,
+    motion: Annotated[Path | None, typer.Option(help="Motion (default: the policy's).")] = None,
+    rollouts: Annotated[int, typer.Option(help="Rollouts in total.")] = 20,
+    rollout_seconds: Annotated[float, typer.Option(help="Seconds per rollout.")] = 4.0,
+    per_update: Annotated[int, typer.Option(help="Rollouts per AWR update.")] = 4,
+    out: Annotated[Path | None, typer.Option(help="Adapted bundle to write at the end.")] = None,
+    gif: Annotated[Path | None, typer.Option(help="GIF of the adapted policy.")] = None,
+) -> None:
+    """Search the latent z of a frozen policy on a robot by AWR (resumable session)."""
+    from adaptation.adapt import AdaptationSession, AdaptConfig
+    from motion_retarget.cli import console, progress_bar
+    from robot_deploy.cli import make_backend
+
+    robot: Any = make_backend(backend, _robot_of(policy), dynamics, realtime=False)
+    robot.connect()
+    reset = getattr(robot, "reset_pose", None)
+    config = AdaptConfig(rollouts=rollouts, rollout_seconds=rollout_seconds,
+                         rollouts_per_update=per_update)
+    sess = AdaptationSession(policy, robot, session, config, reset_robot=reset, motion=motion)
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task("adapt", total=sess.config.rollouts,
+                                completed=len(sess.records), rate="")
+
+            def on_rollout(rec: dict) -> None:
+                bar.update(task, completed=rec["index"] + 1,
+                           rate=f"return {rec['return']:.3f} ({rec['stopped_by']})")
+
+            state = sess.run(progress=on_rollout)
+    finally:
+        robot.close()
+    returns_png(state.returns, session / "returns.png", sess.config.rollouts_per_update)
+    summary = {"rollouts": len(state.returns), "best_return": state.best_return,
+               "best_z": None if state.best_z is None else state.best_z.tolist(),
+               "mean": state.mean.tolist(), "std": state.std.tolist(),
+               "returns": state.returns}
+    (session / "summary.json").write_text(json.dumps(summary, indent=2))
+    if out is not None and state.best_z is not None:
+        from sim_training.bundle import write_bundle
+
+        write_bundle(policy, out, z=state.best_z, extra={"adapted_from_session": str(session)})
+        summary["adapted_bundle"] = str(out)
+    if gif is not None and state.best_z is not None:
+        from sim_training.bundle import PolicyBundle
+        from sim_training.evaluate import evaluate
+
+        evaluate(PolicyBundle.load(policy), dynamics=dynamics, z=state.best_z, episodes=1,
+                 gif=gif)
+    console.print_json(data={k: v for k, v in summary.items() if k != "returns"})
+
+
+def _robot_of(policy: Path) -> str:
+    from sim_training.bundle import PolicyBundle
+
+    return PolicyBundle.load(policy).robot
