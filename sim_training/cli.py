@@ -119,6 +119,23 @@ def _parse_z(z: str | None) -> Any:
     return values
 
 
+def _session_z(session: Path) -> Any:
+    """The best latent of an adaptation session directory."""
+    import numpy as np
+
+    from motion_retarget.errors import QuadmimicError
+
+    path = session / "rollouts.jsonl"
+    if not path.is_file():
+        raise QuadmimicError(f"{session} is not an adaptation session (no rollouts.jsonl)")
+    import json
+
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if not records:
+        raise QuadmimicError(f"{session} has no finished rollout yet")
+    return np.asarray(max(records, key=lambda r: r["return"])["z"])
+
+
 def eval_command(
     checkpoint: Annotated[Path, typer.Argument(help="Policy bundle or training run dir.")],
     json_out: Annotated[Path, typer.Option("--json", help="Result JSON.")],
@@ -126,6 +143,8 @@ def eval_command(
     dynamics: Annotated[Path | None, typer.Option(help="Dynamics JSON (default: "
                                                   "nominal).")] = None,
     z: Annotated[str | None, typer.Option(help="Latent, comma-separated.")] = None,
+    session: Annotated[Path | None, typer.Option(help="Adaptation session: use its best "
+                                                 "z.")] = None,
     episodes: Annotated[int, typer.Option(help="Episodes.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of the start phases.")] = 0,
     gif: Annotated[Path | None, typer.Option(help="GIF of the first episode.")] = None,
@@ -136,8 +155,11 @@ def eval_command(
     from sim_training.evaluate import evaluate
 
     bundle = PolicyBundle.load(checkpoint)
+    latent = _parse_z(z)
+    if session is not None:
+        latent = _session_z(session)
     with console.status(f"evaluating {episodes} episodes"):
-        out = evaluate(bundle, motion=motion, dynamics=dynamics, z=_parse_z(z),
+        out = evaluate(bundle, motion=motion, dynamics=dynamics, z=latent,
                        episodes=episodes, seed=seed, gif=gif, json_out=json_out)
     console.print_json(data={k: out[k] for k in ("mean_return", "mean_episode_seconds",
                                                  "fall_rate", "reward_terms")})
