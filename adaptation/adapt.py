@@ -195,3 +195,32 @@ class AdaptationSession:
             if progress is not None:
                 progress(rec)
         return self.search_state()
+
+
+def latent_return(bundle: PolicyBundle, robot: Robot, z: np.ndarray | None, *,
+                  rollouts: int = 3, seconds: float = 4.0, ramp_seconds: float = 0.5,
+                  reset_robot: Callable[[], None] | None = None,
+                  motion: str | Path | None = None) -> float:
+    """Mean return per rollout of ``bundle`` with a fixed latent ``z`` on ``robot``.
+
+    ``z`` None uses the prior mean (zeros) for a latent policy and nothing for a baseline.
+    Returns are computed exactly as in an adaptation session.
+    """
+    safe = robot if isinstance(robot, SafetyLayer) else SafetyLayer(robot)
+    rm = robot_model(bundle.robot)
+    totals = []
+    for _ in range(rollouts):
+        if reset_robot is not None:
+            reset_robot()
+        safe.rearm()
+        controller = PolicyController(bundle, safe, motion=motion, z=z)
+        rewards: list[float] = []
+
+        def on_step(t: float, state: RobotState, action: np.ndarray,
+                    ctl: PolicyController = controller, acc: list[float] = rewards) -> None:
+            acc.append(step_reward(state, ctl.ref.state(t), rm, bundle.config.env.reward)[0])
+
+        controller.run(seconds, ramp_seconds=ramp_seconds, on_step=on_step)
+        planned = int(np.ceil(seconds / controller.policy_dt - 1e-9))
+        totals.append(sum(rewards) / planned)
+    return float(np.mean(totals))

@@ -321,3 +321,64 @@ def bench_deploy_command(
            "targets": {"inference_ms_p99": 0.5, "jitter_ms_p99": 1.0}}
     atomic_write_text(json_out, json.dumps(out, indent=2) + "\n")
     console.print_json(data=out)
+
+
+@bench_app.command("adapt")
+def bench_adapt_command(
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
+    policy: Annotated[Path, typer.Option(help="Latent policy (bundle or run).")],
+    dynamics: Annotated[Path, typer.Option(help="Held-out dynamics JSON (the 'real' robot).")],
+    robust: Annotated[Path | None, typer.Option(help="Robust baseline policy (no "
+                                                "encoder).")] = None,
+    motion: Annotated[Path | None, typer.Option(help="Motion (default: the policy's).")] = None,
+    eval_rollouts: Annotated[int, typer.Option(help="Rollouts per figure.")] = 3,
+    rollout_seconds: Annotated[float, typer.Option(help="Seconds per rollout.")] = 4.0,
+) -> None:
+    """Returns on held-out dynamics: robust, prior z, adapted after 5/10/20, nominal."""
+    import tempfile
+
+    from adaptation.adapt import AdaptationSession, AdaptConfig, latent_return
+    from motion_retarget.cli import console
+    from motion_retarget.fileio import atomic_write_text
+    from robot_deploy.backends.sim import SimBackend
+    from sim_training.bundle import PolicyBundle
+
+    bundle = PolicyBundle.load(policy)
+    out: dict[str, Any] = {"policy": str(policy), "dynamics": str(dynamics),
+                           "eval_rollouts": eval_rollouts, "rollout_seconds": rollout_seconds}
+
+    def figure(b: PolicyBundle, dyn: Path | None, z: Any) -> float:
+        robot = SimBackend(b.robot, dyn)
+        robot.connect()
+        try:
+            return latent_return(b, robot, z, rollouts=eval_rollouts, seconds=rollout_seconds,
+                                 reset_robot=robot.reset_pose, motion=motion)
+        finally:
+            robot.close()
+
+    with console.status("benchmarking adaptation"):
+        if robust is not None:
+            out["robust"] = figure(PolicyBundle.load(robust), dynamics, None)
+        out["prior"] = figure(bundle, dynamics, np.zeros(bundle.z_dim))
+        out["nominal"] = figure(bundle, None, np.zeros(bundle.z_dim))
+        robot = SimBackend(bundle.robot, dynamics)
+        robot.connect()
+        with tempfile.TemporaryDirectory() as tmp:
+            session = AdaptationSession(
+                policy, robot, Path(tmp) / "s",
+                AdaptConfig(rollouts=20, rollouts_per_update=5,
+                            rollout_seconds=rollout_seconds),
+                reset_robot=robot.reset_pose, motion=motion)
+            for n in (5, 10, 20):
+                session.config = type(session.config)(**{**session.config.__dict__,
+                                                         "rollouts": n})
+                state = session.run()
+                out[f"adapted_{n}"] = figure(bundle, dynamics, state.best_z)
+                out[f"adapted_{n}_z"] = state.best_z.tolist()
+        robot.close()
+    out["target"] = "adapted_20 >= 0.9 * nominal and > robust and > prior"
+    out["pass"] = bool(out["adapted_20"] >= 0.9 * out["nominal"]
+                       and out["adapted_20"] > out["prior"]
+                       and out["adapted_20"] > out.get("robust", -np.inf))
+    atomic_write_text(json_out, json.dumps(out, indent=2) + "\n")
+    console.print_json(data=out)
