@@ -370,8 +370,7 @@ def bench_adapt_command(
                             rollout_seconds=rollout_seconds),
                 reset_robot=robot.reset_pose, motion=motion)
             for n in (5, 10, 20):
-                session.config = type(session.config)(**{**session.config.__dict__,
-                                                         "rollouts": n})
+                session.config = dataclasses.replace(session.config, rollouts=n)
                 state = session.run()
                 out[f"adapted_{n}"] = figure(bundle, dynamics, state.best_z)
                 out[f"adapted_{n}_z"] = state.best_z.tolist()
