@@ -1,0 +1,211 @@
+"""A Go1 (or A1) that speaks the Unitree legged SDK 3.8 low-level UDP protocol on 127.0.0.1.
+
+:class:`Go1UdpEmulator` binds ``127.0.0.1:port`` (8007 like the robot), receives LowCmd
+packets from any SDK client, checks their size, head and CRC (a bad packet is counted by
+reason — ``dropped_size``, ``dropped_header``, ``dropped_crc`` — and dropped; nothing a
+client sends can crash it), hands the motor commands of a good one to the
+:class:`~robot_deploy.emulator.core.EmulatorCore` (real-time physics, robot-side watchdog),
+and answers each good packet with a LowState sent to the sender's address, as the robot does.
+Motor semantics are the SDK's: mode 0x0A is servo (any other mode: motor off), ``PosStopF``
+/ ``VelStopF`` targets switch the position / velocity term off, so zero gains and zero torque
+leave a joint limp. The out-of-band :class:`~robot_deploy.emulator.core.ControlServer` runs on
+its own port when ``control_port`` is given.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from motion_retarget.errors import RobotConnectionError
+from robot_deploy.emulator import go1_wire as wire
+from robot_deploy.emulator.core import LOOPBACK, ControlServer, EmulatorCore
+
+GRAVITY = 9.81
+
+
+class Go1UdpEmulator:
+    """An emulated Go1 behind the SDK 3.8 low-level UDP protocol.
+
+    Args:
+        robot: Robot spec name ("go1"; "a1" works too, with the same wire protocol).
+        port: UDP port on 127.0.0.1 (0 = any free port; see :attr:`port`).
+        dynamics: Dynamics params (dict or JSON file) of the simulated robot.
+        control_port: Port of the out-of-band control channel (0 = any free port; None = no
+            control channel).
+        command_timeout: Seconds without a valid command before the motors go to damping.
+    """
+
+    def __init__(self, robot: str = "go1", port: int = 8007,
+                 dynamics: Mapping | str | Path | None = None, control_port: int | None = None,
+                 command_timeout: float = 0.1) -> None:
+        self.robot = robot
+        self.requested_port = port
+        self.requested_control_port = control_port
+        self.core = EmulatorCore(robot, dynamics, command_timeout)
+        self.spec = self.core.spec
+        self.sock: socket.socket | None = None
+        self.control: ControlServer | None = None
+        self.port: int | None = None
+        self.control_port: int | None = None
+        self._running = False
+        self._thread: threading.Thread | None = None
+        self._t0 = 0.0
+        self._mode = np.full(wire.N_JOINTS, wire.SERVO_MODE, dtype=np.int64)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> Go1UdpEmulator:
+        """Bind the sockets, start physics and serve in a background thread."""
+        if self._running:
+            return self
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind((LOOPBACK, self.requested_port))
+        except OSError as exc:
+            sock.close()
+            raise RobotConnectionError(
+                f"cannot bind the Go1 emulator to {LOOPBACK}:{self.requested_port}: {exc}"
+            ) from exc
+        sock.settimeout(0.05)
+        self.sock = sock
+        self.port = sock.getsockname()[1]
+        try:
+            if self.requested_control_port is not None:
+                self.control = ControlServer(self.core, self.requested_control_port)
+                self.control_port = self.control.port
+            self.core.start()
+        except Exception:
+            self._close_sockets()
+            raise
+        if self.control is not None:
+            self.control.start()
+        self._t0 = time.monotonic()
+        self._running = True
+        self._thread = threading.Thread(target=self._serve, daemon=True, name="go1-udp")
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close the sockets and the physics (idempotent)."""
+        self._running = False
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
+        self._close_sockets()
+        self.core.stop()
+
+    def _close_sockets(self) -> None:
+        if self.control is not None:
+            self.control.stop()
+            self.control = None
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def __enter__(self) -> Go1UdpEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """Packet counters: commands, states_sent, dropped_<reason>, watchdog_damping..."""
+        return dict(self.core.counters)
+
+    def serve(self, max_seconds: float | None = None) -> dict[str, int]:
+        """Start if needed and block for ``max_seconds`` (None: until Ctrl-C); then stop.
+
+        Returns:
+            The final counters.
+        """
+        self.start()
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        try:
+            while self._running and (deadline is None or time.monotonic() < deadline):
+                left = 0.1 if deadline is None else deadline - time.monotonic()
+                time.sleep(max(0.0, min(0.1, left)))
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+        return self.counters
+
+    # ------------------------------------------------------------------ wire
+    def tick(self) -> int:
+        """Robot time for LowState.tick: µs since start (wraps at 2³², never 0)."""
+        return max(1, int((time.monotonic() - self._t0) * 1e6) & 0xFFFFFFFF)
+
+    def _serve(self) -> None:
+        buf = bytearray(4096)
+        while self._running:
+            sock = self.sock
+            if sock is None:
+                return
+            try:
+                n, addr = sock.recvfrom_into(buf)
+            except TimeoutError:
+                continue
+            except OSError:  # e.g. ICMP port unreachable from a vanished client; or closed
+                if not self._running:
+                    return
+                continue
+            try:
+                self._handle(memoryview(buf)[:n], addr)
+            except Exception:  # never let one packet stop the robot
+                self.core.drop("internal_error")
+
+    def _handle(self, data: memoryview, addr: Any) -> None:
+        try:
+            packet = wire.decode_low_cmd(data)
+        except wire.WireError as exc:
+            self.core.drop(exc.reason)
+            return
+        self._mode = packet.mode[: wire.N_JOINTS].copy()
+        self.core.apply(packet.joint_command())
+        state = self.core.state()
+        contact = (np.zeros(4, bool) if state.foot_contact is None
+                   else np.asarray(state.foot_contact, bool))
+        share = self.spec.mass * GRAVITY / max(1, int(contact.sum()))
+        reply = wire.encode_low_state(state, self.tick(), foot_force=np.where(contact, share, 0.0),
+                                      mode=self._mode)
+        sock = self.sock
+        if sock is None:
+            return
+        try:
+            sock.sendto(reply, addr)
+            self.core.counters["states_sent"] += 1
+        except OSError:
+            self.core.counters["send_errors"] += 1
+
+
+def run_emulator(protocol: str = "go1-udp", port: int = 8007,
+                 dynamics: Mapping | str | Path | None = None, max_seconds: float | None = None,
+                 control_port: int | None = None, robot: str = "go1") -> dict[str, int]:
+    """Run an emulator in the foreground (what ``quadmimic emulate`` calls).
+
+    Args:
+        protocol: Wire protocol; "go1-udp" here.
+        port: Wire port on 127.0.0.1.
+        dynamics: Dynamics params (dict or JSON file).
+        max_seconds: Stop after this long (None: until Ctrl-C).
+        control_port: Out-of-band control port (None: none).
+        robot: Robot spec name.
+
+    Returns:
+        The final packet counters.
+
+    Raises:
+        RobotConnectionError: Unknown protocol, or the port cannot be bound.
+    """
+    if protocol != "go1-udp":
+        raise RobotConnectionError(f"unknown emulator protocol {protocol!r}; this module "
+                                   "serves 'go1-udp'")
+    emulator = Go1UdpEmulator(robot, port, dynamics, control_port)
+    return emulator.serve(max_seconds)
