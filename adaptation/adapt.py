@@ -74,13 +74,15 @@ class AdaptationSession:
         config: Settings (a resumed session keeps its own).
         reset_robot: Puts the robot back on its feet between rollouts (the operator).
         motion: Motion to imitate (default: the policy's).
+        realtime: Pace rollouts by wall clock (hardware, emulators).
     """
 
     def __init__(self, policy: str | Path, robot: Robot, session_dir: str | Path,
                  config: AdaptConfig | None = None,
                  reset_robot: Callable[[], None] | None = None,
-                 motion: str | Path | None = None) -> None:
+                 motion: str | Path | None = None, realtime: bool = False) -> None:
         self.dir = Path(session_dir)
+        self.realtime = realtime
         self.bundle = PolicyBundle.load(policy)
         if not self.bundle.z_dim:
             raise QuadmimicError("this policy has no latent to adapt (robust baseline)")
@@ -146,7 +148,8 @@ class AdaptationSession:
         if self.reset_robot is not None:
             self.reset_robot()
         self.robot.rearm()
-        controller = PolicyController(self.bundle, self.robot, motion=self.motion, z=z)
+        controller = PolicyController(self.bundle, self.robot, motion=self.motion, z=z,
+                                      realtime=self.realtime)
         steps: list[tuple[float, RobotState, np.ndarray, float]] = []
         reward_cfg = self.bundle.config.env.reward
 
@@ -200,7 +203,7 @@ class AdaptationSession:
 def latent_return(bundle: PolicyBundle, robot: Robot, z: np.ndarray | None, *,
                   rollouts: int = 3, seconds: float = 4.0, ramp_seconds: float = 0.5,
                   reset_robot: Callable[[], None] | None = None,
-                  motion: str | Path | None = None) -> float:
+                  motion: str | Path | None = None, realtime: bool = False) -> float:
     """Mean return per rollout of ``bundle`` with a fixed latent ``z`` on ``robot``.
 
     ``z`` None uses the prior mean (zeros) for a latent policy and nothing for a baseline.
@@ -213,7 +216,7 @@ def latent_return(bundle: PolicyBundle, robot: Robot, z: np.ndarray | None, *,
         if reset_robot is not None:
             reset_robot()
         safe.rearm()
-        controller = PolicyController(bundle, safe, motion=motion, z=z)
+        controller = PolicyController(bundle, safe, motion=motion, z=z, realtime=realtime)
         rewards: list[float] = []
 
         def on_step(t: float, state: RobotState, action: np.ndarray,

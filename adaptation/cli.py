@@ -37,7 +37,12 @@ def returns_png(returns: list[float], out: Path, per_update: int) -> Path:
 def adapt_command(
     policy: Annotated[Path, typer.Argument(help="Frozen policy (bundle or run dir).")],
     session: Annotated[Path, typer.Option(help="Session dir (an existing one resumes).")],
-    backend: Annotated[str, typer.Option(help="Robot backend: sim.")] = "sim",
+    backend: Annotated[str, typer.Option(help="Robot backend: sim, go1-udp, go2-dds.")] = "sim",
+    port: Annotated[int | None, typer.Option(help="go1-udp: robot UDP port.")] = None,
+    local_port: Annotated[int, typer.Option(help="go1-udp: local UDP port.")] = 8080,
+    domain: Annotated[int, typer.Option(help="go2-dds: DDS domain id.")] = 0,
+    control_port: Annotated[int | None, typer.Option(help="Emulator control port: resets "
+                                                     "the robot between rollouts.")] = None,
     dynamics: Annotated[Path | None, typer.Option(help="Dynamics JSON of the robot.")] = None,
     motion: Annotated[Path | None, typer.Option(help="Motion (default: the policy's).")] = None,
     rollouts: Annotated[int, typer.Option(help="Rollouts in total.")] = 20,
@@ -51,12 +56,19 @@ def adapt_command(
     from motion_retarget.cli import console, progress_bar
     from robot_deploy.cli import make_backend
 
-    robot: Any = make_backend(backend, _robot_of(policy), dynamics, realtime=False)
+    robot: Any = make_backend(backend, _robot_of(policy), dynamics, realtime=False,
+                              port=port, local_port=local_port, domain=domain)
     robot.connect()
     reset = getattr(robot, "reset_pose", None)
+    if control_port is not None:
+        from robot_deploy.emulator.core import control_request
+
+        def reset() -> None:
+            control_request(control_port, {"op": "reset"})
     config = AdaptConfig(rollouts=rollouts, rollout_seconds=rollout_seconds,
                          rollouts_per_update=per_update)
-    sess = AdaptationSession(policy, robot, session, config, reset_robot=reset, motion=motion)
+    sess = AdaptationSession(policy, robot, session, config, reset_robot=reset, motion=motion,
+                             realtime=backend != "sim")
     try:
         with progress_bar() as bar:
             task = bar.add_task("adapt", total=sess.config.rollouts,

@@ -16,7 +16,7 @@ from motion_retarget.cli import motion_app, retarget_command
 from motion_retarget.errors import QuadmimicError
 from quadmimic.bench import bench_app
 from quadmimic.demo import demo_command
-from robot_deploy.cli import deploy_command
+from robot_deploy.cli import deploy_command, emulate_command
 from sim_training.cli import eval_command, export_command, train_command
 
 app = typer.Typer(name="quadmimic", no_args_is_help=True, pretty_exceptions_enable=False,
@@ -27,6 +27,7 @@ app.command("train")(train_command)
 app.command("eval")(eval_command)
 app.command("export")(export_command)
 app.command("deploy")(deploy_command)
+app.command("emulate")(emulate_command)
 app.command("adapt")(adapt_command)
 app.command("demo")(demo_command)
 app.add_typer(bench_app, name="bench")
