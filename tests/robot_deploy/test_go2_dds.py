@@ -1,0 +1,495 @@
+"""The Go2 over DDS on loopback: the emulator against plain SDK clients, the backend, faults.
+
+The Unitree SDK's DDS factory is process-global (one domain per process), so this process
+joins one private random domain once and the emulator runs in a subprocess on the same
+domain (``python -m robot_deploy.emulator.go2_dds``), shared by the tests and restarted if a
+test killed it. Everything binds to ``lo``; every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import json
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from motion_retarget.errors import RobotConnectionError
+from motion_retarget.robots import get_robot
+from robot_deploy.backends.go2_dds import (
+    LOWCMD_TOPIC,
+    LOWSTATE_TOPIC,
+    Go2DdsBackend,
+    current_dds_domain,
+    init_dds,
+    release,
+)
+from robot_deploy.emulator.core import LOOPBACK, control_request
+from robot_deploy.emulator.go2_dds import Go2DdsEmulator, LowStateEncoder, run_emulator
+from robot_deploy.robot import JointCommand, RobotState
+from robot_deploy.safety import SafetyConfig, SafetyLayer
+from tests.conftest import REPO
+
+SPEC = get_robot("go2")
+STARTUP_TIMEOUT = 60.0  # a loaded 2-core machine imports PyBullet and Pinocchio slowly
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+class EmulatorProcess:
+    """``python -m robot_deploy.emulator.go2_dds`` on a domain, with its control port."""
+
+    def __init__(self, domain: int, log_dir):
+        self.domain = domain
+        self.log_dir = log_dir
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+        self.starts = 0
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def ensure(self) -> None:
+        if self.alive():
+            return
+        self.port = _free_udp_port()
+        self.starts += 1
+        self.log = (self.log_dir / f"emulator{self.starts}.log").open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "robot_deploy.emulator.go2_dds", "--domain",
+             str(self.domain), "--control-port", str(self.port), "--max-seconds", "300"],
+            cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"emulator exited: {self.log_text()}")
+            try:
+                if self.request({"op": "stats"}, timeout=0.2)["ok"]:
+                    return
+            except (TimeoutError, ConnectionError, OSError):
+                time.sleep(0.1)
+        self.kill()
+        pytest.fail(f"emulator did not start within {STARTUP_TIMEOUT} s: {self.log_text()}")
+
+    def log_text(self) -> str:
+        self.log.flush()
+        return (self.log_dir / f"emulator{self.starts}.log").read_text()[-2000:]
+
+    def request(self, request: dict, timeout: float = 2.0) -> dict:
+        return control_request(self.port, request, timeout=timeout)
+
+    def counters(self) -> collections.Counter:
+        return collections.Counter(self.request({"op": "stats"})["counters"])
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if self.proc is not None:
+            self.log.close()
+
+
+@pytest.fixture(scope="module")
+def domain() -> int:
+    """This process's DDS domain: a private random one (or the one already joined)."""
+    current = current_dds_domain()
+    chosen = current if current is not None else random.SystemRandom().randint(1, 200)
+    init_dds(chosen, "lo")
+    return chosen
+
+
+@pytest.fixture(scope="module")
+def emulators(domain, tmp_path_factory):
+    manager = EmulatorProcess(domain, tmp_path_factory.mktemp("go2_dds"))
+    yield manager
+    manager.stop()
+
+
+@pytest.fixture
+def emu(emulators) -> EmulatorProcess:
+    """The running emulator, robot standing in its default pose, watchdog settled."""
+    emulators.ensure()
+    time.sleep(0.2)  # a previous test's last command: let the watchdog act before the reset
+    assert emulators.request({"op": "reset"})["ok"]
+    time.sleep(0.3)
+    return emulators
+
+
+@pytest.fixture
+def backend(emu):
+    robot = Go2DdsBackend("go2", emu.domain, "lo")
+    robot.connect(timeout=20.0)
+    yield robot
+    robot.close()
+
+
+def _drops(counters: collections.Counter) -> int:
+    return sum(v for k, v in counters.items() if k.startswith("dropped_"))
+
+
+def _hold(robot, seconds: float, q=None, period: float = 0.004) -> int:
+    """Command a position hold at ~1/period Hz for ``seconds``; the number sent."""
+    cmd = JointCommand.position(SPEC.default if q is None else q, SPEC)
+    sent, end = 0, time.monotonic() + seconds
+    while time.monotonic() < end:
+        robot.command(cmd)
+        sent += 1
+        time.sleep(period)
+    return sent
+
+
+# ---------------------------------------------------------------------- SDK clients
+class SdkClient:
+    """A plain Unitree SDK client (not our backend): LowCmd_ out, every LowState_ kept."""
+
+    def __init__(self):
+        from unitree_sdk2py.core.channel import ChannelPublisher, ChannelSubscriber
+        from unitree_sdk2py.idl.unitree_go.msg.dds_ import LowCmd_, LowState_
+        from unitree_sdk2py.utils.crc import CRC
+
+        self.crc = CRC()
+        self.states: list = []
+        self.lock = threading.Lock()
+        self.sub = ChannelSubscriber(LOWSTATE_TOPIC, LowState_)
+        self.sub.Init(self._on_state, 0)
+        self.pub = ChannelPublisher(LOWCMD_TOPIC, LowCmd_)
+        self.pub.Init()
+
+    def _on_state(self, msg):
+        with self.lock:
+            self.states.append((time.monotonic(), msg))
+
+    def wait_states(self, n: int, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.states) < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(self.states) >= n, f"only {len(self.states)} rt/lowstate in {timeout} s"
+
+    def lowcmd(self, q, kp, kd, mode=0x01):
+        from unitree_sdk2py.idl.default import unitree_go_msg_dds__LowCmd_
+
+        cmd = unitree_go_msg_dds__LowCmd_()
+        cmd.head = [0xFE, 0xEF]
+        cmd.level_flag = 0xFF
+        for i in range(12):
+            m = cmd.motor_cmd[i]
+            m.mode, m.q, m.kp, m.kd = mode, float(q[i]), float(kp[i]), float(kd[i])
+        cmd.crc = self.crc.Crc(cmd)
+        return cmd
+
+    def close(self):
+        release(self.sub)
+        release(self.pub)
+
+
+@pytest.fixture
+def sdk(emu):
+    client = SdkClient()
+    yield client
+    client.close()
+
+
+def test_sdk_client_moves_a_joint_and_reads_valid_states(emu, sdk):
+    before = emu.counters()
+    sdk.wait_states(20)
+    target = SPEC.default.copy()
+    target[0] = 0.3  # FR hip abduction
+    cmd = sdk.lowcmd(target, SPEC.kp, SPEC.kd)
+    end = time.monotonic() + 1.5
+    while time.monotonic() < end:
+        assert sdk.pub.Write(cmd)
+        time.sleep(0.004)
+    with sdk.lock:
+        states = list(sdk.states)
+    after = emu.counters()
+    newest = states[-1][1]
+    assert newest.motor_state[0].q > 0.2  # moved from 0 toward 0.3
+    assert abs(newest.motor_state[3].q) < 0.1  # FL hip held
+    assert all(msg.crc == sdk.crc.Crc(msg) for _, msg in states)
+    ticks = [msg.tick for _, msg in states]
+    assert all(b > a for a, b in itertools.pairwise(ticks))
+    assert list(newest.head) == [0xFE, 0xEF] and sum(newest.foot_force) > 0
+    w, x, y, z = newest.imu_state.quaternion
+    assert abs(w) > 0.95 and abs(np.linalg.norm([w, x, y, z]) - 1) < 1e-4
+    assert after["commands"] - before["commands"] > 50
+    assert _drops(after) == _drops(before)
+    # the state stream: ~500 Hz (loaded machine: allow a lot)
+    span = states[-1][0] - states[0][0]
+    assert len(states) / span > 100  # this listener runs behind the GIL: see test_state_rate
+
+
+def test_state_rate(emu):
+    """rt/lowstate at 500 Hz of the emulator's clock, and close to it on the wall clock."""
+    first, t0 = emu.counters()["states_published"], time.monotonic()
+    time.sleep(2.0)
+    rate = (emu.counters()["states_published"] - first) / (time.monotonic() - t0)
+    print(f"rt/lowstate: {rate:.0f} Hz")
+    assert 250 < rate < 560
+
+
+# ---------------------------------------------------------------------- our backend
+def _check_state(state: RobotState) -> None:
+    for name, n in (("q", 12), ("dq", 12), ("tau", 12), ("quat", 4), ("gyro", 3),
+                    ("accel", 3)):
+        value = getattr(state, name)
+        assert value.shape == (n,) and value.dtype == np.float64
+    assert state.finite
+    assert state.foot_contact is not None and state.foot_contact.shape == (4,)
+    assert state.foot_contact.dtype == bool
+    assert abs(np.linalg.norm(state.quat) - 1.0) < 1e-5  # float32 on the wire
+
+
+def test_backend_contract_and_standing(emu):
+    robot = Go2DdsBackend("go2", emu.domain, "lo")
+    with pytest.raises(RobotConnectionError):
+        robot.read()
+    robot.connect(timeout=20.0)
+    try:
+        state = robot.read()
+        _check_state(state)
+        assert state.quat[3] > 0.95  # xyzw: upright
+        assert state.foot_contact.all()
+        assert abs(state.accel[2] - 9.81) < 1.0
+        np.testing.assert_allclose(state.q, SPEC.default, atol=0.1)
+        assert abs(robot.now() - state.stamp) < 0.5
+        time.sleep(0.05)
+        assert robot.read().stamp > state.stamp
+        sent = _hold(robot, 1.0)
+        state = robot.read()
+        _check_state(state)
+        assert robot.now() - state.stamp < 0.05
+        assert np.all(np.abs(state.roll_pitch) < 0.1) and state.foot_contact.all()
+        np.testing.assert_allclose(state.q, SPEC.default, atol=0.1)
+        stats = emu.request({"op": "stats"})
+        assert stats["base_height"] > 0.2
+        assert robot.counters["commands_sent"] == sent
+        assert robot.counters["states_bad_crc"] == 0
+        with pytest.raises(ValueError):
+            robot.command(JointCommand(q=np.full(12, np.nan)))
+        robot.damp()
+    finally:
+        robot.close()
+    robot.close()  # idempotent
+    with pytest.raises(RobotConnectionError):
+        robot.read()
+
+
+def test_backend_refuses_a_second_domain(domain):
+    other = domain % 200 + 1
+    with pytest.raises(RobotConnectionError, match="already runs DDS domain"):
+        Go2DdsBackend("go2", other, "lo").connect(timeout=1.0)
+
+
+# ---------------------------------------------------------------------- faults
+def test_bad_crc_and_nan_are_dropped_and_the_emulator_keeps_serving(emu, sdk):
+    sdk.wait_states(5)
+    good = sdk.lowcmd(SPEC.default, SPEC.kp, SPEC.kd)
+    initial = emu.counters()
+    start = initial["commands"]
+    deadline = time.monotonic() + 10.0  # the robot is being commanded (DDS has matched)
+    while emu.counters()["commands"] < start + 20 and time.monotonic() < deadline:
+        for _ in range(10):
+            sdk.pub.Write(good)
+            time.sleep(0.004)
+    time.sleep(0.05)
+    before = emu.counters()
+    bad_crc = sdk.lowcmd(SPEC.default, SPEC.kp, SPEC.kd)
+    bad_crc.crc ^= 0x1
+    nan = sdk.lowcmd(SPEC.default, SPEC.kp, SPEC.kd)
+    nan.motor_cmd[4].q = float("nan")
+    nan.motor_cmd[7].tau = float("inf")
+    nan.crc = sdk.crc.Crc(nan)  # a correct CRC: the values themselves are refused
+    end = time.monotonic() + 0.4  # only bad packets for 0.4 s: none may feed the watchdog
+    n = 0
+    while time.monotonic() < end:
+        sdk.pub.Write(bad_crc if n % 2 == 0 else nan)
+        n += 1
+        time.sleep(0.004)
+    time.sleep(0.1)
+    after = emu.counters()
+    assert after["commands"] == before["commands"]
+    assert 0 < after["dropped_crc"] - before["dropped_crc"] <= (n + 1) // 2
+    assert 0 < after["dropped_non_finite"] - before["dropped_non_finite"] <= n // 2
+    # bad packets do not feed the watchdog: it has damped the robot since the last good one
+    assert after["watchdog_damping"] >= max(before["watchdog_damping"],
+                                            initial["watchdog_damping"] + 1)
+    # still serving: states keep coming, good commands are applied again
+    count = len(sdk.states)
+    for _ in range(25):
+        sdk.pub.Write(good)
+        time.sleep(0.004)
+    assert emu.counters()["commands"] > after["commands"]
+    assert len(sdk.states) > count + 20
+    assert sdk.states[-1][1].crc == sdk.crc.Crc(sdk.states[-1][1])
+
+
+def test_watchdog_damps_when_commands_stop(emu, backend):
+    _hold(backend, 0.5)
+    before = emu.counters()["watchdog_damping"]
+    height = emu.request({"op": "stats"})["base_height"]
+    last = time.monotonic()
+    backend.command(JointCommand.position(SPEC.default, SPEC))
+    detected = None
+    while time.monotonic() - last < 2.0:
+        if emu.counters()["watchdog_damping"] > before:
+            detected = time.monotonic() - last
+            break
+        time.sleep(0.005)
+    print(f"watchdog damping seen {detected} s after the last command")
+    assert detected is not None and 0.08 < detected < 0.35
+    time.sleep(0.5)
+    assert emu.request({"op": "stats"})["base_height"] < height - 0.03  # limp: it sags
+
+
+def test_control_channel(emu, backend):
+    assert emu.port not in (7400, 7410, 7411)  # not a DDS port: its own UDP socket
+    stats = emu.request({"op": "stats"})
+    assert stats["ok"] and stats["counters"]["states_published"] > 0
+    assert stats["base_height"] > 0.2 and max(map(abs, stats["roll_pitch"])) < 0.1
+    assert not emu.request({"op": "fly"})["ok"]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:  # garbage: an error reply
+        sock.settimeout(2.0)
+        sock.sendto(b"\xff{not json", (LOOPBACK, emu.port))
+        assert not json.loads(sock.recvfrom(65536)[0])["ok"]
+    # shove sideways while the robot stands on its own (no commands): it rolls over
+    assert emu.request({"op": "shove", "velocity": [0.0, 3.0, 0.0]})["ok"]
+    tilted = 0.0
+    end = time.monotonic() + 1.5
+    while time.monotonic() < end:
+        tilted = max(tilted, float(np.abs(backend.read().roll_pitch).max()))
+        time.sleep(0.01)
+    assert tilted > 0.2
+    assert emu.request({"op": "reset"})["ok"]
+    time.sleep(0.3)
+    state = backend.read()
+    assert np.all(np.abs(state.roll_pitch) < 0.1) and state.foot_contact.all()
+    assert emu.request({"op": "stats"})["base_height"] > 0.2
+
+
+def test_safety_trips_stale_state_when_the_emulator_dies(emu, backend):
+    # 0.2 s, not the default 0.05 s: on a loaded 2-core machine the emulator's state stream
+    # has gaps of 50-60 ms now and then (a real trip of the default, not a test artefact)
+    safe = SafetyLayer(backend, SafetyConfig(max_state_age=0.2))
+    cmd = JointCommand.position(SPEC.default, SPEC)
+    end = time.monotonic() + 0.5
+    while time.monotonic() < end:
+        safe.read()
+        safe.command(cmd)
+        time.sleep(0.004)
+    assert safe.tripped is None
+    emu.kill()  # no more rt/lowstate (a crash, not a clean stop)
+    killed = time.monotonic()
+    tripped_after = None
+    while time.monotonic() - killed < 2.0:
+        safe.read()
+        safe.command(cmd)
+        if safe.tripped:
+            tripped_after = time.monotonic() - killed
+            break
+        time.sleep(0.004)
+    assert safe.tripped == "stale_state", safe.events
+    print(f"stale_state {tripped_after} s after the emulator died")
+    assert tripped_after is not None and tripped_after < 0.6
+    safe.command(cmd)  # tripped: damping goes out, nothing raises
+    assert backend.counters["write_failed"] == 0
+    with pytest.raises(RobotConnectionError, match="no valid"):
+        Go2DdsBackend("go2", emu.domain, "lo").connect(timeout=0.5)
+
+
+# ---------------------------------------------------------------------- in process
+def test_stamp_is_reception_time_from_the_source_clock():
+    robot = Go2DdsBackend()
+    offset = 3_000_000_000  # the robot's clock runs 3 s ahead of ours
+
+    def info(late: float) -> SimpleNamespace:
+        return SimpleNamespace(source_timestamp=time.time_ns() + offset - int(late * 1e9))
+
+    assert robot._stamp(info(0.002)) == pytest.approx(time.monotonic(), abs=0.01)
+    assert robot._stamp(info(0.001)) == pytest.approx(time.monotonic(), abs=0.01)
+    # a sample that sat unread (or came late) for 0.3 s more than the best case is 0.3 s old
+    assert robot._stamp(info(0.301)) == pytest.approx(time.monotonic() - 0.3, abs=0.01)
+    assert robot._stamp(info(0.001)) == pytest.approx(time.monotonic(), abs=0.01)
+    assert robot._stamp(SimpleNamespace()) == pytest.approx(time.monotonic(), abs=0.01)
+
+
+class _FakeCore:
+    def __init__(self):
+        self.counters = collections.Counter()
+        self.applied: list[JointCommand] = []
+
+    def apply(self, cmd):
+        self.applied.append(cmd)
+
+    def drop(self, reason):
+        self.counters[f"dropped_{reason}"] += 1
+
+
+def test_command_decoding_never_crashes():
+    from unitree_sdk2py.utils.crc import CRC
+
+    emulator = Go2DdsEmulator()
+    emulator.core, emulator._running, emulator._crc = _FakeCore(), True, CRC()
+    client = SdkClient.__new__(SdkClient)
+    client.crc = CRC()
+    q = np.arange(12) * 0.1
+    cmd = client.lowcmd(q, np.full(12, 20.0), np.full(12, 0.5))
+    cmd.motor_cmd[2].mode = 0x00  # motor off
+    cmd.motor_cmd[2].tau = 5.0
+    cmd.crc = client.crc.Crc(cmd)
+    emulator._on_command(cmd)
+    applied = emulator.core.applied[-1]
+    np.testing.assert_allclose(applied.q[[0, 1, 3]], q[[0, 1, 3]], atol=1e-6)
+    assert applied.kp[2] == applied.kd[2] == applied.tau[2] == 0.0  # limp
+    assert applied.kp[0] == pytest.approx(20.0) and applied.kd[0] == pytest.approx(0.5)
+    cmd.crc += 1
+    emulator._on_command(cmd)
+    emulator._on_command(object())  # not a LowCmd_ at all
+    emulator._on_command(None)
+    assert len(emulator.core.applied) == 1
+    assert emulator.core.counters == {"dropped_crc": 1, "dropped_malformed": 2}
+
+
+def test_lowstate_encoder_matches_the_sdk():
+    from unitree_sdk2py.idl.unitree_go.msg.dds_ import LowState_
+    from unitree_sdk2py.utils.crc import CRC
+
+    rng = np.random.default_rng(0)
+    quat = rng.normal(size=4)
+    state = RobotState(q=rng.normal(size=12), dq=rng.normal(size=12), tau=rng.normal(size=12),
+                       quat=quat / np.linalg.norm(quat), gyro=rng.normal(size=3),
+                       accel=rng.normal(size=3), stamp=1.0,
+                       foot_contact=np.array([True, False, True, True]))
+    encoder = LowStateEncoder(CRC(), 39)
+    assert encoder.self_check(state)
+    payload, crc = encoder.encode(state, 4242)
+    msg = LowState_.deserialize(payload)
+    assert msg.crc == crc == CRC().Crc(msg) and msg.tick == 4242
+    assert list(msg.foot_force) == [39, 0, 39, 39]
+    np.testing.assert_allclose([m.q for m in msg.motor_state[:12]], state.q, rtol=1e-6)
+    x, y, z, w = state.quat
+    np.testing.assert_allclose(msg.imu_state.quaternion, [w, x, y, z], rtol=1e-6)
+
+
+def test_run_emulator_rejects_other_protocols():
+    with pytest.raises(ValueError, match="protocol"):
+        run_emulator("go1-udp", max_seconds=0.1)
