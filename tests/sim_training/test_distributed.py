@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -48,7 +49,9 @@ def _free_port() -> int:
 def test_two_node_cluster_on_loopback(tmp_path):
     """`ray start` a head and a worker node on 127.0.0.1 and train through --ray-address."""
     port = _free_port()
-    env = {**os.environ, "RAY_AUTH_MODE": "token"}
+    # Token authentication on every node and the driver, with a token of this test's own
+    # (a fresh machine has no ~/.ray/auth_token yet).
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     address = f"127.0.0.1:{port}"
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats"]
     try:
