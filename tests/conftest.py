@@ -16,3 +16,19 @@ DEFAULT_CLIPS = REPO / "data" / "mocap"
 @pytest.fixture(scope="session")
 def trot_clip_path() -> Path:
     return DEFAULT_CLIPS / "dog_trot_joint_pos.txt"
+
+
+@pytest.fixture(scope="session")
+def tiny_policy(tmp_path_factory) -> Path:
+    """A latent policy trained for 256 samples on the shipped A1 trot: a real, tiny bundle."""
+    from sim_training.config import PPOConfig, TrainConfig
+    from sim_training.train import Trainer
+
+    run = tmp_path_factory.mktemp("tiny_policy") / "run"
+    cfg = TrainConfig(motion=str(REPO / "data" / "motions" / "a1_trot.txt"), timesteps=256,
+                      num_envs=2, num_workers=0,
+                      ppo=PPOConfig(n_steps=128, batch_size=128, n_epochs=1))
+    trainer = Trainer.create(cfg, run)
+    trainer.train()
+    trainer.close()
+    return run

@@ -9,7 +9,6 @@ like hardware, and commands take effect whenever they arrive.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 from motion_retarget.errors import RobotConnectionError
 from motion_retarget.robots import get_robot
 from robot_deploy.robot import JointCommand, Robot, RobotState
+from robot_deploy.timing import Pacer
 from sim_training.dynamics import dynamics_from
 from sim_training.geometry import matrix_to_quat, quat_to_matrix
 from sim_training.robot_sim import SimRobot
@@ -83,17 +83,11 @@ class SimBackend(Robot):
             self.sim = None
 
     def _loop(self) -> None:
-        period = 1.0 / self.physics_hz
-        next_t = time.perf_counter()
+        pacer = Pacer(1.0 / self.physics_hz)
         while self._running:
             with self._lock:
                 self._step(1)
-            next_t += period
-            delay = next_t - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            elif delay < -0.05:  # fell behind by more than 50 ms: do not try to catch up
-                next_t = time.perf_counter()
+            pacer.wait()
 
     def _step(self, n: int) -> None:
         assert self.sim is not None

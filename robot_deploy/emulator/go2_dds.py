@@ -49,6 +49,7 @@ from robot_deploy.backends.go2_dds import (
 )
 from robot_deploy.emulator.core import ControlServer, EmulatorCore
 from robot_deploy.robot import JointCommand, RobotState
+from robot_deploy.timing import Pacer
 
 PROTOCOL = "go2-dds"
 
@@ -246,8 +247,8 @@ class Go2DdsEmulator:
         if self.fast_path:  # the writer sends our bytes (see LowStateEncoder)
             payload = b""
             carrier.serialize = lambda *_, **__: payload
-        period = 1.0 / self.state_hz
-        t0 = next_t = time.perf_counter()
+        pacer = Pacer(1.0 / self.state_hz)
+        t0 = time.perf_counter()
         tick = 0
         while self._running:
             try:
@@ -263,12 +264,7 @@ class Go2DdsEmulator:
                     core.counters["state_write_failed"] += 1
             except Exception:  # e.g. a value a float32 cannot hold: skip this one
                 core.counters["state_errors"] += 1
-            next_t += period
-            delay = next_t - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            elif delay < -0.05:  # fell behind by more than 50 ms: do not try to catch up
-                next_t = time.perf_counter()
+            pacer.wait()
 
 
 def _cdr_format(fields: list[tuple[str, int]]) -> str:

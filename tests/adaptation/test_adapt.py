@@ -9,33 +9,22 @@ import pytest
 
 from adaptation.adapt import AdaptationSession, AdaptConfig
 from robot_deploy.backends.sim import SimBackend
-from sim_training.config import PPOConfig, TrainConfig
-from sim_training.train import Trainer
 from tests.conftest import REPO
 
 MOTION = str(REPO / "data" / "motions" / "a1_trot.txt")
 CFG = AdaptConfig(rollouts=4, rollouts_per_update=2, rollout_seconds=0.4, ramp_seconds=0.1)
 
 
-@pytest.fixture(scope="module")
-def policy(tmp_path_factory):
-    run = tmp_path_factory.mktemp("adapt") / "run"
-    cfg = TrainConfig(motion=MOTION, timesteps=256, num_envs=2, num_workers=0,
-                      ppo=PPOConfig(n_steps=128, batch_size=128, n_epochs=1))
-    trainer = Trainer.create(cfg, run)
-    trainer.train()
-    trainer.close()
-    return run
 
 
-def _session(policy, path, backend):
-    return AdaptationSession(policy, backend, path, CFG, reset_robot=backend.reset_pose)
+def _session(tiny_policy, path, backend):
+    return AdaptationSession(tiny_policy, backend, path, CFG, reset_robot=backend.reset_pose)
 
 
-def test_session_rolls_out_updates_and_logs(policy, tmp_path):
+def test_session_rolls_out_updates_and_logs(tiny_policy, tmp_path):
     backend = SimBackend("a1", dynamics={"base_mass_scale": 1.3})
     backend.connect()
-    state = _session(policy, tmp_path / "s", backend).run()
+    state = _session(tiny_policy, tmp_path / "s", backend).run()
     lines = (tmp_path / "s" / "rollouts.jsonl").read_text().splitlines()
     assert [json.loads(x)["index"] for x in lines] == [0, 1, 2, 3]
     for x in lines:
@@ -52,10 +41,10 @@ class _Crash(Exception):
     pass
 
 
-def test_killed_session_resumes_without_lost_or_duplicated_rollouts(policy, tmp_path):
+def test_killed_session_resumes_without_lost_or_duplicated_rollouts(tiny_policy, tmp_path):
     backend = SimBackend("a1")
     backend.connect()
-    session = _session(policy, tmp_path / "s", backend)
+    session = _session(tiny_policy, tmp_path / "s", backend)
     original = backend.command
     count = {"n": 0}
 
@@ -71,7 +60,7 @@ def test_killed_session_resumes_without_lost_or_duplicated_rollouts(policy, tmp_
     assert len(session.records) == 2
     expected_z = session.latent_for(2, session.search_state())
     backend.command = original
-    resumed = _session(policy, tmp_path / "s", backend)  # a new process would do the same
+    resumed = _session(tiny_policy, tmp_path / "s", backend)  # a new process would do the same
     assert len(resumed.records) == 2
     resumed.run()
     records = [json.loads(x) for x in (tmp_path / "s" / "rollouts.jsonl").read_text().splitlines()]

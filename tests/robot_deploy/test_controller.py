@@ -15,28 +15,17 @@ from motion_retarget.errors import RobotConnectionError
 from robot_deploy.backends.sim import SimBackend
 from robot_deploy.controller import PolicyController
 from sim_training.bundle import PolicyBundle
-from sim_training.config import PPOConfig, TrainConfig
 from sim_training.env import ImitationEnv
-from sim_training.train import Trainer
 from tests.conftest import REPO
-from tests.robot_deploy.test_sim_backend import record_commands
+from tests.robot_deploy.contract import record_commands
 
 MOTION = str(REPO / "data" / "motions" / "a1_trot.txt")
 
 
-@pytest.fixture(scope="module")
-def policy_dir(tmp_path_factory):
-    run = tmp_path_factory.mktemp("deploy") / "run"
-    cfg = TrainConfig(motion=MOTION, timesteps=256, num_envs=2, num_workers=0,
-                      ppo=PPOConfig(n_steps=128, batch_size=128, n_epochs=1))
-    trainer = Trainer.create(cfg, run)
-    trainer.train()
-    trainer.close()
-    return run
 
 
-def test_run_ramps_then_runs_the_policy_and_ends_damped(policy_dir):
-    bundle = PolicyBundle.load(policy_dir)
+def test_run_ramps_then_runs_the_policy_and_ends_damped(tiny_policy):
+    bundle = PolicyBundle.load(tiny_policy)
     backend = SimBackend("a1")
     sent = record_commands(backend)
     controller = PolicyController(bundle, backend)
@@ -54,9 +43,9 @@ def test_run_ramps_then_runs_the_policy_and_ends_damped(policy_dir):
     backend.close()
 
 
-def test_observation_matches_the_env(policy_dir):
+def test_observation_matches_the_env(tiny_policy):
     """The deploy loop builds the same observation the env builds from the same robot."""
-    bundle = PolicyBundle.load(policy_dir)
+    bundle = PolicyBundle.load(tiny_policy)
     env = ImitationEnv(bundle.motion_path, robot="a1", randomize=False,
                        config=bundle.config.env)
     obs_env, _ = env.reset(seed=0, options={"phase": 0.0})
@@ -78,16 +67,16 @@ def test_observation_matches_the_env(policy_dir):
     backend.close()
 
 
-def test_wrong_robot_is_refused(policy_dir):
+def test_wrong_robot_is_refused(tiny_policy):
     with pytest.raises(RobotConnectionError, match="policy is for a1"):
-        PolicyController(PolicyBundle.load(policy_dir), SimBackend("go1"))
+        PolicyController(PolicyBundle.load(tiny_policy), SimBackend("go1"))
 
 
 @pytest.mark.slow
-def test_sigterm_mid_run_damps_and_exits_cleanly(policy_dir, tmp_path):
+def test_sigterm_mid_run_damps_and_exits_cleanly(tiny_policy, tmp_path):
     log = tmp_path / "run.jsonl"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "quadmimic", "deploy", str(policy_dir), "--backend", "sim",
+        [sys.executable, "-m", "quadmimic", "deploy", str(tiny_policy), "--backend", "sim",
          "--realtime", "--max-seconds", "30", "--log", str(log)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60

@@ -21,6 +21,7 @@ from robot_deploy.emulator.core import control_request
 from robot_deploy.emulator.go1_udp import Go1UdpEmulator, run_emulator
 from robot_deploy.robot import JointCommand, Robot, RobotState
 from robot_deploy.safety import SafetyLayer
+from tests.robot_deploy.contract import check_state
 
 ri = pytest.importorskip("unitree_legged_sdk.robot_interface")
 
@@ -441,15 +442,6 @@ def test_emulator_port_in_use():
 
 
 # ---------------------------------------------------------------------------------- backend
-def _check_state(state: RobotState) -> None:
-    for name, n in (("q", 12), ("dq", 12), ("tau", 12), ("quat", 4), ("gyro", 3),
-                    ("accel", 3)):
-        value = getattr(state, name)
-        assert value.shape == (n,) and value.dtype == np.float64
-    assert state.finite
-    assert state.foot_contact is not None and state.foot_contact.dtype == bool
-    assert state.foot_contact.shape == (4,)
-    assert abs(np.linalg.norm(state.quat) - 1.0) < 1e-5
 
 
 def test_backend_contract_and_standing(emulator):
@@ -462,7 +454,7 @@ def test_backend_contract_and_standing(emulator):
     b.connect(timeout=3.0)
     try:
         state = b.read()
-        _check_state(state)
+        check_state(state)
         assert state.foot_contact.all() and b.tick > 0
         stamps, tilts = [state.stamp], []
         cmd = JointCommand.position(b.spec.default, b.spec)
@@ -477,7 +469,7 @@ def test_backend_contract_and_standing(emulator):
             time.sleep(max(0.0, next_t - time.perf_counter()))
         time.sleep(0.05)
         state = b.read()
-        _check_state(state)
+        check_state(state)
         assert np.all(np.diff(stamps) >= 0) and len(set(stamps)) > 20  # fresh states flow
         assert state.stamp <= time.monotonic() and time.monotonic() - state.stamp < 0.2
         assert max(tilts) < 0.1  # standing

@@ -37,6 +37,7 @@ from robot_deploy.emulator.go2_dds import Go2DdsEmulator, LowStateEncoder, run_e
 from robot_deploy.robot import JointCommand, RobotState
 from robot_deploy.safety import SafetyConfig, SafetyLayer
 from tests.conftest import REPO
+from tests.robot_deploy.contract import check_state
 
 SPEC = get_robot("go2")
 STARTUP_TIMEOUT = 60.0  # a loaded 2-core machine imports PyBullet and Pinocchio slowly
@@ -248,15 +249,6 @@ def test_state_rate(emu):
 
 
 # ---------------------------------------------------------------------- our backend
-def _check_state(state: RobotState) -> None:
-    for name, n in (("q", 12), ("dq", 12), ("tau", 12), ("quat", 4), ("gyro", 3),
-                    ("accel", 3)):
-        value = getattr(state, name)
-        assert value.shape == (n,) and value.dtype == np.float64
-    assert state.finite
-    assert state.foot_contact is not None and state.foot_contact.shape == (4,)
-    assert state.foot_contact.dtype == bool
-    assert abs(np.linalg.norm(state.quat) - 1.0) < 1e-5  # float32 on the wire
 
 
 def test_backend_contract_and_standing(emu):
@@ -266,7 +258,7 @@ def test_backend_contract_and_standing(emu):
     robot.connect(timeout=20.0)
     try:
         state = robot.read()
-        _check_state(state)
+        check_state(state)
         assert state.quat[3] > 0.95  # xyzw: upright
         assert state.foot_contact.all()
         assert abs(state.accel[2] - 9.81) < 1.0
@@ -276,7 +268,7 @@ def test_backend_contract_and_standing(emu):
         assert robot.read().stamp > state.stamp
         sent = _hold(robot, 1.0)
         state = robot.read()
-        _check_state(state)
+        check_state(state)
         assert robot.now() - state.stamp < 0.05
         assert np.all(np.abs(state.roll_pitch) < 0.1) and state.foot_contact.all()
         np.testing.assert_allclose(state.q, SPEC.default, atol=0.1)

@@ -9,18 +9,11 @@ from motion_retarget.errors import RobotConnectionError, SafetyTrip
 from robot_deploy.backends.sim import SimBackend
 from robot_deploy.robot import JointCommand, Robot, RobotState
 from robot_deploy.safety import SafetyConfig, SafetyLayer
+from tests.robot_deploy.contract import check_state, record_commands
 
 ROBOTS = ["a1", "laikago", "go1", "go2"]
 
 
-def _check_state(state: RobotState) -> None:
-    for name, n in (("q", 12), ("dq", 12), ("tau", 12), ("quat", 4), ("gyro", 3),
-                    ("accel", 3)):
-        value = getattr(state, name)
-        assert value.shape == (n,) and value.dtype == np.float64
-    assert state.finite
-    assert state.foot_contact is not None and state.foot_contact.dtype == bool
-    assert abs(np.linalg.norm(state.quat) - 1.0) < 1e-9
 
 
 @pytest.mark.parametrize("robot", ROBOTS)
@@ -30,13 +23,13 @@ def test_contract(robot):
         backend.read()
     with backend:
         state = backend.read()
-        _check_state(state)
+        check_state(state)
         assert state.stamp == 0.0
         np.testing.assert_allclose(state.q, backend.spec.default, atol=1e-9)
         for _ in range(250):  # 0.5 s holding the default pose
             backend.command(JointCommand.position(backend.spec.default, backend.spec))
         state = backend.read()
-        _check_state(state)
+        check_state(state)
         assert state.stamp == pytest.approx(0.5)
         assert np.all(np.abs(state.roll_pitch) < 0.1)  # still standing
         assert state.foot_contact.all()
@@ -56,12 +49,6 @@ def test_dynamics_reach_the_sim():
     assert heights[1] < heights[0] - 0.005
 
 
-def record_commands(backend: Robot) -> list[JointCommand]:
-    """Make ``backend`` keep every command it receives; returns that list."""
-    sent: list[JointCommand] = []
-    original = backend.command
-    backend.command = lambda cmd: (sent.append(cmd), original(cmd))[1]
-    return sent
 
 
 def _safe(backend: Robot, **cfg) -> SafetyLayer:
