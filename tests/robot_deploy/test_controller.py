@@ -90,3 +90,16 @@ def test_sigterm_mid_run_damps_and_exits_cleanly(tiny_policy, tmp_path):
     summary = json.loads(text[text.index("{"):text.rindex("}") + 1])
     assert summary["stopped_by"] in ("signal", "safety")
     assert summary["seconds"] < 30
+
+
+def test_dry_run_sends_only_damping(tiny_policy):
+    from robot_deploy.cli import DryRun
+
+    bundle = PolicyBundle.load(tiny_policy)
+    backend = SimBackend("a1")
+    sent = record_commands(backend)
+    controller = PolicyController(bundle, DryRun(backend))
+    result = controller.run(0.3, ramp_seconds=0.1)
+    assert result.commands > 50 and result.policy_steps > 0  # the policy did run
+    assert sent and all(c.kp.max() == 0.0 for c in sent)  # but no motor got a position gain
+    backend.close()
