@@ -22,7 +22,6 @@ import pybullet_data
 from motion_retarget.errors import RobotSpecError
 from motion_retarget.robots import RobotSpec
 from sim_training.dynamics import NOMINAL, dynamics_from
-from sim_training.geometry import quat_to_matrix
 
 
 class SimRobot:
@@ -253,15 +252,6 @@ class SimRobot:
             scale_kp, scale_kd = self.dynamics["kp_scale"], self.dynamics["kd_scale"]
             self._low = (q, dq, kp * scale_kp, kd * scale_kd, tau)
 
-    def imu(self) -> tuple[np.ndarray, np.ndarray]:
-        """Body roll, pitch (2,) rad and body-frame angular velocity (3,) rad/s."""
-        _, quat = self.base_pose()
-        rot = quat_to_matrix(quat) @ _offset_matrix(self.spec).T
-        roll = np.arctan2(rot[2, 1], rot[2, 2])
-        pitch = -np.arcsin(np.clip(rot[2, 0], -1.0, 1.0))
-        _, ang = self.base_velocity()
-        return np.array([roll, pitch]), rot.T @ ang
-
     def close(self) -> None:
         """Disconnect the physics client (idempotent)."""
         if self.client is not None and pb.isConnected(self.client):
@@ -272,6 +262,3 @@ class SimRobot:
         with contextlib.suppress(Exception):  # interpreter shutdown: nothing to do
             self.close()
 
-
-def _offset_matrix(spec: RobotSpec) -> np.ndarray:
-    return quat_to_matrix(np.asarray(spec.base_rotation_offset))

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from motion_retarget.errors import RobotConnectionError
+from motion_retarget.kinematics import robot_model
 from motion_retarget.robots import get_robot
 from robot_deploy.robot import JointCommand, Robot, RobotState
 from robot_deploy.timing import Pacer
@@ -48,7 +49,8 @@ class SimBackend(Robot):
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._running = False
-        self._prev_vel = np.zeros(3)
+        self._prev_vel = np.zeros(3)  # base velocity after the last physics step
+        self._offset_t = np.eye(3)  # URDF base frame → body frame, set on connect
         self._accel = np.array([0.0, 0.0, 9.81])
 
     # ------------------------------------------------------------------ lifecycle
@@ -56,8 +58,7 @@ class SimBackend(Robot):
         """Build the simulation and place the robot standing on the ground."""
         if self.sim is not None:
             return
-        from motion_retarget.kinematics import robot_model
-
+        self._offset_t = robot_model(self.spec.name).base_offset.T
         sim = SimRobot(self.spec, time_step=1.0 / self.physics_hz)
         sim.apply_dynamics(self.dynamics)
         q = robot_model(self.spec.name).standing_q()
@@ -65,6 +66,7 @@ class SimBackend(Robot):
         sim.command_low_level(self.spec.default, np.zeros(12), np.asarray(self.spec.kp),
                               np.asarray(self.spec.kd), np.zeros(12))
         self.sim = sim
+        self._prev_vel = sim.base_velocity()[0]
         if self.realtime:
             self._running = True
             self._thread = threading.Thread(target=self._loop, daemon=True, name="sim-1khz")
@@ -91,10 +93,10 @@ class SimBackend(Robot):
 
     def _step(self, n: int) -> None:
         assert self.sim is not None
-        before = self.sim.base_velocity()[0]
         self.sim.step(n)
         after = self.sim.base_velocity()[0]
-        self._accel = (after - before) * self.physics_hz / n + np.array([0.0, 0.0, 9.81])
+        self._accel = (after - self._prev_vel) * self.physics_hz / n + np.array([0.0, 0.0, 9.81])
+        self._prev_vel = after
 
     # ------------------------------------------------------------------ Robot
     def _require(self) -> SimRobot:
@@ -113,8 +115,7 @@ class SimBackend(Robot):
         with self._lock:
             q, dq = sim.joint_state()
             _, quat = sim.base_pose()
-            body_rot = quat_to_matrix(quat) @ quat_to_matrix(
-                np.asarray(self.spec.base_rotation_offset)).T
+            body_rot = quat_to_matrix(quat) @ self._offset_t
             _, ang = sim.base_velocity()
             feet, _ = sim.ground_contacts()
             return RobotState(q=q, dq=dq, tau=sim.last_torque, quat=matrix_to_quat(body_rot),
@@ -139,6 +140,7 @@ class SimBackend(Robot):
             lin, ang = pb.getBaseVelocity(sim.body, physicsClientId=sim.client)
             pb.resetBaseVelocity(sim.body, (np.asarray(lin) + velocity).tolist(), ang,
                                  physicsClientId=sim.client)
+            self._prev_vel = sim.base_velocity()[0]
 
     def set_dynamics(self, dynamics: Mapping | str | Path | None) -> None:
         """Change the physical parameters now (missing keys nominal)."""
@@ -150,11 +152,10 @@ class SimBackend(Robot):
 
     def reset_pose(self) -> None:
         """Put the robot back on its feet in the default pose (between rollouts)."""
-        from motion_retarget.kinematics import robot_model
-
         sim = self._require()
         with self._lock:
             q = robot_model(self.spec.name).standing_q()
             sim.reset(q[:3], q[3:7], self.spec.default)
             sim.command_low_level(self.spec.default, np.zeros(12), np.asarray(self.spec.kp),
                                   np.asarray(self.spec.kd), np.zeros(12))
+            self._prev_vel = sim.base_velocity()[0]
