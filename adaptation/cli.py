@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from motion_retarget.fileio import atomic_write_text
 
 
 def returns_png(returns: list[float], out: Path, per_update: int) -> Path:
@@ -52,8 +55,38 @@ def adapt_command(
     gif: Annotated[Path | None, typer.Option(help="GIF of the adapted policy.")] = None,
 ) -> None:
     """Search the latent z of a frozen policy on a robot by AWR (resumable session)."""
-    from adaptation.adapt import AdaptationSession, AdaptConfig
     from motion_retarget.cli import console, progress_bar
+
+    with progress_bar() as bar:
+        task = bar.add_task("adapt", total=rollouts, rate="")
+
+        def on_rollout(rec: dict, total: int) -> None:
+            bar.update(task, completed=rec["index"] + 1, total=total,
+                       rate=f"return {rec['return']:.3f} ({rec['stopped_by']})")
+
+        summary = run_adaptation(policy, session, backend=backend, port=port,
+                                 local_port=local_port, domain=domain,
+                                 control_port=control_port, dynamics=dynamics, motion=motion,
+                                 rollouts=rollouts, rollout_seconds=rollout_seconds,
+                                 per_update=per_update, out=out, gif=gif,
+                                 progress=on_rollout)
+    console.print_json(data={k: v for k, v in summary.items() if k != "returns"})
+
+
+def run_adaptation(policy: Path, session: Path, *, backend: str = "sim",
+                   port: int | None = None, local_port: int = 8080, domain: int = 0,
+                   control_port: int | None = None, dynamics: Path | None = None,
+                   motion: Path | None = None, rollouts: int = 20,
+                   rollout_seconds: float = 4.0, per_update: int = 4,
+                   out: Path | None = None, gif: Path | None = None,
+                   progress: Callable[[dict, int], None] | None = None) -> dict[str, Any]:
+    """What ``quadmimic adapt`` does, returning its summary (see :func:`adapt_command`).
+
+    Returns:
+        ``rollouts``, ``best_return``, ``best_z``, ``mean``, ``std``, ``returns`` (per
+        rollout), ``stopped_by`` (per rollout), and ``adapted_bundle`` when ``out`` is given.
+    """
+    from adaptation.adapt import AdaptationSession, AdaptConfig
     from robot_deploy.cli import make_backend
 
     robot: Any = make_backend(backend, _robot_of(policy), dynamics, realtime=False,
@@ -70,23 +103,17 @@ def adapt_command(
     sess = AdaptationSession(policy, robot, session, config, reset_robot=reset, motion=motion,
                              realtime=backend != "sim")
     try:
-        with progress_bar() as bar:
-            task = bar.add_task("adapt", total=sess.config.rollouts,
-                                completed=len(sess.records), rate="")
-
-            def on_rollout(rec: dict) -> None:
-                bar.update(task, completed=rec["index"] + 1,
-                           rate=f"return {rec['return']:.3f} ({rec['stopped_by']})")
-
-            state = sess.run(progress=on_rollout)
+        state = sess.run(progress=None if progress is None else (
+            lambda rec: progress(rec, sess.config.rollouts)))
     finally:
         robot.close()
     returns_png(state.returns, session / "returns.png", sess.config.rollouts_per_update)
     summary = {"rollouts": len(state.returns), "best_return": state.best_return,
                "best_z": None if state.best_z is None else state.best_z.tolist(),
                "mean": state.mean.tolist(), "std": state.std.tolist(),
-               "returns": state.returns}
-    (session / "summary.json").write_text(json.dumps(summary, indent=2))
+               "returns": state.returns,
+               "stopped_by": [rec["stopped_by"] for rec in sess.records]}
+    atomic_write_text(session / "summary.json", json.dumps(summary, indent=2) + "\n")
     if out is not None and state.best_z is not None:
         from sim_training.bundle import write_bundle
 
@@ -98,7 +125,7 @@ def adapt_command(
 
         evaluate(PolicyBundle.load(policy), dynamics=dynamics, z=state.best_z, episodes=1,
                  gif=gif)
-    console.print_json(data={k: v for k, v in summary.items() if k != "returns"})
+    return summary
 
 
 def _robot_of(policy: Path) -> str:

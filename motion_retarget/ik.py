@@ -132,17 +132,35 @@ class JointLimits(Constraint):
         return g[keep], h[keep]
 
 
-class FeetAboveGround(Constraint):
-    """Keep every foot centre at or above ``height`` (m): the foot sphere never enters z = 0."""
+class FramesAboveGround(Constraint):
+    """Keep the origins of some frames at or above ``height`` (m) over the ground z = 0.
 
-    def __init__(self, height: float) -> None:
+    Args:
+        frame_ids: Pinocchio frame ids.
+        height: Lowest allowed height of each origin (m).
+    """
+
+    def __init__(self, frame_ids: np.ndarray, height: float) -> None:
+        self.frame_ids = [int(f) for f in frame_ids]
         self.height = height
 
     def compute(self, robot: RobotModel, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``−(z + J_z v) <= −height`` per foot, linearised at ``q``."""
-        g = np.array([-frame_jacobian(robot, int(f))[2] for f in robot.foot_ids])
-        z = np.array([robot.data.oMf[int(f)].translation[2] for f in robot.foot_ids])
+        """``−(z + J_z v) <= −height`` per frame, linearised at ``q``."""
+        g = np.array([-frame_jacobian(robot, f)[2] for f in self.frame_ids])
+        z = np.array([robot.data.oMf[f].translation[2] for f in self.frame_ids])
         return g, z - self.height
+
+
+class FeetAboveGround(FramesAboveGround):
+    """Keep every foot centre at or above ``height`` (m): the foot sphere never enters z = 0."""
+
+    def __init__(self, height: float) -> None:
+        super().__init__(np.zeros(0), height)
+
+    def compute(self, robot: RobotModel, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``−(z + J_z v) <= −height`` per foot, linearised at ``q``."""
+        self.frame_ids = [int(f) for f in robot.foot_ids]
+        return super().compute(robot, q)
 
 
 _jacobians: dict[int, dict[int, np.ndarray]] = {}

@@ -57,6 +57,9 @@ class RobotModel:
                 raise RobotSpecError(f"robot {spec.name!r}: URDF has no foot link {link!r}")
             feet.append(self.model.getFrameId(link))
         self.foot_ids = np.array(feet)
+        # Knee = the origin of each leg's third joint (the shank's frame).
+        self.knee_ids = np.array([self.model.getFrameId(spec.joint_names[3 * leg + 2])
+                                  for leg in range(4)])
         x, y, z, w = spec.base_rotation_offset
         self.base_offset = pin.Quaternion(w, x, y, z).toRotationMatrix()
         # Hip flexion joint origin at q = 0 (base frame), turned into the body frame.

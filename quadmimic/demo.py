@@ -1,28 +1,250 @@
-"""``quadmimic demo``: the main job on the bundled default clip, writing under ``runs/demo/``."""
+"""``quadmimic demo``: the whole pipeline on the bundled default clip, writing ``runs/demo/``.
+
+1. Retarget the default dog trot clip onto the A1 (motion, quality report, preview GIF).
+2. Evaluate the shipped A1 trot policy in simulation, at nominal dynamics and on a held-out
+   "real" robot (``data/dynamics/held_out_a1.json``: heavier, weaker, on a slippery floor,
+   outside the training ranges) with the encoder's prior latent.
+3. Start the robot emulator with the held-out dynamics, speaking the Go1 UDP wire protocol on
+   loopback, and adapt the policy's latent on it through the ``go1-udp`` backend (the official
+   ``unitree_legged_sdk`` client) by advantage-weighted regression.
+4. Deploy the adapted policy on the emulator for 10 s through the safety layer.
+5. Write ``report.md`` linking every figure and picture.
+"""
 
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from quadmimic.paths import DEFAULT_CLIPS, RUNS
+from quadmimic.paths import DATA, DEFAULT_CLIPS, RUNS
+
+STAGES = 5
 
 
 def demo_command(
     out: Annotated[Path, typer.Option(help="Output folder.")] = RUNS / "demo",
-    robot: Annotated[str, typer.Option(help="Robot to retarget onto.")] = "a1",
+    policy: Annotated[Path, typer.Option(help="Policy bundle to evaluate, adapt and "
+                                         "deploy.")] = DATA / "policies" / "a1_trot",
+    dynamics: Annotated[Path, typer.Option(help="Dynamics of the emulated 'real' "
+                                           "robot.")] = DATA / "dynamics" / "held_out_a1.json",
+    rollouts: Annotated[int, typer.Option(help="Adaptation rollouts.")] = 16,
+    rollout_seconds: Annotated[float, typer.Option(help="Seconds per rollout.")] = 3.0,
+    deploy_seconds: Annotated[float, typer.Option(help="Deploy run length (s).")] = 10.0,
+    episodes: Annotated[int, typer.Option(help="Simulated evaluation episodes.")] = 3,
 ) -> None:
-    """Run the pipeline on the default trot clip: motion, quality report and preview GIF."""
+    """Run the pipeline: retarget, evaluate, adapt on the emulator, deploy; write a report."""
     from motion_retarget.cli import console, print_report
     from motion_retarget.job import retarget_file
+    from sim_training.bundle import PolicyBundle
+
+    bundle = PolicyBundle.load(policy)  # fail before any work if the policy is missing
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    figures: dict[str, Any] = {"policy": str(policy), "held_out_dynamics": str(dynamics)}
 
     clip = DEFAULT_CLIPS / "dog_trot_joint_pos.txt"
-    out.mkdir(parents=True, exist_ok=True)
-    console.rule(f"[bold]1/1 retarget {clip.name} → {robot}")
-    _, rep = retarget_file(clip, robot, out / f"{robot}_trot.txt",
-                           report=out / f"{robot}_trot_report.json",
-                           preview=out / f"{robot}_trot_preview.gif")
+    console.rule(f"[bold]1/{STAGES} retarget {clip.name} → {bundle.robot}")
+    _, rep = retarget_file(clip, bundle.robot, out / "a1_trot.txt",
+                           report=out / "a1_trot_report.json",
+                           preview=out / "a1_trot_preview.gif")
     print_report(rep)
-    console.print(f"[green]demo done:[/] outputs in {out}")
+    figures["retarget"] = rep["locomotion"]
+
+    console.rule(f"[bold]2/{STAGES} evaluate {policy.name} in simulation")
+    figures["eval"] = _evaluate(bundle, dynamics, out, episodes)
+
+    console.rule(f"[bold]3/{STAGES} adapt on the go1-udp emulator (held-out dynamics)")
+    port, control = _free_udp_port(), _free_udp_port()
+    emulator = _start_emulator(bundle.robot, port, control, dynamics, out / "emulator.log")
+    try:
+        figures["adapt"] = _adapt(policy, port, control, dynamics, out, rollouts,
+                                  rollout_seconds)
+        adapted = out / "a1_trot_adapted"
+        figures["eval"]["held_out_adapted"] = _eval_row(
+            PolicyBundle.load(adapted), dynamics, None, episodes, out / "eval_held_out_adapted")
+
+        console.rule(f"[bold]4/{STAGES} deploy the adapted policy on the emulator "
+                     f"({deploy_seconds:g} s)")
+        figures["deploy"] = _deploy(adapted, port, control, out, deploy_seconds)
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=30)
+
+    console.rule(f"[bold]5/{STAGES} report")
+    figures["wall_seconds"] = time.monotonic() - started
+    from motion_retarget.fileio import atomic_write_text
+
+    atomic_write_text(out / "figures.json", json.dumps(figures, indent=2) + "\n")
+    atomic_write_text(out / "report.md", render_report(figures))
+    console.print(f"[green]demo done in {figures['wall_seconds']:.0f} s:[/] "
+                  f"{out / 'report.md'}")
+
+
+# ---------------------------------------------------------------------------- stages
+def _evaluate(bundle: Any, dynamics: Path, out: Path, episodes: int) -> dict[str, Any]:
+    import numpy as np
+
+    from motion_retarget.cli import console
+
+    prior = np.zeros(bundle.z_dim)
+    rows = {
+        "nominal": _eval_row(bundle, None, None, episodes, out / "eval_nominal"),
+        "held_out_prior": _eval_row(bundle, dynamics, prior, episodes,
+                                    out / "eval_held_out_prior"),
+    }
+    for name, row in rows.items():
+        console.print(f"{name:16s} return {row['mean_return']:7.1f}  episode "
+                      f"{row['mean_episode_seconds']:4.1f} s  falls {row['fall_rate']:.0%}  "
+                      f"pose {row['pose']:.2f}")
+    return rows
+
+
+def _eval_row(bundle: Any, dynamics: Path | None, z: Any, episodes: int,
+              stem: Path) -> dict[str, Any]:
+    from sim_training.evaluate import evaluate
+
+    res = evaluate(bundle, dynamics=dynamics, z=z, episodes=episodes,
+                   gif=stem.with_suffix(".gif"), json_out=stem.with_suffix(".json"))
+    return {"mean_return": res["mean_return"], "mean_episode_seconds":
+            res["mean_episode_seconds"], "fall_rate": res["fall_rate"],
+            "pose": res["reward_terms.pose"], "json": stem.with_suffix(".json").name,
+            "gif": stem.with_suffix(".gif").name}
+
+
+def _adapt(policy: Path, port: int, control: int, dynamics: Path, out: Path, rollouts: int,
+           rollout_seconds: float) -> dict[str, Any]:
+    import shutil
+
+    from adaptation.cli import run_adaptation
+    from motion_retarget.cli import progress_bar
+
+    session = out / "adapt_session"
+    shutil.rmtree(session, ignore_errors=True)  # a demo starts afresh (sessions resume)
+    with progress_bar() as bar:
+        task = bar.add_task("adapt", total=rollouts, rate="")
+
+        def on_rollout(rec: dict, total: int) -> None:
+            bar.update(task, completed=rec["index"] + 1, total=total,
+                       rate=f"return {rec['return']:.3f} ({rec['stopped_by']})")
+
+        summary = run_adaptation(policy, session, backend="go1-udp", port=port,
+                                 local_port=_free_udp_port(), control_port=control,
+                                 dynamics=dynamics, rollouts=rollouts,
+                                 rollout_seconds=rollout_seconds, per_update=4,
+                                 out=out / "a1_trot_adapted", progress=on_rollout)
+    returns = summary["returns"]
+    k = min(4, len(returns))
+    return {"rollouts": len(returns), "rollout_seconds": rollout_seconds,
+            "first_update_mean_return": float(sum(returns[:k]) / k),
+            "last_update_mean_return": float(sum(returns[-k:]) / k),
+            "best_return": summary["best_return"], "best_z": summary["best_z"],
+            "safety_trips": sum(s == "safety" for s in summary["stopped_by"]),
+            "returns_png": "adapt_session/returns.png"}
+
+
+def _deploy(adapted: Path, port: int, control: int, out: Path,
+            seconds: float) -> dict[str, Any]:
+    from robot_deploy.cli import run_policy
+    from robot_deploy.emulator.core import control_request
+
+    control_request(control, {"op": "reset"})
+    before = control_request(control, {"op": "stats"})["counters"]
+    summary = run_policy(adapted, "go1-udp", port=port, local_port=_free_udp_port(),
+                         max_seconds=seconds, log=out / "deploy.jsonl")
+    after = control_request(control, {"op": "stats"})["counters"]
+    summary["emulator_counters"] = {k: after[k] - before.get(k, 0) for k in after
+                                    if isinstance(after[k], int | float)}
+    summary["log"] = "deploy.jsonl"
+    from motion_retarget.cli import console
+
+    console.print(f"ran {summary['seconds']:.1f} s, {summary['commands']} commands, "
+                  f"stopped by {summary['stopped_by']}"
+                  + (f" ({summary['trip']})" if summary["trip"] else ""))
+    return summary
+
+
+# ---------------------------------------------------------------------------- helpers
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_emulator(robot: str, port: int, control: int, dynamics: Path,
+                    log: Path) -> subprocess.Popen:
+    """The emulator as its own process (as a robot would be); returns once it answers."""
+    from motion_retarget.errors import RobotConnectionError
+    from robot_deploy.emulator.core import control_request
+
+    handle = log.open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "quadmimic", "emulate", "--protocol", "go1-udp", "--robot",
+         robot, "--port", str(port), "--control-port", str(control), "--dynamics",
+         str(dynamics), "--max-seconds", "1800"],
+        stdout=handle, stderr=subprocess.STDOUT)
+    handle.close()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RobotConnectionError(f"the emulator exited early; see {log}")
+        try:
+            if control_request(control, {"op": "stats"}, timeout=0.5).get("ok"):
+                return proc
+        except (TimeoutError, OSError):
+            time.sleep(0.2)
+    proc.terminate()
+    raise RobotConnectionError(f"the emulator did not answer within 120 s; see {log}")
+
+
+def render_report(f: dict[str, Any]) -> str:
+    """The demo's ``report.md`` from its figures (links are relative to the report)."""
+    ev, ad, dep, rt = f["eval"], f["adapt"], f["deploy"], f["retarget"]
+    lines = [
+        "# quadmimic demo report", "",
+        f"Policy `{f['policy']}`; the emulated robot's dynamics: `{f['held_out_dynamics']}`. "
+        f"Wall time {f['wall_seconds']:.0f} s.", "",
+        "## 1. Retarget (default trot clip → A1)", "",
+        "| figure | value |", "|---|---|",
+        f"| stance slide max | {rt['stance_slide_max_m'] * 1000:.2f} mm |",
+        f"| penetration max | {rt['penetration_max_m'] * 1000:.2f} mm |",
+        f"| joint-limit violations | {rt['joint_limit_violations']} |",
+        f"| contact agreement | {rt['contact_agreement']:.1%} |", "",
+        "Motion: [a1_trot.txt](a1_trot.txt), report: [a1_trot_report.json]"
+        "(a1_trot_report.json)", "", "![preview](a1_trot_preview.gif)", "",
+        "## 2. Evaluate in simulation", "",
+        "| setting | mean return | episode (s) | fall rate | pose term | files |",
+        "|---|---|---|---|---|---|",
+    ]
+    names = {"nominal": "nominal dynamics, encoder z",
+             "held_out_prior": "held-out dynamics, prior z = 0",
+             "held_out_adapted": "held-out dynamics, adapted z"}
+    for key, label in names.items():
+        if key in ev:
+            r = ev[key]
+            lines.append(f"| {label} | {r['mean_return']:.1f} | {r['mean_episode_seconds']:.1f}"
+                         f" | {r['fall_rate']:.0%} | {r['pose']:.2f} | [json]({r['json']}), "
+                         f"[gif]({r['gif']}) |")
+    lines += ["", "![held-out, adapted](eval_held_out_adapted.gif)", "",
+              "## 3. Adapt on the emulator (go1-udp wire protocol, held-out dynamics)", "",
+              f"{ad['rollouts']} rollouts of {ad['rollout_seconds']:g} s; mean return "
+              f"(per step) of the first 4: {ad['first_update_mean_return']:.3f}, of the last 4:"
+              f" {ad['last_update_mean_return']:.3f}, best: {ad['best_return']:.3f}; "
+              f"rollouts ended by a safety trip: {ad['safety_trips']}.", "",
+              f"Best z: `{[round(v, 3) for v in ad['best_z'] or []]}`", "",
+              f"![returns]({ad['returns_png']})", "",
+              "## 4. Deploy the adapted policy on the emulator", "",
+              f"Ran {dep['seconds']:.1f} s: {dep['policy_steps']} policy steps, "
+              f"{dep['commands']} joint commands, stopped by **{dep['stopped_by']}**"
+              + (f" (trip: {dep['trip']})" if dep["trip"] else "") + "; "
+              f"policy inference p50 {dep['inference_ms_p50'] or 0:.2f} ms. "
+              f"Log: [deploy.jsonl]({dep['log']}).", "",
+              "Emulator counters during the deploy: "
+              + ", ".join(f"{k} {v:g}" for k, v in dep["emulator_counters"].items()), ""]
+    return "\n".join(lines) + "\n"

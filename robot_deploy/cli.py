@@ -117,31 +117,48 @@ def deploy_command(
     """Run a policy on a robot through the safety layer; ends in damping mode."""
     import json
 
+    from motion_retarget.cli import console
+    from sim_training.cli import _parse_z
+
+    with console.status(f"running the policy on {backend} for {max_seconds:g} s"):
+        summary = run_policy(policy, backend, dynamics=dynamics, robot_ip=robot_ip, port=port,
+                             local_port=local_port, domain=domain, max_seconds=max_seconds,
+                             dry_run=dry_run, log=log, realtime=realtime, z=_parse_z(z))
+    console.print_json(json.dumps(summary))
+
+
+def run_policy(policy: Path, backend: str = "sim", *, dynamics: Path | None = None,
+               robot_ip: str = "127.0.0.1", port: int | None = None, local_port: int = 8080,
+               domain: int = 0, max_seconds: float = 10.0, dry_run: bool = False,
+               log: Path | None = None, realtime: bool = False,
+               z: object | None = None) -> dict:
+    """What ``quadmimic deploy`` does, returning its summary (see :func:`deploy_command`).
+
+    Returns:
+        ``seconds``, ``policy_steps``, ``commands``, ``stopped_by`` ("time", "safety",
+        "signal"), ``trip`` (reason or None), ``safety_events`` and ``inference_ms_p50``.
+    """
     import numpy as np
 
-    from motion_retarget.cli import console
     from robot_deploy.controller import PolicyController
     from robot_deploy.safety import SafetyLayer
     from sim_training.bundle import PolicyBundle
-    from sim_training.cli import _parse_z
 
     bundle = PolicyBundle.load(policy)
     robot = make_backend(backend, bundle.robot, dynamics, realtime or backend != "sim",
                          robot_ip=robot_ip, port=port, local_port=local_port, domain=domain)
     safe = SafetyLayer(DryRun(robot) if dry_run else robot)  # type: ignore[arg-type]
-    controller = PolicyController(bundle, safe, z=_parse_z(z),
+    controller = PolicyController(bundle, safe, z=z,  # type: ignore[arg-type]
                                   realtime=realtime or backend != "sim")
     handle = log.open("w") if log else None
     try:
-        with console.status(f"running the policy on {backend} for {max_seconds:g} s"):
-            result = controller.run(max_seconds, log=handle)
+        result = controller.run(max_seconds, log=handle)
     finally:
         if handle:
             handle.close()
         robot.close()  # type: ignore[attr-defined]
-    summary = {"seconds": result.seconds, "policy_steps": result.policy_steps,
-               "commands": result.commands, "stopped_by": result.stopped_by,
-               "trip": result.trip, "safety_events": [e.__dict__ for e in safe.events],
-               "inference_ms_p50": float(np.percentile(result.inference_ms, 50))
-               if result.inference_ms else None}
-    console.print_json(json.dumps(summary))
+    return {"seconds": result.seconds, "policy_steps": result.policy_steps,
+            "commands": result.commands, "stopped_by": result.stopped_by,
+            "trip": result.trip, "safety_events": [e.__dict__ for e in safe.events],
+            "inference_ms_p50": float(np.percentile(result.inference_ms, 50))
+            if result.inference_ms else None}

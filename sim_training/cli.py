@@ -22,6 +22,8 @@ def train_command(
     num_envs: Annotated[int, typer.Option(help="Parallel envs.")] = 8,
     num_workers: Annotated[int, typer.Option(help="Env processes (divides num-envs).")] = 2,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    init_from: Annotated[Path | None, typer.Option(help="Start from this run's, checkpoint's "
+                                                   "or bundle's weights (fine-tuning).")] = None,
     no_latent: Annotated[bool, typer.Option("--no-latent", help="Robust baseline: no "
                                             "dynamics encoder.")] = False,
     checkpoint_minutes: Annotated[float, typer.Option(help="Minutes between "
@@ -85,6 +87,7 @@ def train_command(
                                  timesteps=timesteps or 2_000_000, num_envs=num_envs,
                                  num_workers=num_workers, seed=seed, latent=not no_latent,
                                  checkpoint_minutes=checkpoint_minutes,
+                                 init_from=None if init_from is None else str(init_from),
                                  env=EnvConfig(physics_hz=physics_hz))
             trainer = Trainer.create(config, out, progress=on_progress)
 

@@ -69,6 +69,9 @@ class TrainConfig:
     """Tracking is good enough when mean episode length ≥ this × the episode limit."""
     torch_threads: int = 1
     """Torch CPU threads in the training process (the env workers need the cores)."""
+    init_from: str | None = None
+    """Start the network and observation statistics from this run, checkpoint or bundle
+    (same model config) instead of at random, e.g. a pace from a trained trot."""
     env: EnvConfig = field(default_factory=lambda: EnvConfig(physics_hz=500.0))
     """The env's task settings. Training defaults to 500 Hz physics: measured 1.6× the
     samples/s of 1 kHz with the same standing height (0.2612 m) and a stable PD; evaluation

@@ -65,6 +65,11 @@ class EnvConfig:
     """Terminate when the body orientation is this far from the reference's (rad)."""
     terminate_on_body_contact: bool = True
     """Terminate when any link but a foot touches the ground (a fall)."""
+    sync_reference_each_cycle: bool = True
+    """At every new cycle of a looping motion, move the reference's origin (horizontal
+    position and heading) onto the robot's, as motion_imitation's cycle sync does: drift
+    the policy cannot observe (its reference frames are relative to the reference's own root)
+    then cannot accumulate over cycles into a root-error termination."""
     ranges: RandomizationRanges = field(default_factory=RandomizationRanges)
     """Domain randomisation ranges (used when ``randomize``)."""
     randomization_fraction: float = 1.0
@@ -147,6 +152,8 @@ class ImitationEnv(gym.Env):
         self._action = np.zeros(12)
         self._dynamics_vec = dynamics_vector(self.dynamics)
         self._next_ref: RefState | None = None
+        self._origin: tuple[np.ndarray, np.ndarray] | None = None  # (yaw matrix, shift)
+        self._cycle = 0
         if seed is not None:
             self.np_random, _ = gym.utils.seeding.np_random(seed)
 
@@ -184,6 +191,8 @@ class ImitationEnv(gym.Env):
             phase = 0.0
         self.t = phase
         self.steps = 0
+        self._origin = None
+        self._cycle = self.ref.cycle_and_phase(self.t)[0]
         ref = self.ref.state(self.t)
         quat = self._base_quat(ref.root_rot)
         # Lift the robot to clear a sloped ground; it then settles within the first step.
@@ -202,7 +211,7 @@ class ImitationEnv(gym.Env):
         """Apply one action for one policy period; see the module docstring."""
         cfg = self.config
         t_next = self.t + cfg.policy_dt
-        ref = self._next_ref if self._next_ref is not None else self.ref.state(t_next)
+        ref = self._next_ref if self._next_ref is not None else self.ref_at(t_next)
         target = self.actions(action, ref.joints)
         self._action = self.actions.last_action
         self.robot.command(target)
@@ -221,6 +230,12 @@ class ImitationEnv(gym.Env):
         truncated = bool(not terminated and (self.steps * cfg.policy_dt >= cfg.episode_seconds
                                              or end_of_clamp))
         self.builder.push(self._proprio(state))
+        if self.config.sync_reference_each_cycle and self.ref.wrap:
+            cycle = self.ref.cycle_and_phase(self.t)[0]
+            if cycle != self._cycle:
+                self._cycle = cycle
+                self._sync_origin(state)
+                ref = self.ref_at(self.t)
         obs = self._observation(ref)
         info = {"reward_terms": terms, "dynamics": self.dynamics, "fell": bool(fell),
                 "root_position_error": pos_err, "root_rotation_error": rot_err,
@@ -244,6 +259,27 @@ class ImitationEnv(gym.Env):
     def close(self) -> None:
         """Release the physics client."""
         self.robot.close()
+
+    # ------------------------------------------------------------------ reference
+    def ref_at(self, t: float) -> RefState:
+        """The reference at time ``t`` (s) as this episode tracks it (origin synced)."""
+        ref = self.ref.state(t)
+        if self._origin is None:
+            return ref
+        turn, shift = self._origin
+        ref.root_pos = turn @ ref.root_pos + shift
+        ref.root_rot = turn @ ref.root_rot
+        ref.root_lin_vel = turn @ ref.root_lin_vel
+        ref.root_ang_vel = turn @ ref.root_ang_vel
+        return ref
+
+    def _sync_origin(self, state: dict[str, np.ndarray]) -> None:
+        """Place the reference's base horizontally and in heading on the robot's, now."""
+        raw = self.ref.state(self.t)
+        turn = yaw_matrix(float(yaw_of(state["root_rot"]) - yaw_of(raw.root_rot)))
+        shift = state["root_pos"] - turn @ raw.root_pos
+        shift[2] = 0.0
+        self._origin = (turn, shift)
 
     # ------------------------------------------------------------------ helpers
     def _base_quat(self, body_rot: np.ndarray) -> np.ndarray:
@@ -269,7 +305,7 @@ class ImitationEnv(gym.Env):
 
     def _observation(self, ref: RefState) -> dict[str, np.ndarray]:
         dt = self.config.policy_dt
-        future = [self.ref.state(self.t + k * dt) for k in self.config.future_steps]
+        future = [self.ref_at(self.t + k * dt) for k in self.config.future_steps]
         # The +1 frame is the next step's target and reward reference: computed once.
         self._next_ref = future[self.config.future_steps.index(1)] if (
             1 in self.config.future_steps) else None

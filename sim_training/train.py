@@ -10,6 +10,7 @@ same optimizer, normalisation statistics, step counter, curriculum and random ge
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -23,7 +24,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecNormalize
 
-from motion_retarget.errors import QuadmimicError
+from motion_retarget.errors import BundleError, QuadmimicError
 from motion_retarget.fileio import atomic_write_text
 from sim_training.config import TrainConfig, load_train_config, save_config
 from sim_training.policy import LatentActorCriticPolicy, LatentNoise, dynamics_normaliser
@@ -60,6 +61,10 @@ def _no_latent(config: TrainConfig) -> Any:
     import dataclasses
 
     return dataclasses.replace(config.model, z_dim=0, beta=0.0)
+
+
+CURRICULUM_EPISODES = 50
+"""Completed episodes the curriculum needs to see before it widens the ranges."""
 
 
 class _RunCallback(BaseCallback):
@@ -108,10 +113,16 @@ class _RunCallback(BaseCallback):
             row["mean_return"] = float(np.mean(self.returns))
             tr.last_mean_reward = row["mean_return"]
             self.logger.record("episode/mean_seconds", row["mean_episode_seconds"])
+            # The curriculum only ever widens, so it reads a steady figure: the last 100
+            # episodes (SB3's buffer), not one rollout's few, which crossed the threshold by
+            # chance and widened the ranges to full within 80 k samples (measured).
+            recent = [e["l"] for e in self.model.ep_info_buffer]
             limit = tr.config.env.episode_seconds
-            if (row["mean_episode_seconds"] >= tr.config.curriculum_episode_fraction * limit
-                    and tr.fraction < 1.0):
+            if (len(recent) >= CURRICULUM_EPISODES and tr.fraction < 1.0
+                    and float(np.mean(recent)) * dt
+                    >= tr.config.curriculum_episode_fraction * limit):
                 tr.set_fraction(min(1.0, tr.fraction + tr.config.curriculum_step))
+                self.model.ep_info_buffer.clear()  # judge the new ranges on their own
         self.logger.record("curriculum/randomization_fraction", tr.fraction)
         tr.curve.append(row)
         self.terms = {k: [] for k in TERMS}
@@ -151,7 +162,10 @@ class Trainer:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / "config.json")
         shutil.copyfile(config.motion, run_dir / "motion.txt")
-        return cls(config, run_dir, **kwargs)
+        trainer = cls(config, run_dir, **kwargs)
+        if config.init_from is not None:
+            trainer.init_weights_from(config.init_from)
+        return trainer
 
     @classmethod
     def resume(cls, run_dir: str | Path, **kwargs: Any) -> Trainer:
@@ -160,11 +174,43 @@ class Trainer:
         if not (run_dir / "config.json").is_file():
             raise QuadmimicError(f"{run_dir} is not a training run (no config.json)")
         config = load_train_config(run_dir / "config.json")
+        if (run_dir / "motion.txt").is_file():  # the run's own copy, whatever became of the
+            config = dataclasses.replace(config, motion=str(run_dir / "motion.txt"))  # source
         trainer = cls(config, run_dir, **kwargs)
         latest = run_dir / "LATEST"
         if latest.is_file():
             trainer.load_checkpoint(run_dir / "checkpoints" / latest.read_text().strip())
         return trainer
+
+    def init_weights_from(self, source: str | Path) -> None:
+        """Copy network weights and observation statistics from a run, checkpoint or bundle.
+
+        A latent policy may seed a robust baseline (see :func:`drop_latent_inputs`).
+
+        Raises:
+            BundleError: ``source`` holds no policy or one of another shape.
+        """
+        src = Path(source)
+        if (src / "LATEST").is_file():
+            src = src / "checkpoints" / (src / "LATEST").read_text().strip()
+        if not (src / "policy.pt").is_file() or not (src / "normalization.npz").is_file():
+            raise BundleError("no policy.pt + normalization.npz here (give a run, a "
+                              "checkpoint or a bundle)", src)
+        state = th.load(src / "policy.pt", weights_only=True)
+        if not self.config.latent:
+            state = drop_latent_inputs(state, self.model.policy.state_dict())
+        try:
+            self.model.policy.load_state_dict(state)
+        except RuntimeError as exc:
+            raise BundleError(f"the policy does not fit this run's model config: {exc}",
+                              src) from exc
+        with np.load(src / "normalization.npz") as data:
+            arrays = dict(data)
+        rms = self.norm.obs_rms["obs"]
+        if arrays["obs_mean"].shape != rms.mean.shape:
+            raise BundleError("observation statistics do not fit this run's env config", src)
+        rms.mean, rms.var, rms.count = arrays["obs_mean"], arrays["obs_var"], float(
+            arrays["obs_count"])
 
     def wall_seconds(self) -> float:
         """Training wall time so far, across resumes (s)."""
@@ -228,6 +274,32 @@ class Trainer:
         self.curve = list(state["curve"])
         self._wall_before = float(state["wall_seconds"])
         self.set_fraction(float(state["randomization_fraction"]))
+
+
+def drop_latent_inputs(state: dict[str, th.Tensor],
+                       target: dict[str, th.Tensor]) -> dict[str, th.Tensor]:
+    """A latent policy's weights shaped for a policy without latent (the robust baseline).
+
+    The encoders go, and the first actor and critic layers lose their z columns (the
+    features are ``[obs, z]``), which is exactly the latent policy evaluated at z = 0, the
+    prior mean. Weights that already fit ``target`` are kept as they are.
+
+    Args:
+        state: Source state dict.
+        target: State dict of the policy to load into (for the shapes).
+
+    Returns:
+        A state dict with ``target``'s keys, where the source has them.
+    """
+    out = {}
+    for key, value in state.items():
+        if key not in target:
+            continue
+        want = target[key].shape
+        if value.shape != want and value.ndim == 2 and value.shape[0] == want[0]:
+            value = value[:, :want[1]]
+        out[key] = value
+    return out
 
 
 def normalization_arrays(norm: VecNormalize) -> dict[str, np.ndarray]:

@@ -11,6 +11,9 @@ SPEC = RobotSpec(
     joint_names=tuple(f"{leg}_{j}_joint" for leg in _LEGS for j in ("hip", "upper", "lower")),
     foot_links=tuple(f"{leg}_toe" for leg in _LEGS),
     foot_radius=0.02,
+    # The shank's collision box reaches the toe sphere: a tilted shank grazes the ground
+    # beside a planted foot while tracking the trot reference at nominal dynamics.
+    ground_contact_links=tuple(f"{leg}_lower" for leg in _LEGS),
     joint_lower=(-0.802851455917, -1.0471975512, -2.69653369433) * 4,
     joint_upper=(0.802851455917, 4.18879020479, -0.916297857297) * 4,
     velocity_limits=(21.0,) * 12,

@@ -68,6 +68,19 @@ def test_ground_constraint_is_the_foot_height_jacobian():
         np.testing.assert_allclose(-g[f], fd[2], atol=2e-5)
 
 
+def test_knee_constraint_is_the_knee_height_jacobian():
+    rm = robot_model("a1")
+    q = _random_q(rm, np.random.default_rng(6))
+    knees = ik.FramesAboveGround(rm.knee_ids, 0.06)
+    ik.update_kinematics(rm, q)
+    g, h = knees.compute(rm, q)
+    heights = np.array([rm.data.oMf[int(f)].translation[2] for f in rm.knee_ids])
+    np.testing.assert_allclose(h, heights - 0.06, atol=1e-12)
+    for k in range(4):
+        fd = _fd_jacobian(rm, q, ik.FramePositionTask(int(rm.knee_ids[k])))
+        np.testing.assert_allclose(-g[k], fd[2], atol=2e-5)
+
+
 @pytest.mark.parametrize("name", ROBOTS)
 def test_ik_reaches_a_reachable_pose(name):
     """Targets from a known configuration are met to < 0.1 mm from a perturbed start."""

@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from motion_retarget.kinematics import robot_model
 from motion_retarget.mocap import load_keypoint_txt
 from motion_retarget.motion import load_motion
 from motion_retarget.quality import quality_report
@@ -37,6 +38,24 @@ def test_default_clips_meet_targets_on_every_robot(robot, clip):
     rep = quality_report(result)
     _check_targets(rep)
     assert rep["all"]["joint_limit_violations"] == 0
+
+
+def test_knees_stay_clear_of_the_ground():
+    """Dog front legs fold the wrist to lift the paw; the A1 would drop its knee instead."""
+    clip = load_keypoint_txt(DEFAULT_CLIPS / "dog_trot_joint_pos.txt")
+    rm = robot_model("a1")
+
+    def lowest_knee(motion) -> float:
+        low = np.inf
+        for frame in np.asarray(motion.frames):
+            rm.foot_positions(rm.q_of(frame))
+            low = min(low, min(rm.data.oMf[int(f)].translation[2] for f in rm.knee_ids))
+        return float(low)
+
+    guarded = retarget(clip, "a1").motion
+    free = retarget(clip, "a1", RetargetConfig(knee_clearance=0.0)).motion
+    assert lowest_knee(free) < 0.05  # the clip does drive the knee down
+    assert lowest_knee(guarded) >= RetargetConfig().knee_clearance - 1e-3
 
 
 @pytest.mark.slow

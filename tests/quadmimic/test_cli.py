@@ -80,9 +80,31 @@ def test_missing_clip_and_unknown_robot_are_clear_errors(tmp_path):
     assert not (tmp_path / "o.txt").exists()
 
 
-def test_demo_writes_its_outputs(tmp_path):
-    proc = run("demo", "--out", str(tmp_path))
-    assert proc.returncode == 0, proc.stderr
+@pytest.mark.slow
+def test_demo_runs_the_whole_pipeline(tmp_path, tiny_policy):
+    """Retarget, evaluate, adapt on the go1-udp emulator, deploy, report (tiny budgets)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "quadmimic", "demo", "--out", str(tmp_path), "--policy",
+         str(tiny_policy), "--rollouts", "4", "--rollout-seconds", "1", "--deploy-seconds",
+         "2", "--episodes", "1"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     names = {p.name for p in tmp_path.iterdir()}
-    assert {"a1_trot.txt", "a1_trot_report.json", "a1_trot_preview.gif"} <= names
+    assert {"a1_trot.txt", "a1_trot_report.json", "a1_trot_preview.gif", "report.md",
+            "figures.json", "eval_nominal.gif", "eval_held_out_adapted.json", "deploy.jsonl",
+            "a1_trot_adapted"} <= names
     assert load_motion(tmp_path / "a1_trot.txt").num_frames == 33
+    figures = json.loads((tmp_path / "figures.json").read_text())
+    assert figures["adapt"]["rollouts"] == 4
+    assert len(json.loads((tmp_path / "a1_trot_adapted" / "z.json").read_text())["z"]) == 8
+    deploy = figures["deploy"]
+    assert deploy["commands"] > 100  # the 500 Hz stream reached the emulator over UDP
+    assert deploy["emulator_counters"]["commands"] > 100
+    report = (tmp_path / "report.md").read_text()
+    for link in ("a1_trot_preview.gif", "adapt_session/returns.png", "deploy.jsonl"):
+        assert f"({link})" in report and (tmp_path / link).exists()
+
+
+def test_demo_without_a_policy_fails_clearly(tmp_path):
+    proc = run("demo", "--out", str(tmp_path), "--policy", str(tmp_path / "none"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "none" in proc.stderr

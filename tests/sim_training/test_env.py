@@ -186,3 +186,36 @@ def test_curriculum_widens_the_ranges(trot_motions):
     assert env.config.randomization_fraction == 1.0
     assert dataclasses.is_dataclass(env.config)
     env.close()
+
+
+def test_reference_origin_moves_onto_the_robot_at_each_new_cycle(trot_motions):
+    """Cycle sync: drift the policy cannot see never accumulates into a termination."""
+    env = ImitationEnv(trot_motions["a1"], robot="a1", randomize=False,
+                       config=EnvConfig(terminate_on_body_contact=False,
+                                        max_root_position_error=10.0,
+                                        max_root_rotation_error=10.0))
+    env.reset(seed=0, options={"phase": env.ref.duration - 0.05})
+    assert env._origin is None
+    raw_obs = None
+    for _ in range(10):
+        before = env._cycle
+        obs, *_ = env.step(np.zeros(12))
+        if env._cycle != before:
+            raw_ref = env.ref.state(env.t)
+            raw_future = [env.ref.state(env.t + k * env.config.policy_dt)
+                          for k in env.config.future_steps]
+            raw_obs = env.builder.build(raw_ref, raw_future)
+            break
+    assert raw_obs is not None, "no cycle boundary crossed"
+    state = env._robot_quantities()
+    synced = env.ref_at(env.t)
+    np.testing.assert_allclose(synced.root_pos[:2], state["root_pos"][:2], atol=1e-9)
+    assert abs(sim_training.geometry.yaw_of(synced.root_rot)
+               - sim_training.geometry.yaw_of(state["root_rot"])) < 1e-9
+    # The observation only sees the reference relative to its own root: sync leaves it as is.
+    np.testing.assert_allclose(obs["obs"], raw_obs, atol=1e-5)
+    # Later frames keep the same rigid offset: the synced reference still moves as the clip.
+    later, raw_later = env.ref_at(env.t + 0.2), env.ref.state(env.t + 0.2)
+    np.testing.assert_allclose(np.linalg.norm(later.root_lin_vel),
+                               np.linalg.norm(raw_later.root_lin_vel), atol=1e-9)
+    env.close()

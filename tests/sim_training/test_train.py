@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -115,6 +116,49 @@ def test_bundles_never_execute_code(tiny_run, tmp_path):
     with pytest.raises(Exception):  # noqa: B017 - weights_only refuses any object
         PolicyBundle.load(bundle)
     assert not (tmp_path / "pwned").exists()
+
+
+def test_a_run_can_start_from_another_runs_weights(tiny_run, tmp_path):
+    """Fine-tuning (e.g. a pace from a trot): weights and obs statistics carried over."""
+    cfg = TrainConfig(motion=MOTION, timesteps=128, num_envs=2, num_workers=0, ppo=TINY,
+                      seed=3, init_from=str(tiny_run))
+    trainer = Trainer.create(cfg, tmp_path / "tuned")
+    source = PolicyBundle.load(tiny_run)
+    for key, value in source.policy.state_dict().items():
+        th.testing.assert_close(trainer.model.policy.state_dict()[key], value)
+    np.testing.assert_array_equal(trainer.norm.obs_rms["obs"].mean, source.obs_mean)
+    trainer.close()
+    wider = TrainConfig(motion=MOTION, num_envs=2, num_workers=0, ppo=TINY,
+                        model=dataclasses.replace(cfg.model, actor_hidden=(64, 64)),
+                        init_from=str(tiny_run))
+    with pytest.raises(BundleError, match="does not fit"):
+        Trainer.create(wider, tmp_path / "mismatch").close()
+
+
+def test_a_latent_policy_seeds_a_robust_baseline_as_its_prior(tiny_run, tmp_path):
+    """Dropping the z inputs gives the latent policy at z = 0: the same actions."""
+    cfg = TrainConfig(motion=MOTION, timesteps=128, num_envs=2, num_workers=0, ppo=TINY,
+                      latent=False, init_from=str(tiny_run))
+    trainer = Trainer.create(cfg, tmp_path / "robust")
+    trainer.save_checkpoint()  # before any training: exactly the seeded weights
+    trainer.close()
+    latent, robust = PolicyBundle.load(tiny_run), PolicyBundle.load(tmp_path / "robust")
+    assert robust.z_dim == 0
+    obs = latent.obs_mean + np.random.default_rng(0).standard_normal(latent.obs_mean.shape)
+    np.testing.assert_allclose(robust.act(obs), latent.act(obs, z=np.zeros(8)),
+                               atol=1e-5)
+
+
+def test_resume_trains_on_the_runs_own_motion_copy(tmp_path):
+    """Editing or deleting the source motion file does not change a resumed run."""
+    src = tmp_path / "m.txt"
+    src.write_text((REPO / "data" / "motions" / "a1_trot.txt").read_text())
+    cfg = TrainConfig(motion=str(src), timesteps=128, num_envs=2, num_workers=0, ppo=TINY)
+    Trainer.create(cfg, tmp_path / "run").close()
+    src.unlink()
+    trainer = Trainer.resume(tmp_path / "run")
+    assert trainer.config.motion == str(tmp_path / "run" / "motion.txt")
+    trainer.close()
 
 
 def test_robust_baseline_trains_without_encoder(tmp_path):
