@@ -14,9 +14,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -61,21 +58,17 @@ def demo_command(
     figures["eval"] = _evaluate(bundle, dynamics, out, episodes)
 
     console.rule(f"[bold]3/{STAGES} adapt on the go1-udp emulator (held-out dynamics)")
-    port, control = _free_udp_port(), _free_udp_port()
-    emulator = _start_emulator(bundle.robot, port, control, dynamics, out / "emulator.log")
-    try:
-        figures["adapt"] = _adapt(policy, port, control, dynamics, out, rollouts,
-                                  rollout_seconds)
+    from robot_deploy.emulator.process import EmulatorProcess
+
+    with EmulatorProcess(bundle.robot, dynamics, log=out / "emulator.log") as emulator:
+        figures["adapt"] = _adapt(policy, emulator, dynamics, out, rollouts, rollout_seconds)
         adapted = out / "a1_trot_adapted"
         figures["eval"]["held_out_adapted"] = _eval_row(
             PolicyBundle.load(adapted), dynamics, None, episodes, out / "eval_held_out_adapted")
 
         console.rule(f"[bold]4/{STAGES} deploy the adapted policy on the emulator "
                      f"({deploy_seconds:g} s)")
-        figures["deploy"] = _deploy(adapted, port, control, out, deploy_seconds)
-    finally:
-        emulator.terminate()
-        emulator.wait(timeout=30)
+        figures["deploy"] = _deploy(adapted, emulator, out, deploy_seconds)
 
     console.rule(f"[bold]5/{STAGES} report")
     figures["wall_seconds"] = time.monotonic() - started
@@ -118,12 +111,13 @@ def _eval_row(bundle: Any, dynamics: Path | None, z: Any, episodes: int,
             "gif": stem.with_suffix(".gif").name}
 
 
-def _adapt(policy: Path, port: int, control: int, dynamics: Path, out: Path, rollouts: int,
+def _adapt(policy: Path, emulator: Any, dynamics: Path, out: Path, rollouts: int,
            rollout_seconds: float) -> dict[str, Any]:
     import shutil
 
     from adaptation.cli import run_adaptation
     from motion_retarget.cli import progress_bar
+    from robot_deploy.emulator.process import free_udp_port
 
     session = out / "adapt_session"
     shutil.rmtree(session, ignore_errors=True)  # a demo starts afresh (sessions resume)
@@ -134,8 +128,9 @@ def _adapt(policy: Path, port: int, control: int, dynamics: Path, out: Path, rol
             bar.update(task, completed=rec["index"] + 1, total=total,
                        rate=f"return {rec['return']:.3f} ({rec['stopped_by']})")
 
-        summary = run_adaptation(policy, session, backend="go1-udp", port=port,
-                                 local_port=_free_udp_port(), control_port=control,
+        summary = run_adaptation(policy, session, backend="go1-udp", port=emulator.port,
+                                 local_port=free_udp_port(),
+                                 control_port=emulator.control_port,
                                  dynamics=dynamics, rollouts=rollouts,
                                  rollout_seconds=rollout_seconds, per_update=4,
                                  out=out / "a1_trot_adapted", progress=on_rollout)
@@ -149,18 +144,16 @@ def _adapt(policy: Path, port: int, control: int, dynamics: Path, out: Path, rol
             "returns_png": "adapt_session/returns.png"}
 
 
-def _deploy(adapted: Path, port: int, control: int, out: Path,
-            seconds: float) -> dict[str, Any]:
+def _deploy(adapted: Path, emulator: Any, out: Path, seconds: float) -> dict[str, Any]:
     from robot_deploy.cli import run_policy
-    from robot_deploy.emulator.core import control_request
+    from robot_deploy.emulator.process import free_udp_port
 
-    control_request(control, {"op": "reset"})
-    before = control_request(control, {"op": "stats"})["counters"]
-    summary = run_policy(adapted, "go1-udp", port=port, local_port=_free_udp_port(),
+    emulator.request({"op": "reset"})
+    before = emulator.counters()
+    summary = run_policy(adapted, "go1-udp", port=emulator.port, local_port=free_udp_port(),
                          max_seconds=seconds, log=out / "deploy.jsonl")
-    after = control_request(control, {"op": "stats"})["counters"]
-    summary["emulator_counters"] = {k: after[k] - before.get(k, 0) for k in after
-                                    if isinstance(after[k], int | float)}
+    after = emulator.counters()
+    summary["emulator_counters"] = {k: after[k] - before.get(k, 0) for k in after}
     summary["log"] = "deploy.jsonl"
     from motion_retarget.cli import console
 
@@ -170,39 +163,7 @@ def _deploy(adapted: Path, port: int, control: int, out: Path,
     return summary
 
 
-# ---------------------------------------------------------------------------- helpers
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start_emulator(robot: str, port: int, control: int, dynamics: Path,
-                    log: Path) -> subprocess.Popen:
-    """The emulator as its own process (as a robot would be); returns once it answers."""
-    from motion_retarget.errors import RobotConnectionError
-    from robot_deploy.emulator.core import control_request
-
-    handle = log.open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "quadmimic", "emulate", "--protocol", "go1-udp", "--robot",
-         robot, "--port", str(port), "--control-port", str(control), "--dynamics",
-         str(dynamics), "--max-seconds", "1800"],
-        stdout=handle, stderr=subprocess.STDOUT)
-    handle.close()
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RobotConnectionError(f"the emulator exited early; see {log}")
-        try:
-            if control_request(control, {"op": "stats"}, timeout=0.5).get("ok"):
-                return proc
-        except (TimeoutError, OSError):
-            time.sleep(0.2)
-    proc.terminate()
-    raise RobotConnectionError(f"the emulator did not answer within 120 s; see {log}")
-
-
+# ---------------------------------------------------------------------------- report
 def render_report(f: dict[str, Any]) -> str:
     """The demo's ``report.md`` from its figures (links are relative to the report)."""
     ev, ad, dep, rt = f["eval"], f["adapt"], f["deploy"], f["retarget"]

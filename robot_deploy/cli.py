@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -116,14 +117,28 @@ def deploy_command(
 ) -> None:
     """Run a policy on a robot through the safety layer; ends in damping mode."""
     import json
+    import signal
 
     from motion_retarget.cli import console
     from sim_training.cli import _parse_z
 
+    finished = [False]
+
+    def on_term(signum: int, frame: object) -> None:
+        # Before the run: stop like Ctrl-C. During it the controller's own handler turns it
+        # into damping; after it (robot damped, summary being written) finish cleanly.
+        if not finished[0]:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
     with console.status(f"running the policy on {backend} for {max_seconds:g} s"):
         summary = run_policy(policy, backend, dynamics=dynamics, robot_ip=robot_ip, port=port,
                              local_port=local_port, domain=domain, max_seconds=max_seconds,
-                             dry_run=dry_run, log=log, realtime=realtime, z=_parse_z(z))
+                             dry_run=dry_run, log=log, realtime=realtime, z=_parse_z(z),
+                             on_start=lambda: finished.__setitem__(0, True))
+    # The robot is damped: a late SIGTERM must not kill the exit (Python puts its own
+    # handlers back to the default at shutdown, SIG_IGN stays).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     console.print_json(json.dumps(summary))
 
 
@@ -131,8 +146,10 @@ def run_policy(policy: Path, backend: str = "sim", *, dynamics: Path | None = No
                robot_ip: str = "127.0.0.1", port: int | None = None, local_port: int = 8080,
                domain: int = 0, max_seconds: float = 10.0, dry_run: bool = False,
                log: Path | None = None, realtime: bool = False,
-               z: object | None = None) -> dict:
+               z: object | None = None, on_start: Callable[[], None] | None = None) -> dict:
     """What ``quadmimic deploy`` does, returning its summary (see :func:`deploy_command`).
+
+    ``on_start`` is called right before the controller takes over (and its signal handling).
 
     Returns:
         ``seconds``, ``policy_steps``, ``commands``, ``stopped_by`` ("time", "safety",
@@ -152,6 +169,8 @@ def run_policy(policy: Path, backend: str = "sim", *, dynamics: Path | None = No
                                   realtime=realtime or backend != "sim")
     handle = log.open("w") if log else None
     try:
+        if on_start is not None:
+            on_start()
         result = controller.run(max_seconds, log=handle)
     finally:
         if handle:

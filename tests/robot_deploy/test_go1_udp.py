@@ -288,11 +288,11 @@ def test_official_sdk_client_drives_the_emulator(emulator):
                 first_q0 = low.motorState[0].q
     watchdog = emulator.counters.get("watchdog_damping", 0)  # before it may legitimately fire
     # on a loaded machine the in-process emulator may lag: let it catch up
-    wait_for(lambda: sdk_drain(udp)[0] == 0 and emulator.counters["states_sent"]
-             == emulator.counters["commands"], 3.0, period=0.02)
+    wait_for(lambda: sdk_drain(udp)[0] == 0 and _answered(emulator.counters), 3.0, period=0.02)
     udp.GetRecv(low)
     udp = None  # closes the SDK socket
-    assert bad == 0 and good > 50 and first_q0 is not None, (good, bad)
+    # A backlog (this in-process emulator shares the GIL with the client) is answered once.
+    assert bad == 0 and good > 5 and first_q0 is not None, (good, bad)
     q = np.array([m.q for m in low.motorState[:12]])
     assert abs(q[0] - target) < 0.5 * abs(first_q0 - target) and abs(q[0] - target) < 0.1
     np.testing.assert_allclose(q[1:], goal[1:], atol=0.2)
@@ -306,8 +306,15 @@ def test_official_sdk_client_drives_the_emulator(emulator):
     assert all(m.mode == wire.SERVO_MODE for m in low.motorState[:12])
     assert np.all(np.isfinite([m.tauEst for m in low.motorState[:12]]))
     counters = emulator.counters
-    assert counters["commands"] >= good and counters["states_sent"] == counters["commands"]
+    assert counters["commands"] >= 400  # 1 s at 500 Hz: none lost
+    assert _answered(counters) and counters["states_sent"] >= good
     assert dropped(counters) == 0 and watchdog == 0, counters
+
+
+def _answered(counters: dict[str, int]) -> bool:
+    """Every good command was applied and answered, or superseded by a newer one."""
+    return counters["states_sent"] + counters.get("commands_superseded", 0) == \
+        counters["commands"]
 
 
 def test_zero_gains_leave_the_robot_limp(emulator):
@@ -364,6 +371,33 @@ def test_fault_injection_is_counted_and_dropped(emulator):
     assert after.get("dropped_crc", 0) >= 11 and after.get("dropped_size", 0) >= 5
     assert after.get("dropped_header", 0) >= 1 and "dropped_internal_error" not in after
     assert after["commands"] == before.get("commands", 0) + 1
+
+
+def test_a_backlog_is_served_by_its_newest_good_command(emulator):
+    """Packets queued while the server was busy: all counted, the newest good one applied."""
+    spec = emulator.spec
+    older = wire.encode_joint_command(JointCommand.position(spec.default, spec))
+    newest_q = np.asarray(spec.default) + 0.3
+    newest = wire.encode_joint_command(JointCommand.position(newest_q, spec))
+    corrupt = bytearray(newest)
+    corrupt[20] ^= 1
+    sock, port = listener()
+    before = emulator.counters
+    with sock:
+        emulator._handle_batch([(older, (LOOPBACK, port)), (newest, (LOOPBACK, port)),
+                                (bytes(corrupt), (LOOPBACK, port))])
+        sock.settimeout(2.0)
+        reply, _ = sock.recvfrom(4096)
+        sock.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            sock.recvfrom(4096)  # one answer for the batch
+    after = emulator.counters
+    assert after["commands"] - before.get("commands", 0) == 2
+    assert after["commands_superseded"] - before.get("commands_superseded", 0) == 1
+    assert after["dropped_crc"] - before.get("dropped_crc", 0) == 1
+    assert wire.decode_low_state(reply).tick > 0
+    time.sleep(0.3)  # the joints follow the newest target (+0.3 rad), not the older one
+    assert np.mean(emulator.core.state().q - np.asarray(spec.default)) > 0.15
 
 
 def test_command_watchdog_damps():
