@@ -211,7 +211,10 @@ def bench_env(motion: str | Path, robot: str = "a1", rounds: int = 5,
 
     total = 2 * envs_per_process
     pair = _SoloPair(motion, robot, envs_per_process)
-    vec = make_vec_env(motion, robot=robot, num_envs=total, seed=7, num_workers=2)
+    from sim_training.vec_env import TRAINING_INFO_KEYS
+
+    vec = make_vec_env(motion, robot=robot, num_envs=total, seed=7, num_workers=2,
+                       info_keys=TRAINING_INFO_KEYS)
     vec.reset()
     rng = np.random.default_rng(0)
     _vec_rate(vec, total, 1.0, rng)

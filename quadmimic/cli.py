@@ -17,7 +17,7 @@ from motion_retarget.errors import QuadmimicError
 from quadmimic.bench import bench_app
 from quadmimic.demo import demo_command
 from robot_deploy.cli import deploy_command, emulate_command
-from sim_training.cli import eval_command, export_command, train_command
+from sim_training.cli import bundle_command, eval_command, export_command, train_command
 
 app = typer.Typer(name="quadmimic", no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Teach a quadruped robot to move like an animal.")
@@ -26,6 +26,7 @@ app.add_typer(motion_app, name="motion")
 app.command("train")(train_command)
 app.command("eval")(eval_command)
 app.command("export")(export_command)
+app.command("bundle")(bundle_command)
 app.command("deploy")(deploy_command)
 app.command("emulate")(emulate_command)
 app.command("adapt")(adapt_command)

@@ -182,3 +182,29 @@ def export_command(
     console.print_json(data=report)
     if not report["parity_ok"]:
         raise BundleError("export parity check failed (max abs diff >= 1e-5)", out)
+
+
+def bundle_command(
+    run: Annotated[Path, typer.Argument(help="Training run (its newest checkpoint).")],
+    out: Annotated[Path, typer.Option(help="Bundle directory to write (replaced).")],
+    episodes: Annotated[int, typer.Option(help="Evaluation episodes at nominal "
+                                          "dynamics.")] = 10,
+) -> None:
+    """Write a shippable bundle: policy, config, motion, learning curve, eval JSON, GIF."""
+    import shutil
+
+    from motion_retarget.cli import console
+    from sim_training.bundle import PolicyBundle, write_bundle
+    from sim_training.evaluate import evaluate
+
+    tmp = out.parent / f".{out.name}.ship"
+    shutil.rmtree(tmp, ignore_errors=True)
+    write_bundle(run, tmp)
+    with console.status(f"evaluating {episodes} episodes at nominal dynamics"):
+        result = evaluate(PolicyBundle.load(tmp), episodes=episodes, json_out=tmp / "eval.json",
+                          gif=tmp / "rollout.gif")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    console.print_json(data={k: result[k] for k in ("mean_return", "mean_episode_seconds",
+                                                    "fall_rate", "reward_terms")})
+    console.print(f"bundle: {out}")

@@ -139,6 +139,7 @@ def imitation_reward(cfg: RewardConfig, robot: dict, ref: dict) -> tuple[float, 
                                               cfg.root_linear_velocity_scale,
                                               cfg.root_angular_velocity_scale),
     }
+    terms = {k: float(v) for k, v in terms.items()}  # plain floats: cheap to send and log
     weights = cfg.weights
     total = sum(weights[k] * v for k, v in terms.items())
     return float(total), terms

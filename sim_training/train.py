@@ -29,7 +29,7 @@ from motion_retarget.fileio import atomic_write_text
 from sim_training.config import TrainConfig, load_train_config, save_config
 from sim_training.policy import LatentActorCriticPolicy, LatentNoise, dynamics_normaliser
 from sim_training.ppo import LatentPPO
-from sim_training.vec_env import make_vec_env
+from sim_training.vec_env import TRAINING_INFO_KEYS, make_vec_env
 
 TERMS = ("pose", "velocity", "end_effector", "root_pose", "root_velocity")
 
@@ -39,7 +39,7 @@ def build(config: TrainConfig) -> tuple[LatentPPO, VecNormalize, LatentNoise]:
     th.set_num_threads(config.torch_threads)
     venv = make_vec_env(config.motion, robot=config.robot, num_envs=config.num_envs,
                         seed=config.seed, num_workers=config.num_workers, randomize=True,
-                        config=config.env)
+                        config=config.env, info_keys=TRAINING_INFO_KEYS)
     norm = VecNormalize(venv, norm_obs=True, norm_reward=True, norm_obs_keys=["obs"],
                         gamma=config.ppo.gamma, clip_obs=10.0)
     model_cfg = config.model if config.latent else _no_latent(config)

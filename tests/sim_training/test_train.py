@@ -92,6 +92,20 @@ def test_tiny_training_writes_a_loadable_bundle(tiny_run, tmp_path):
     assert PolicyBundle.load(tiny_run).manifest["samples"] == 512
 
 
+def test_bundle_command_writes_everything_a_shipped_policy_carries(tiny_run, tmp_path):
+    out = tmp_path / "a1_trot"
+    proc = subprocess.run([sys.executable, "-m", "quadmimic", "bundle", str(tiny_run), "--out",
+                           str(out), "--episodes", "1"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    names = {p.name for p in out.iterdir()}
+    assert {"manifest.json", "config.json", "policy.pt", "normalization.npz", "motion.txt",
+            "curve.json", "learning_curve.png", "eval.json", "rollout.gif"} <= names
+    assert json.loads((out / "eval.json").read_text())["episodes"] == 1
+    assert not list(tmp_path.glob(".*"))  # no temp dir left behind
+    assert PolicyBundle.load(out).manifest["samples"] == 512
+
+
 def test_export_parity(tiny_run, tmp_path):
     report = export_bundle(PolicyBundle.load(tiny_run), tmp_path / "export")
     assert report["parity_ok"]
