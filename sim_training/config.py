@@ -69,6 +69,9 @@ class TrainConfig:
     """Tracking is good enough when mean episode length ≥ this × the episode limit."""
     torch_threads: int = 1
     """Torch CPU threads in the training process (the env workers need the cores)."""
+    eval_episodes: int = 2
+    """Deterministic episodes at nominal dynamics run at every checkpoint (0: none); their
+    length, falls and pose term go into the learning curve as ``eval_nominal_*``."""
     init_from: str | None = None
     """Start the network and observation statistics from this run, checkpoint or bundle
     (same model config) instead of at random, e.g. a pace from a trained trot."""

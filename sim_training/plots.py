@@ -30,6 +30,13 @@ def learning_curve_png(curve: list[dict[str, float]], out: str | Path,
     ax.set_ylabel("mean episode (s)", color="tab:blue")
     ax2 = ax.twinx()
     ax2.plot(x, [r.get("reward_terms.pose", float("nan")) for r in rows], color="tab:orange")
+    evals = [r for r in curve if "eval_nominal_seconds" in r]
+    if evals:
+        ax.plot([r["timesteps"] / 1e6 for r in evals], [r["eval_nominal_seconds"] for r in evals],
+                "o", color="tab:blue", ms=3, label="episode at nominal dynamics (eval)")
+        ax2.plot([r["timesteps"] / 1e6 for r in evals], [r["eval_nominal_pose"] for r in evals],
+                 "o", color="tab:orange", ms=3, label="pose at nominal dynamics (eval)")
+        ax.legend(loc="lower right", fontsize=7)
     ax2.set_ylabel("pose reward term", color="tab:orange")
     ax2.set_ylim(0, 1)
     ax.set_title(title)
@@ -46,7 +53,19 @@ def learning_curve_png(curve: list[dict[str, float]], out: str | Path,
 
 def samples_to_threshold(curve: list[dict[str, float]], episode_seconds: float,
                          pose: float) -> float | None:
-    """First sample count where mean episode length and pose term both reach the threshold."""
+    """First sample count where episodes last ``episode_seconds`` with pose term ``pose``.
+
+    Uses the evaluations at nominal dynamics (``eval_nominal_*``, no fall allowed) when the
+    curve has them, else the training rollouts' figures (randomised dynamics).
+    """
+    evals = [r for r in curve if "eval_nominal_seconds" in r]
+    for row in evals:
+        if (row["eval_nominal_fall_rate"] == 0.0
+                and row["eval_nominal_seconds"] >= episode_seconds
+                and row["eval_nominal_pose"] >= pose):
+            return row["timesteps"]
+    if evals:
+        return None
     for row in curve:
         if (row.get("mean_episode_seconds", 0.0) >= episode_seconds
                 and row.get("reward_terms.pose", 0.0) >= pose):

@@ -63,6 +63,8 @@ def _no_latent(config: TrainConfig) -> Any:
     return dataclasses.replace(config.model, z_dim=0, beta=0.0)
 
 
+EVAL_SEED = 12345
+"""Seed of the start phases of the evaluations at checkpoints."""
 CURRICULUM_EPISODES = 50
 """Completed episodes the curriculum needs to see before it widens the ranges."""
 
@@ -95,6 +97,11 @@ class _RunCallback(BaseCallback):
         # Right after an update: the checkpoint holds every sample it counts.
         tr = self.trainer
         if time.monotonic() - self.last_checkpoint > 60.0 * tr.config.checkpoint_minutes:
+            if tr.config.eval_episodes > 0 and tr.curve:
+                figures = tr.nominal_eval()
+                tr.curve[-1].update(figures)
+                for k, v in figures.items():
+                    self.logger.record(f"eval/{k.removeprefix('eval_')}", v)
             tr.save_checkpoint()
             self.last_checkpoint = time.monotonic()
 
@@ -211,6 +218,29 @@ class Trainer:
             raise BundleError("observation statistics do not fit this run's env config", src)
         rms.mean, rms.var, rms.count = arrays["obs_mean"], arrays["obs_var"], float(
             arrays["obs_count"])
+
+    def nominal_eval(self) -> dict[str, float]:
+        """Evaluate the current policy at nominal dynamics (as ``quadmimic eval`` does).
+
+        ``config.eval_episodes`` deterministic episodes from fixed start phases.
+
+        Returns:
+            ``eval_nominal_seconds`` (mean episode, s), ``eval_nominal_fall_rate``,
+            ``eval_nominal_pose`` (mean pose term), ``eval_nominal_return``.
+        """
+        from sim_training.bundle import PolicyBundle
+        from sim_training.evaluate import evaluate
+
+        rms = self.norm.obs_rms["obs"]
+        manifest = {"z_dim": self.config.model.z_dim if self.config.latent else 0}
+        bundle = PolicyBundle(self.run_dir, self.config, manifest, self.model.policy,
+                              rms.mean.copy(), rms.var.copy(), float(self.norm.clip_obs),
+                              float(self.norm.epsilon), None)
+        result = evaluate(bundle, episodes=self.config.eval_episodes, seed=EVAL_SEED)
+        return {"eval_nominal_seconds": result["mean_episode_seconds"],
+                "eval_nominal_fall_rate": result["fall_rate"],
+                "eval_nominal_pose": result["reward_terms.pose"],
+                "eval_nominal_return": result["mean_return"]}
 
     def wall_seconds(self) -> float:
         """Training wall time so far, across resumes (s)."""

@@ -213,3 +213,5 @@ def test_killed_run_resumes_without_losing_checkpoints(tmp_path):
     state = json.loads((run / "checkpoints" / f"{3072:012d}" / "state.json").read_text())
     steps = [row["timesteps"] for row in state["curve"]]
     assert steps == sorted(steps) and steps[-1] <= 3072 and len(steps) >= 5
+    evals = [row for row in state["curve"] if "eval_nominal_seconds" in row]
+    assert evals and all(0.0 < r["eval_nominal_seconds"] <= 10.0 for r in evals)
