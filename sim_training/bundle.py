@@ -40,6 +40,20 @@ def _versions() -> dict[str, str]:
             "stable_baselines3": stable_baselines3.__version__, "numpy": np.__version__}
 
 
+def _run_manifest(run: Path, config: TrainConfig, state: dict[str, Any]) -> dict[str, Any]:
+    """The manifest of a bundle made from a run's checkpoint (its ``state.json``)."""
+    return {
+        "format": FORMAT, "version": VERSION, "robot": config.robot,
+        "latent": config.latent, "z_dim": config.model.z_dim if config.latent else 0,
+        "obs_size": observation_size(config.env.history, config.env.future_steps),
+        "action_size": 12, "dynamics_keys": list(DYNAMICS_KEYS),
+        "samples": state["num_timesteps"], "train_wall_seconds": state["wall_seconds"],
+        "randomization_fraction": state["randomization_fraction"],
+        "source_run": str(run), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "versions": _versions(),
+    }
+
+
 def write_bundle(run_dir: str | Path, out: str | Path, *, z: np.ndarray | None = None,
                  extra: dict[str, Any] | None = None) -> Path:
     """Write a bundle from a run's newest checkpoint (written to a temp dir, then renamed).
@@ -80,16 +94,7 @@ def write_bundle(run_dir: str | Path, out: str | Path, *, z: np.ndarray | None =
 
             learning_curve_png(state["curve"], tmp / "learning_curve.png",
                                title=f"{config.robot}: {Path(config.motion).stem}")
-        manifest = {
-            "format": FORMAT, "version": VERSION, "robot": config.robot,
-            "latent": config.latent, "z_dim": config.model.z_dim if config.latent else 0,
-            "obs_size": observation_size(config.env.history, config.env.future_steps),
-            "action_size": 12, "dynamics_keys": list(DYNAMICS_KEYS),
-            "samples": state["num_timesteps"], "train_wall_seconds": state["wall_seconds"],
-            "randomization_fraction": state["randomization_fraction"],
-            "source_run": str(src), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "versions": _versions(),
-        }
+        manifest = _run_manifest(src, config, state)
     if z is not None:
         z = np.asarray(z, dtype=np.float64).reshape(-1)
         if z.shape != (manifest["z_dim"],) or not np.all(np.isfinite(z)):
@@ -135,26 +140,32 @@ class PolicyBundle:
         path = Path(path)
         if not path.is_dir():
             raise BundleError("not a directory", path)
+        files = path
         if not (path / "manifest.json").is_file() and (path / "LATEST").is_file():
-            import tempfile
-
-            tmp = Path(tempfile.mkdtemp(prefix="quadmimic_bundle_")) / "bundle"
-            return cls.load(write_bundle(path, tmp))
-        for name in FILES:
-            if not (path / name).is_file():
-                raise BundleError(f"bundle file {name} is missing", path)
-        manifest = json.loads((path / "manifest.json").read_text())
-        if manifest.get("format") != FORMAT:
-            raise BundleError(f"not a {FORMAT} (format {manifest.get('format')!r})", path)
-        config = from_dict(TrainConfig, json.loads((path / "config.json").read_text()))
+            # A run: its newest checkpoint, read in place (the run keeps motion and config).
+            files = path / "checkpoints" / (path / "LATEST").read_text().strip()
+            for name in ("policy.pt", "normalization.npz", "state.json"):
+                if not (files / name).is_file():
+                    raise BundleError(f"checkpoint file {name} is missing", files)
+            config = from_dict(TrainConfig, json.loads((path / "config.json").read_text()))
+            manifest = _run_manifest(path, config, json.loads(
+                (files / "state.json").read_text()))
+        else:
+            for name in FILES:
+                if not (path / name).is_file():
+                    raise BundleError(f"bundle file {name} is missing", path)
+            manifest = json.loads((path / "manifest.json").read_text())
+            if manifest.get("format") != FORMAT:
+                raise BundleError(f"not a {FORMAT} (format {manifest.get('format')!r})", path)
+            config = from_dict(TrainConfig, json.loads((path / "config.json").read_text()))
         policy = build_policy(config)
         try:
-            state = th.load(path / "policy.pt", weights_only=True, map_location="cpu")
+            state = th.load(files / "policy.pt", weights_only=True, map_location="cpu")
             policy.load_state_dict(state)
         except (RuntimeError, OSError, ValueError) as exc:
             raise BundleError(f"policy.pt does not fit the config: {exc}", path) from exc
         policy.set_training_mode(False)
-        with np.load(path / "normalization.npz") as data:
+        with np.load(files / "normalization.npz") as data:
             mean, var = data["obs_mean"], data["obs_var"]
             clip, eps = float(data["clip_obs"]), float(data["epsilon"])
         if mean.shape != (manifest["obs_size"],):
