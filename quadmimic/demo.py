@@ -101,10 +101,12 @@ def _evaluate(bundle: Any, dynamics: Path, out: Path, episodes: int) -> dict[str
 
 def _eval_row(bundle: Any, dynamics: Path | None, z: Any, episodes: int,
               stem: Path) -> dict[str, Any]:
+    from sim_training.cli import EVAL_PHYSICS_HZ
     from sim_training.evaluate import evaluate
 
     res = evaluate(bundle, dynamics=dynamics, z=z, episodes=episodes,
-                   gif=stem.with_suffix(".gif"), json_out=stem.with_suffix(".json"))
+                   gif=stem.with_suffix(".gif"), json_out=stem.with_suffix(".json"),
+                   physics_hz=EVAL_PHYSICS_HZ)
     return {"mean_return": res["mean_return"], "mean_episode_seconds":
             res["mean_episode_seconds"], "fall_rate": res["fall_rate"],
             "pose": res["reward_terms.pose"], "json": stem.with_suffix(".json").name,

@@ -151,6 +151,8 @@ def eval_command(
     episodes: Annotated[int, typer.Option(help="Episodes.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of the start phases.")] = 0,
     gif: Annotated[Path | None, typer.Option(help="GIF of the first episode.")] = None,
+    physics_hz: Annotated[float, typer.Option(help="Physics rate (Hz): 1 kHz as the robot "
+                                              "backends (training ran at 500 Hz).")] = 1000.0,
 ) -> None:
     """Evaluate a policy: return, episode length, fall rate, per-term rewards."""
     from motion_retarget.cli import console
@@ -163,7 +165,8 @@ def eval_command(
         latent = _session_z(session)
     with console.status(f"evaluating {episodes} episodes"):
         out = evaluate(bundle, motion=motion, dynamics=dynamics, z=latent,
-                       episodes=episodes, seed=seed, gif=gif, json_out=json_out)
+                       episodes=episodes, seed=seed, gif=gif, json_out=json_out,
+                       physics_hz=physics_hz)
     console.print_json(data={k: out[k] for k in ("mean_return", "mean_episode_seconds",
                                                  "fall_rate", "reward_terms")})
 
@@ -184,6 +187,10 @@ def export_command(
         raise BundleError("export parity check failed (max abs diff >= 1e-5)", out)
 
 
+EVAL_PHYSICS_HZ = 1000.0
+"""Physics rate of shipped evaluations: the robot backends' (training runs at 500 Hz)."""
+
+
 def bundle_command(
     run: Annotated[Path, typer.Argument(help="Training run (its newest checkpoint).")],
     out: Annotated[Path, typer.Option(help="Bundle directory to write (replaced).")],
@@ -202,7 +209,7 @@ def bundle_command(
     write_bundle(run, tmp)
     with console.status(f"evaluating {episodes} episodes at nominal dynamics"):
         result = evaluate(PolicyBundle.load(tmp), episodes=episodes, json_out=tmp / "eval.json",
-                          gif=tmp / "rollout.gif")
+                          gif=tmp / "rollout.gif", physics_hz=EVAL_PHYSICS_HZ)
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     console.print_json(data={k: result[k] for k in ("mean_return", "mean_episode_seconds",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ def evaluate(
     seed: int = 0,
     gif: str | Path | None = None,
     json_out: str | Path | None = None,
+    physics_hz: float | None = None,
 ) -> dict[str, Any]:
     """Roll out the deterministic policy for ``episodes`` episodes.
 
@@ -39,13 +41,17 @@ def evaluate(
         seed: Seed of the phases.
         gif: Optional GIF of the first episode.
         json_out: Optional JSON file for the result.
+        physics_hz: Physics rate (Hz); None = the training envs' rate. Evaluating at another
+            rate (1 kHz, as the robot backends run) is a check of the transfer.
 
     Returns:
         ``mean_return``, ``mean_episode_seconds``, ``fall_rate``, ``reward_terms.<name>``
         (mean per step), ``episodes`` (per-episode details) and the settings used.
     """
+    env_cfg = bundle.config.env if physics_hz is None else dataclasses.replace(
+        bundle.config.env, physics_hz=float(physics_hz))
     env = ImitationEnv(motion or bundle.motion_path, robot=bundle.robot, randomize=False,
-                       dynamics=dynamics, seed=seed, config=bundle.config.env)
+                       dynamics=dynamics, seed=seed, config=env_cfg)
     rows, frames = [], []
     try:
         for ep in range(episodes):
@@ -73,6 +79,7 @@ def evaluate(
         "motion": str(motion or bundle.motion_path),
         "dynamics": env.dynamics, "z": None if z is None else list(map(float, z)),
         "episodes": episodes, "episode_limit_seconds": env.config.episode_seconds,
+        "physics_hz": env.config.physics_hz,
         "mean_return": float(np.mean([r["return"] for r in rows])),
         "mean_episode_seconds": float(np.mean([r["seconds"] for r in rows])),
         "fall_rate": float(np.mean([r["fell"] for r in rows])),
