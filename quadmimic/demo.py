@@ -151,16 +151,17 @@ def _deploy(adapted: Path, emulator: Any, out: Path, seconds: float) -> dict[str
     from robot_deploy.emulator.process import free_udp_port
 
     emulator.request({"op": "reset"})
-    before = emulator.counters()
+    before, start = emulator.counters(), emulator.base_position()
     summary = run_policy(adapted, "go1-udp", port=emulator.port, local_port=free_udp_port(),
                          max_seconds=seconds, log=out / "deploy.jsonl")
-    after = emulator.counters()
+    after, end = emulator.counters(), emulator.base_position()
     summary["emulator_counters"] = {k: after[k] - before.get(k, 0) for k in after}
+    summary["distance_m"] = float(((end[0] - start[0]) ** 2 + (end[1] - start[1]) ** 2) ** 0.5)
     summary["log"] = "deploy.jsonl"
     from motion_retarget.cli import console
 
     console.print(f"ran {summary['seconds']:.1f} s, {summary['commands']} commands, "
-                  f"stopped by {summary['stopped_by']}"
+                  f"walked {summary['distance_m']:.2f} m, stopped by {summary['stopped_by']}"
                   + (f" ({summary['trip']})" if summary["trip"] else ""))
     return summary
 
@@ -204,7 +205,8 @@ def render_report(f: dict[str, Any]) -> str:
               f"![returns]({ad['returns_png']})", "",
               "## 4. Deploy the adapted policy on the emulator", "",
               f"Ran {dep['seconds']:.1f} s: {dep['policy_steps']} policy steps, "
-              f"{dep['commands']} joint commands, stopped by **{dep['stopped_by']}**"
+              f"{dep['commands']} joint commands, {dep['distance_m']:.2f} m walked, "
+              f"stopped by **{dep['stopped_by']}**"
               + (f" (trip: {dep['trip']})" if dep["trip"] else "") + "; "
               f"policy inference p50 {dep['inference_ms_p50'] or 0:.2f} ms. "
               f"Log: [deploy.jsonl]({dep['log']}).", "",

@@ -106,9 +106,10 @@ class EmulatorCore:
             return {"ok": True, "dynamics": self.sim.dynamics}
         if op == "stats":
             state = self.sim.read()
+            position = self.sim.sim.base_pose()[0]
             return {"ok": True, "counters": dict(self.counters), "time": state.stamp,
                     "roll_pitch": state.roll_pitch.tolist(),
-                    "base_height": float(self.sim.sim.base_pose()[0][2])}
+                    "base_height": float(position[2]), "base_position": position.tolist()}
         return {"ok": False, "error": f"unknown op {op!r}"}
 
 

@@ -78,6 +78,10 @@ class EmulatorProcess:
         """The emulator's packet and watchdog counters."""
         return dict(self.request({"op": "stats"})["counters"])
 
+    def base_position(self) -> list[float]:
+        """Where the emulated robot's base is (world m): the operator's ground truth."""
+        return list(self.request({"op": "stats"})["base_position"])
+
     def close(self) -> None:
         """Stop the emulator (SIGTERM, then wait)."""
         if self.proc.poll() is None:
