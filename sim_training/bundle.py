@@ -54,6 +54,31 @@ def _run_manifest(run: Path, config: TrainConfig, state: dict[str, Any]) -> dict
     }
 
 
+def _init_lineage(config: TrainConfig) -> list[dict[str, Any]]:
+    """The learning curve of the runs a run was initialised from (``init_from``).
+
+    Oldest first, in total samples; empty when there is none or it cannot be found any more.
+    """
+    if config.init_from is None:
+        return []
+    src = Path(config.init_from)
+    if (src / "LATEST").is_file():
+        ckpt = src / "checkpoints" / (src / "LATEST").read_text().strip()
+        if not (ckpt / "state.json").is_file() or not (src / "config.json").is_file():
+            return []
+        curve = json.loads((ckpt / "state.json").read_text())["curve"]
+        parent = from_dict(TrainConfig, json.loads((src / "config.json").read_text()))
+    elif (src / "curve.json").is_file() and (src / "config.json").is_file():
+        curve = json.loads((src / "curve.json").read_text())  # a bundle: already in total
+        return [{**row, "from": str(src)} for row in curve]
+    else:
+        return []
+    earlier = _init_lineage(parent)
+    offset = earlier[-1]["timesteps"] if earlier else 0.0
+    return earlier + [{**row, "timesteps": row["timesteps"] + offset, "from": str(src)}
+                      for row in curve]
+
+
 def write_bundle(run_dir: str | Path, out: str | Path, *, z: np.ndarray | None = None,
                  extra: dict[str, Any] | None = None) -> Path:
     """Write a bundle from a run's newest checkpoint (written to a temp dir, then renamed).
@@ -88,13 +113,23 @@ def write_bundle(run_dir: str | Path, out: str | Path, *, z: np.ndarray | None =
         shutil.copyfile(ckpt / "normalization.npz", tmp / "normalization.npz")
         shutil.copyfile(src / "motion.txt", tmp / "motion.txt")
         save_config(config, tmp / "config.json")
-        (tmp / "curve.json").write_text(json.dumps(state["curve"], indent=1))
-        if state["curve"]:
+        earlier = _init_lineage(config)
+        offset = earlier[-1]["timesteps"] if earlier else 0.0
+        curve = earlier + [{**row, "timesteps": row["timesteps"] + offset}
+                           for row in state["curve"]]
+        (tmp / "curve.json").write_text(json.dumps(
+            [{k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()}
+             for row in curve], separators=(",", ":")))
+        if curve:
             from sim_training.plots import learning_curve_png
 
-            learning_curve_png(state["curve"], tmp / "learning_curve.png",
+            learning_curve_png(curve, tmp / "learning_curve.png",
                                title=f"{config.robot}: {Path(config.motion).stem}")
         manifest = _run_manifest(src, config, state)
+        if config.init_from is not None:
+            manifest["init_from"] = config.init_from
+            manifest["samples_including_init"] = state["num_timesteps"] + offset if (
+                earlier) else None
     if z is not None:
         z = np.asarray(z, dtype=np.float64).reshape(-1)
         if z.shape != (manifest["z_dim"],) or not np.all(np.isfinite(z)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from motion_retarget.fileio import atomic_write
@@ -13,7 +14,8 @@ def learning_curve_png(curve: list[dict[str, float]], out: str | Path,
 
     Args:
         curve: Rows with ``timesteps``, ``mean_episode_seconds``, ``reward_terms.pose`` (as
-            written by the training runner).
+            written by the training runner), optionally ``eval_nominal_*`` (drawn as dots)
+            and ``from`` (the run a row comes from; a dashed line marks where it changes).
         out: PNG path.
         title: Figure title.
     """
@@ -30,6 +32,11 @@ def learning_curve_png(curve: list[dict[str, float]], out: str | Path,
     ax.set_ylabel("mean episode (s)", color="tab:blue")
     ax2 = ax.twinx()
     ax2.plot(x, [r.get("reward_terms.pose", float("nan")) for r in rows], color="tab:orange")
+    for prev, row in itertools.pairwise(curve):
+        if prev.get("from") != row.get("from"):  # a fine-tuning run starts here
+            ax.axvline(row["timesteps"] / 1e6, color="0.6", lw=0.8, ls="--")
+            ax.annotate("fine-tuned from here", (row["timesteps"] / 1e6, 0.2), fontsize=7,
+                        color="0.4", xytext=(3, 0), textcoords="offset points")
     evals = [r for r in curve if "eval_nominal_seconds" in r]
     if evals:
         ax.plot([r["timesteps"] / 1e6 for r in evals], [r["eval_nominal_seconds"] for r in evals],
