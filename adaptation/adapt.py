@@ -31,6 +31,7 @@ from robot_deploy.robot import Robot, RobotState
 from robot_deploy.safety import SafetyLayer
 from sim_training.bundle import PolicyBundle
 from sim_training.config import from_dict, to_dict
+from sim_training.export import OnnxActor
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class AdaptationSession:
         self.reset_robot = reset_robot
         self.rm = robot_model(self.bundle.robot)
         self.records = self._load_records()
+        self._actor: OnnxActor | None = None
 
     # ------------------------------------------------------------------ bookkeeping
     def _load_records(self) -> list[dict[str, Any]]:
@@ -148,8 +150,10 @@ class AdaptationSession:
         if self.reset_robot is not None:
             self.reset_robot()
         self.robot.rearm()
+        if self._actor is None:
+            self._actor = OnnxActor(self.bundle)
         controller = PolicyController(self.bundle, self.robot, motion=self.motion, z=z,
-                                      realtime=self.realtime)
+                                      realtime=self.realtime, actor=self._actor)
         steps: list[tuple[float, RobotState, np.ndarray, float]] = []
         reward_cfg = self.bundle.config.env.reward
 
@@ -212,11 +216,13 @@ def latent_return(bundle: PolicyBundle, robot: Robot, z: np.ndarray | None, *,
     safe = robot if isinstance(robot, SafetyLayer) else SafetyLayer(robot)
     rm = robot_model(bundle.robot)
     totals = []
+    actor = OnnxActor(bundle)
     for _ in range(rollouts):
         if reset_robot is not None:
             reset_robot()
         safe.rearm()
-        controller = PolicyController(bundle, safe, motion=motion, z=z, realtime=realtime)
+        controller = PolicyController(bundle, safe, motion=motion, z=z, realtime=realtime,
+                                      actor=actor)
         rewards: list[float] = []
 
         def on_step(t: float, state: RobotState, action: np.ndarray,

@@ -26,6 +26,7 @@ from robot_deploy.robot import JointCommand, Robot, RobotState
 from robot_deploy.safety import SafetyLayer
 from sim_training.actions import ActionToTarget
 from sim_training.bundle import PolicyBundle
+from sim_training.export import OnnxActor
 from sim_training.observations import ObservationBuilder, proprio_frame
 from sim_training.reference import ReferenceMotion
 
@@ -57,16 +58,23 @@ class RunResult:
     command_periods_ms: list[float] = field(default_factory=list)
 
 
-def wait_for_state(robot: Robot, timeout: float) -> RobotState:
-    """Connect and return the first valid (finite) state, or raise after ``timeout`` s."""
+def wait_for_state(robot: Robot, timeout: float, max_age: float = 0.02) -> RobotState:
+    """Connect and return the first valid, fresh state, or raise after ``timeout`` s.
+
+    A Unitree robot on the low-level UDP protocol only sends state in answer to commands:
+    after a pause (between adaptation rollouts, say) its newest state is old, and the safety
+    layer's watchdog would trip on the first command. So until a state no older than
+    ``max_age`` seconds arrives, damping commands are sent (motors limp: nothing moves).
+    """
     robot.connect(timeout)
     deadline = time.monotonic() + timeout
     while True:
         state = robot.read()
-        if state.finite:
+        if state.finite and robot.now() - state.stamp <= max_age:
             return state
         if time.monotonic() > deadline:
-            raise RobotConnectionError(f"no valid robot state within {timeout:.1f} s")
+            raise RobotConnectionError(f"no fresh valid robot state within {timeout:.1f} s")
+        robot.damp()
         time.sleep(0.002)
 
 
@@ -80,11 +88,13 @@ class PolicyController:
         z: Latent (default: the bundle's z, else the prior mean 0).
         command_hz: Command stream rate (Hz).
         realtime: Pace the loop by wall clock (hardware, emulator); False for lockstep sims.
+        actor: An ONNX actor of ``bundle`` to reuse (building one exports the network, about
+            a second; adaptation runs many rollouts with one actor and different z).
     """
 
     def __init__(self, bundle: PolicyBundle, robot: Robot, *, motion: str | Path | None = None,
                  z: np.ndarray | None = None, command_hz: float = 500.0,
-                 realtime: bool = False) -> None:
+                 realtime: bool = False, actor: OnnxActor | None = None) -> None:
         self.bundle = bundle
         self.robot = robot if isinstance(robot, SafetyLayer) else SafetyLayer(robot)
         self.spec = self.robot.spec
@@ -102,9 +112,10 @@ class PolicyController:
             np.zeros(bundle.z_dim) if bundle.z_dim else None))
         self.realtime = realtime
         self.stop_requested = False
-        from sim_training.export import OnnxActor
-
-        self.actor = OnnxActor(bundle, self.z)
+        if actor is not None and actor.bundle is not bundle:
+            raise ValueError("the actor must be built from the same bundle")
+        self.actor = actor if actor is not None else OnnxActor(bundle, self.z)
+        self._z_in = None if self.z is None else np.asarray(self.z, np.float32).reshape(1, -1)
 
     def _proprio(self, state: RobotState) -> np.ndarray:
         return proprio_frame(state.roll_pitch, state.gyro, state.q, self.actions.last_action)
@@ -195,7 +206,7 @@ class PolicyController:
             future = [self.ref.state(t + k * self.policy_dt) for k in self.builder.future_steps]
             obs = self.builder.build(now_ref, future)
             start = time.perf_counter()
-            action = self.actor(obs)
+            action = self.actor(obs, self._z_in)
             result.inference_ms.append((time.perf_counter() - start) * 1000.0)
             target = self.actions(action, self.ref.state(t + self.policy_dt).joints)
             cmd = JointCommand.position(target, self.spec)
