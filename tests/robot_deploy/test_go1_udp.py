@@ -620,3 +620,22 @@ def test_safety_layer_trips_on_stale_state_when_the_robot_vanishes(emulator):
         assert b.stats["send_errors"] >= 0
     finally:
         safe.close()
+
+
+def test_start_after_a_pause_fetches_a_fresh_state_first(emulator):
+    """The Go1 answers only commands: after a pause its newest state is old. The controller's
+    start-up must elicit a fresh one (with damping) rather than trip the stale-state watchdog."""
+    from robot_deploy.controller import wait_for_state
+
+    robot = SafetyLayer(Go1UdpBackend("go1", robot_port=emulator.port, local_port=0))
+    robot.connect(timeout=3.0)
+    try:
+        time.sleep(0.3)  # no commands: nothing comes back
+        assert robot.now() - robot.read().stamp > 0.25
+        state = wait_for_state(robot, timeout=3.0)
+        assert robot.now() - state.stamp <= 0.02
+        assert robot.tripped is None
+        robot.command(JointCommand.position(robot.spec.default, robot.spec))
+        assert robot.tripped is None  # the first real command passes the watchdog
+    finally:
+        robot.close()
