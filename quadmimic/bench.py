@@ -172,8 +172,8 @@ def bench_train_command(
     json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
     motion: Annotated[Path | None, typer.Option(help="Motion (default: shipped A1 "
                                                 "trot).")] = None,
-    run: Annotated[Path | None, typer.Option(help="A training run whose learning curve to "
-                                             "read for samples-to-threshold.")] = None,
+    run: Annotated[Path | None, typer.Option(help="A training run or bundle whose learning "
+                                             "curve gives samples-to-threshold.")] = None,
     num_envs: Annotated[int, typer.Option(help="Envs.")] = 8,
     num_workers: Annotated[int, typer.Option(help="Env processes.")] = 2,
     rollouts: Annotated[int, typer.Option(help="PPO iterations to time.")] = 6,
@@ -218,8 +218,11 @@ def bench_train_command(
         "train_over_env": train_rate / env_rate, "target_train_over_env": 0.9,
     }
     if run is not None:
-        state_dir = run / "checkpoints" / (run / "LATEST").read_text().strip()
-        curve = json.loads((state_dir / "state.json").read_text())["curve"]
+        if (run / "curve.json").is_file():  # a bundle: its whole lineage
+            curve = json.loads((run / "curve.json").read_text())
+        else:
+            state_dir = run / "checkpoints" / (run / "LATEST").read_text().strip()
+            curve = json.loads((state_dir / "state.json").read_text())["curve"]
         out["run"] = str(run)
         out["run_samples"] = curve[-1]["timesteps"] if curve else 0
         out["samples_to_threshold"] = samples_to_threshold(curve, 10.0 * 0.95, 0.6)
