@@ -54,29 +54,34 @@ def _run_manifest(run: Path, config: TrainConfig, state: dict[str, Any]) -> dict
     }
 
 
-def _init_lineage(config: TrainConfig) -> list[dict[str, Any]]:
-    """The learning curve of the runs a run was initialised from (``init_from``).
+def lineage_of(source: str | Path) -> list[dict[str, Any]]:
+    """The learning curve that led to a run's newest checkpoint or a bundle, in total samples.
 
-    Oldest first, in total samples; empty when there is none or it cannot be found any more.
+    Rows carry ``from`` (the run they come from), oldest first; a run's own rows follow
+    the lineage it was initialised from (its ``lineage.json``, written when it started).
+    Empty when ``source`` cannot be read.
     """
-    if config.init_from is None:
+    src = Path(source)
+    if (src / "curve.json").is_file() and (src / "manifest.json").is_file():
+        return json.loads((src / "curve.json").read_text())  # a bundle: already in total
+    if not (src / "LATEST").is_file():
         return []
-    src = Path(config.init_from)
-    if (src / "LATEST").is_file():
-        ckpt = src / "checkpoints" / (src / "LATEST").read_text().strip()
-        if not (ckpt / "state.json").is_file() or not (src / "config.json").is_file():
-            return []
-        curve = json.loads((ckpt / "state.json").read_text())["curve"]
-        parent = from_dict(TrainConfig, json.loads((src / "config.json").read_text()))
-    elif (src / "curve.json").is_file() and (src / "config.json").is_file():
-        curve = json.loads((src / "curve.json").read_text())  # a bundle: already in total
-        return [{**row, "from": str(src)} for row in curve]
-    else:
+    ckpt = src / "checkpoints" / (src / "LATEST").read_text().strip()
+    if not (ckpt / "state.json").is_file():
         return []
-    earlier = _init_lineage(parent)
+    earlier = _earlier(src)
     offset = earlier[-1]["timesteps"] if earlier else 0.0
+    curve = json.loads((ckpt / "state.json").read_text())["curve"]
     return earlier + [{**row, "timesteps": row["timesteps"] + offset, "from": str(src)}
                       for row in curve]
+
+
+def _earlier(run: Path) -> list[dict[str, Any]]:
+    """What came before a run: its ``lineage.json``, else its ``init_from`` read now."""
+    if (run / "lineage.json").is_file():
+        return json.loads((run / "lineage.json").read_text())
+    config = from_dict(TrainConfig, json.loads((run / "config.json").read_text()))
+    return [] if config.init_from is None else lineage_of(config.init_from)
 
 
 def write_bundle(run_dir: str | Path, out: str | Path, *, z: np.ndarray | None = None,
@@ -113,10 +118,9 @@ def write_bundle(run_dir: str | Path, out: str | Path, *, z: np.ndarray | None =
         shutil.copyfile(ckpt / "normalization.npz", tmp / "normalization.npz")
         shutil.copyfile(src / "motion.txt", tmp / "motion.txt")
         save_config(config, tmp / "config.json")
-        earlier = _init_lineage(config)
+        curve = lineage_of(src)
+        earlier = _earlier(src)
         offset = earlier[-1]["timesteps"] if earlier else 0.0
-        curve = earlier + [{**row, "timesteps": row["timesteps"] + offset}
-                           for row in state["curve"]]
         (tmp / "curve.json").write_text(json.dumps(
             [{k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()}
              for row in curve], separators=(",", ":")))

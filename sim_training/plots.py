@@ -35,7 +35,7 @@ def learning_curve_png(curve: list[dict[str, float]], out: str | Path,
     for prev, row in itertools.pairwise(curve):
         if prev.get("from") != row.get("from"):  # a fine-tuning run starts here
             ax.axvline(row["timesteps"] / 1e6, color="0.6", lw=0.8, ls="--")
-            ax.annotate("fine-tuned from here", (row["timesteps"] / 1e6, 0.2), fontsize=7,
+            ax.annotate("fine-tuned from here", (row["timesteps"] / 1e6, 9.6), fontsize=7,
                         color="0.4", xytext=(3, 0), textcoords="offset points")
     evals = [r for r in curve if "eval_nominal_seconds" in r]
     if evals:

@@ -198,6 +198,11 @@ class Trainer:
             BundleError: ``source`` holds no policy or one of another shape.
         """
         src = Path(source)
+        from sim_training.bundle import lineage_of
+
+        # What led to these weights, frozen now: the source run goes on and prunes its
+        # checkpoints, so reading it later would give a longer history than was inherited.
+        atomic_write_text(self.run_dir / "lineage.json", json.dumps(lineage_of(src)))
         if (src / "LATEST").is_file():
             src = src / "checkpoints" / (src / "LATEST").read_text().strip()
         if not (src / "policy.pt").is_file() or not (src / "normalization.npz").is_file():

@@ -141,7 +141,16 @@ def test_a_run_can_start_from_another_runs_weights(tiny_run, tmp_path):
     for key, value in source.policy.state_dict().items():
         th.testing.assert_close(trainer.model.policy.state_dict()[key], value)
     np.testing.assert_array_equal(trainer.norm.obs_rms["obs"].mean, source.obs_mean)
+    trainer.train()
     trainer.close()
+    # The bundle's learning curve is the whole lineage, in total samples.
+    curve = json.loads((write_bundle(tmp_path / "tuned", tmp_path / "b") / "curve.json")
+                       .read_text())
+    inherited = [r for r in curve if r["from"] == str(tiny_run)]
+    assert inherited and inherited[-1]["timesteps"] == 512
+    assert curve[-1]["timesteps"] > 512 and curve[-1]["from"] == str(tmp_path / "tuned")
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["samples_including_init"] == manifest["samples"] + 512
     wider = TrainConfig(motion=MOTION, num_envs=2, num_workers=0, ppo=TINY,
                         model=dataclasses.replace(cfg.model, actor_hidden=(64, 64)),
                         init_from=str(tiny_run))
