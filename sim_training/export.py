@@ -136,6 +136,8 @@ class OnnxActor:
         options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(buf.getvalue(), options,
                                             providers=["CPUExecutionProvider"])
+        # A robust baseline's actor ignores z, so the exported graph has no z input.
+        self._takes_z = "z" in {i.name for i in self.session.get_inputs()}
         check = self(bundle.obs_mean)
         expected = bundle.act(bundle.obs_mean, z=self.z[0, :bundle.z_dim] if bundle.z_dim
                               else None)
@@ -147,5 +149,7 @@ class OnnxActor:
         obs = np.asarray(obs, np.float32).reshape(1, -1)
         if obs.shape[1] != self.bundle.obs_mean.shape[0] or not np.all(np.isfinite(obs)):
             raise ValueError("observation has the wrong size or non-finite values")
-        zz = self.z if z is None else np.asarray(z, np.float32).reshape(1, -1)
-        return self.session.run(None, {"obs": obs, "z": zz})[0][0].astype(np.float64)
+        feed = {"obs": obs}
+        if self._takes_z:
+            feed["z"] = self.z if z is None else np.asarray(z, np.float32).reshape(1, -1)
+        return self.session.run(None, feed)[0][0].astype(np.float64)

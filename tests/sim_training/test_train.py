@@ -193,6 +193,10 @@ def test_robust_baseline_trains_without_encoder(tmp_path):
     bundle = PolicyBundle.load(tmp_path / "robust")
     assert bundle.z_dim == 0
     assert bundle.act(np.zeros(bundle.obs_mean.shape)).shape == (12,)
+    from sim_training.export import OnnxActor  # the deploy path: no z input in its graph
+
+    np.testing.assert_allclose(OnnxActor(bundle)(bundle.obs_mean),
+                               bundle.act(bundle.obs_mean), atol=1e-5)
     with pytest.raises(BundleError, match="no latent"):
         bundle.encode({})
 
