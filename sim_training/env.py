@@ -211,7 +211,8 @@ class ImitationEnv(gym.Env):
         """Apply one action for one policy period; see the module docstring."""
         cfg = self.config
         t_next = self.t + cfg.policy_dt
-        ref = self._next_ref if self._next_ref is not None else self.ref_at(t_next)
+        raw = self._next_ref if self._next_ref is not None else self.ref.state(t_next)
+        ref = self._placed(raw)
         target = self.actions(action, ref.joints)
         self._action = self.actions.last_action
         self.robot.command(target)
@@ -234,9 +235,8 @@ class ImitationEnv(gym.Env):
             cycle = self.ref.cycle_and_phase(self.t)[0]
             if cycle != self._cycle:
                 self._cycle = cycle
-                self._sync_origin(state)
-                ref = self.ref_at(self.t)
-        obs = self._observation(ref)
+                self._sync_origin(state, raw)
+        obs = self._observation(raw)
         info = {"reward_terms": terms, "dynamics": self.dynamics, "fell": bool(fell),
                 "root_position_error": pos_err, "root_rotation_error": rot_err,
                 "foot_contacts": feet_contact, "time": self.t}
@@ -263,19 +263,23 @@ class ImitationEnv(gym.Env):
     # ------------------------------------------------------------------ reference
     def ref_at(self, t: float) -> RefState:
         """The reference at time ``t`` (s) as this episode tracks it (origin synced)."""
-        ref = self.ref.state(t)
-        if self._origin is None:
-            return ref
-        turn, shift = self._origin
-        ref.root_pos = turn @ ref.root_pos + shift
-        ref.root_rot = turn @ ref.root_rot
-        ref.root_lin_vel = turn @ ref.root_lin_vel
-        ref.root_ang_vel = turn @ ref.root_ang_vel
-        return ref
+        return self._placed(self.ref.state(t))
 
-    def _sync_origin(self, state: dict[str, np.ndarray]) -> None:
-        """Place the reference's base horizontally and in heading on the robot's, now."""
-        raw = self.ref.state(self.t)
+    def _placed(self, raw: RefState) -> RefState:
+        """``raw`` moved by the episode's origin (a new state; ``raw`` is left as it is).
+
+        Only the reward and the termination need it: the observation sees the reference
+        relative to its own root, the same whatever the origin.
+        """
+        if self._origin is None:
+            return raw
+        turn, shift = self._origin
+        return RefState(turn @ raw.root_pos + shift, turn @ raw.root_rot, raw.joints,
+                        raw.joint_vel, turn @ raw.root_lin_vel, turn @ raw.root_ang_vel,
+                        raw.feet_local)
+
+    def _sync_origin(self, state: dict[str, np.ndarray], raw: RefState) -> None:
+        """Move the reference's base (``raw``, now) onto the robot's: position and heading."""
         turn = yaw_matrix(float(yaw_of(state["root_rot"]) - yaw_of(raw.root_rot)))
         shift = state["root_pos"] - turn @ raw.root_pos
         shift[2] = 0.0
@@ -305,7 +309,7 @@ class ImitationEnv(gym.Env):
 
     def _observation(self, ref: RefState) -> dict[str, np.ndarray]:
         dt = self.config.policy_dt
-        future = [self.ref_at(self.t + k * dt) for k in self.config.future_steps]
+        future = [self.ref.state(self.t + k * dt) for k in self.config.future_steps]
         # The +1 frame is the next step's target and reward reference: computed once.
         self._next_ref = future[self.config.future_steps.index(1)] if (
             1 in self.config.future_steps) else None
