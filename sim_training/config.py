@@ -68,7 +68,10 @@ class TrainConfig:
     curriculum_episode_fraction: float = 0.6
     """Tracking is good enough when mean episode length ≥ this × the episode limit."""
     torch_threads: int = 1
-    """Torch CPU threads in the training process (the env workers need the cores)."""
+    """Torch CPU threads in the training process while collecting (the env workers need the
+    cores)."""
+    update_threads: int = 0
+    """Torch CPU threads during each PPO update, when the env workers are idle (0: all)."""
     eval_episodes: int = 2
     """Deterministic episodes at nominal dynamics run at every checkpoint (0: none); their
     length, falls and pose term go into the learning curve as ``eval_nominal_*``."""

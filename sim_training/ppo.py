@@ -1,12 +1,13 @@
 """The algorithm: stable-baselines3's PPO plus the information-bottleneck KL term.
 
-:meth:`LatentPPO.train` is SB3 2.x ``PPO.train`` with one addition (marked): the policy's
+:meth:`LatentPPO._update` is SB3 2.x ``PPO.train`` with one addition (marked): the policy's
 mean KL(q(z|μ) ‖ N(0, I)) on each minibatch, weighted by β, is added to the loss and logged
 (``train/latent_kl``). SB3 offers no hook inside its loss, hence the override.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -25,11 +26,26 @@ class LatentPPO(PPO):
         **kwargs: As for :class:`stable_baselines3.PPO`.
     """
 
-    def __init__(self, *args: Any, beta: float = 1e-3, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, beta: float = 1e-3, update_threads: int = 0,
+                 **kwargs: Any) -> None:
         self.beta = float(beta)
+        self.update_threads = int(update_threads) or (os.cpu_count() or 1)
         super().__init__(*args, **kwargs)
 
     def train(self) -> None:
+        """Update the policy; meanwhile torch uses ``update_threads`` threads.
+
+        The env workers wait during the update, so their cores are free: measured with 8 envs
+        in 2 workers, one update thread made training 0.70 × the env-only samples/s.
+        """
+        rollout_threads = th.get_num_threads()
+        th.set_num_threads(self.update_threads)
+        try:
+            self._update()
+        finally:
+            th.set_num_threads(rollout_threads)
+
+    def _update(self) -> None:
         """Update the policy from the rollout buffer (SB3's PPO update + the KL term)."""
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)

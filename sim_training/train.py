@@ -52,6 +52,7 @@ def build(config: TrainConfig) -> tuple[LatentPPO, VecNormalize, LatentNoise]:
         learning_rate=p.learning_rate, gamma=p.gamma, gae_lambda=p.gae_lambda,
         clip_range=p.clip_range, ent_coef=p.ent_coef, vf_coef=p.vf_coef,
         max_grad_norm=p.max_grad_norm, target_kl=p.target_kl, seed=config.seed, device="cpu",
+        update_threads=config.update_threads,
         policy_kwargs={"model": model_cfg, "dynamics_offset": offset, "dynamics_scale": scale},
         verbose=0)
     return model, norm, noisy
