@@ -69,7 +69,9 @@ class RetargetConfig:
     """Lowest height of a knee joint centre over the ground (m, robot), a hard IK
     constraint. Dog front legs lift the paw high by folding the wrist; the robot has no
     wrist and reaches such a target by dropping its knee, which then grazes the ground in
-    simulation (A1 trot, measured: the thigh hit the ground at nominal dynamics). 0 disables it."""
+    simulation (A1 trot, measured: the thigh hit the ground at nominal dynamics). 0 disables it.
+    Cost: retargeting dog_walk09 onto the A1 took 2.77 s against 2.55 s without it (medians
+    of 4 interleaved runs in one process)."""
     limit_margin: float = 1e-3
     """Joint limits are shrunk by this much (rad) so round-off never crosses them."""
     unmatched_error: float = 0.03
