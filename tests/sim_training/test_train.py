@@ -228,3 +228,38 @@ def test_killed_run_resumes_without_losing_checkpoints(tmp_path):
     assert steps == sorted(steps) and steps[-1] <= 3072 and len(steps) >= 5
     evals = [row for row in state["curve"] if "eval_nominal_seconds" in row]
     assert evals and all(0.0 < r["eval_nominal_seconds"] <= 10.0 for r in evals)
+
+
+def test_curriculum_widens_on_the_last_100_episodes_not_on_one_rollout(tmp_path):
+    """A rollout whose few episodes cross the threshold by chance does not widen the ranges."""
+    from collections import deque
+
+    from stable_baselines3.common.logger import configure
+
+    from sim_training.train import CURRICULUM_EPISODES, _RunCallback
+
+    cfg = TrainConfig(motion=MOTION, num_envs=2, num_workers=0, ppo=TINY)
+    trainer = Trainer.create(cfg, tmp_path / "run")
+    callback = _RunCallback(trainer)
+    callback.init_callback(trainer.model)
+    trainer.model.set_logger(configure(None, []))
+    steps_limit = cfg.env.episode_seconds / cfg.env.policy_dt
+    start = trainer.fraction
+
+    def rollout(lengths_this_rollout: list[float], buffer: list[float]) -> None:
+        callback.lengths = list(lengths_this_rollout)
+        callback.returns = [1.0] * len(lengths_this_rollout)
+        trainer.model.ep_info_buffer = deque(({"l": n, "r": 1.0} for n in buffer), maxlen=100)
+        callback._on_rollout_end()
+
+    # This rollout's 3 episodes are long, the last 100 are short: no widening.
+    rollout([steps_limit] * 3, [0.3 * steps_limit] * 100)
+    assert trainer.fraction == start
+    # Long episodes, but too few of them yet.
+    rollout([steps_limit] * 3, [steps_limit] * (CURRICULUM_EPISODES - 1))
+    assert trainer.fraction == start
+    # Enough long episodes: one widening step, and the buffer starts afresh.
+    rollout([steps_limit] * 3, [0.9 * steps_limit] * 100)
+    assert trainer.fraction == pytest.approx(start + cfg.curriculum_step)
+    assert len(trainer.model.ep_info_buffer) == 0
+    trainer.close()
