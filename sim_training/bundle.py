@@ -70,10 +70,15 @@ def lineage_of(source: str | Path) -> list[dict[str, Any]]:
     if not (ckpt / "state.json").is_file():
         return []
     earlier = _earlier(src)
+    return earlier + _own_rows(src, json.loads((ckpt / "state.json").read_text())["curve"],
+                               earlier)
+
+
+def _own_rows(run: Path, curve: list[dict[str, Any]],
+              earlier: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A run's own curve rows in total samples (after ``earlier``), marked as its own."""
     offset = earlier[-1]["timesteps"] if earlier else 0.0
-    curve = json.loads((ckpt / "state.json").read_text())["curve"]
-    return earlier + [{**row, "timesteps": row["timesteps"] + offset, "from": str(src)}
-                      for row in curve]
+    return [{**row, "timesteps": row["timesteps"] + offset, "from": str(run)} for row in curve]
 
 
 def _earlier(run: Path) -> list[dict[str, Any]]:
@@ -118,9 +123,8 @@ def write_bundle(run_dir: str | Path, out: str | Path, *, z: np.ndarray | None =
         shutil.copyfile(ckpt / "normalization.npz", tmp / "normalization.npz")
         shutil.copyfile(src / "motion.txt", tmp / "motion.txt")
         save_config(config, tmp / "config.json")
-        curve = lineage_of(src)
         earlier = _earlier(src)
-        offset = earlier[-1]["timesteps"] if earlier else 0.0
+        curve = earlier + _own_rows(src, state["curve"], earlier)
         (tmp / "curve.json").write_text(json.dumps(
             [{k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()}
              for row in curve], separators=(",", ":")))
@@ -132,8 +136,8 @@ def write_bundle(run_dir: str | Path, out: str | Path, *, z: np.ndarray | None =
         manifest = _run_manifest(src, config, state)
         if config.init_from is not None:
             manifest["init_from"] = config.init_from
-            manifest["samples_including_init"] = state["num_timesteps"] + offset if (
-                earlier) else None
+            manifest["samples_including_init"] = (
+                state["num_timesteps"] + earlier[-1]["timesteps"] if earlier else None)
     if z is not None:
         z = np.asarray(z, dtype=np.float64).reshape(-1)
         if z.shape != (manifest["z_dim"],) or not np.all(np.isfinite(z)):

@@ -36,8 +36,6 @@ SWITCH_INTERVAL_S = 0.0005
 """GIL switch interval of an emulator process (s); see :func:`run_emulator`."""
 MAX_BATCH = 64
 """Most queued packets read in one go before the newest is served."""
-"""Most queued packets read in one go before serving the newest."""
-"""GIL switch interval of an emulator process (s); see :func:`run_emulator`."""
 
 
 class Go1UdpEmulator:
