@@ -55,22 +55,28 @@ def adapt_command(
     gif: Annotated[Path | None, typer.Option(help="GIF of the adapted policy.")] = None,
 ) -> None:
     """Search the latent z of a frozen policy on a robot by AWR (resumable session)."""
-    from motion_retarget.cli import console, progress_bar
+    from motion_retarget.cli import console
+
+    summary = adapt_with_progress(policy, session, backend=backend, port=port,
+                                  local_port=local_port, domain=domain,
+                                  control_port=control_port, dynamics=dynamics, motion=motion,
+                                  rollouts=rollouts, rollout_seconds=rollout_seconds,
+                                  per_update=per_update, out=out, gif=gif)
+    console.print_json(data={k: v for k, v in summary.items() if k != "returns"})
+
+
+def adapt_with_progress(policy: Path, session: Path, **kwargs: Any) -> dict[str, Any]:
+    """:func:`run_adaptation` with a progress bar showing each rollout's return."""
+    from motion_retarget.cli import progress_bar
 
     with progress_bar() as bar:
-        task = bar.add_task("adapt", total=rollouts, rate="")
+        task = bar.add_task("adapt", total=kwargs.get("rollouts", 20), rate="")
 
         def on_rollout(rec: dict, total: int) -> None:
             bar.update(task, completed=rec["index"] + 1, total=total,
                        rate=f"return {rec['return']:.3f} ({rec['stopped_by']})")
 
-        summary = run_adaptation(policy, session, backend=backend, port=port,
-                                 local_port=local_port, domain=domain,
-                                 control_port=control_port, dynamics=dynamics, motion=motion,
-                                 rollouts=rollouts, rollout_seconds=rollout_seconds,
-                                 per_update=per_update, out=out, gif=gif,
-                                 progress=on_rollout)
-    console.print_json(data={k: v for k, v in summary.items() if k != "returns"})
+        return run_adaptation(policy, session, progress=on_rollout, **kwargs)
 
 
 def run_adaptation(policy: Path, session: Path, *, backend: str = "sim",

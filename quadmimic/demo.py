@@ -117,25 +117,16 @@ def _adapt(policy: Path, emulator: Any, dynamics: Path, out: Path, rollouts: int
            rollout_seconds: float) -> dict[str, Any]:
     import shutil
 
-    from adaptation.cli import run_adaptation
-    from motion_retarget.cli import progress_bar
+    from adaptation.cli import adapt_with_progress
     from robot_deploy.emulator.process import free_udp_port
 
     session = out / "adapt_session"
     shutil.rmtree(session, ignore_errors=True)  # a demo starts afresh (sessions resume)
-    with progress_bar() as bar:
-        task = bar.add_task("adapt", total=rollouts, rate="")
-
-        def on_rollout(rec: dict, total: int) -> None:
-            bar.update(task, completed=rec["index"] + 1, total=total,
-                       rate=f"return {rec['return']:.3f} ({rec['stopped_by']})")
-
-        summary = run_adaptation(policy, session, backend="go1-udp", port=emulator.port,
-                                 local_port=free_udp_port(),
-                                 control_port=emulator.control_port,
-                                 dynamics=dynamics, rollouts=rollouts,
-                                 rollout_seconds=rollout_seconds, per_update=4,
-                                 out=out / "a1_trot_adapted", progress=on_rollout)
+    summary = adapt_with_progress(policy, session, backend="go1-udp", port=emulator.port,
+                                  local_port=free_udp_port(),
+                                  control_port=emulator.control_port, dynamics=dynamics,
+                                  rollouts=rollouts, rollout_seconds=rollout_seconds,
+                                  per_update=4, out=out / "a1_trot_adapted")
     returns = summary["returns"]
     k = min(4, len(returns))
     return {"rollouts": len(returns), "rollout_seconds": rollout_seconds,

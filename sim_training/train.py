@@ -219,11 +219,9 @@ class Trainer:
                               src) from exc
         with np.load(src / "normalization.npz") as data:
             arrays = dict(data)
-        rms = self.norm.obs_rms["obs"]
-        if arrays["obs_mean"].shape != rms.mean.shape:
+        if arrays["obs_mean"].shape != self.norm.obs_rms["obs"].mean.shape:
             raise BundleError("observation statistics do not fit this run's env config", src)
-        rms.mean, rms.var, rms.count = arrays["obs_mean"], arrays["obs_var"], float(
-            arrays["obs_count"])
+        set_normalization(self.norm, arrays, returns=False)  # returns: this run's own task
 
     def nominal_eval(self) -> dict[str, float]:
         """Evaluate the current policy at nominal dynamics (as ``quadmimic eval`` does).
@@ -347,11 +345,13 @@ def normalization_arrays(norm: VecNormalize) -> dict[str, np.ndarray]:
             "clip_obs": np.array(norm.clip_obs), "epsilon": np.array(norm.epsilon)}
 
 
-def set_normalization(norm: VecNormalize, arrays: dict[str, np.ndarray]) -> None:
-    """Inverse of :func:`normalization_arrays`."""
+def set_normalization(norm: VecNormalize, arrays: dict[str, np.ndarray],
+                      returns: bool = True) -> None:
+    """Inverse of :func:`normalization_arrays`; with ``returns`` False, observations only."""
     rms = norm.obs_rms["obs"]
     rms.mean, rms.var, rms.count = arrays["obs_mean"], arrays["obs_var"], float(
         arrays["obs_count"])
-    norm.ret_rms.mean, norm.ret_rms.var = arrays["ret_mean"], arrays["ret_var"]
-    norm.ret_rms.count = float(arrays["ret_count"])
+    if returns:
+        norm.ret_rms.mean, norm.ret_rms.var = arrays["ret_mean"], arrays["ret_var"]
+        norm.ret_rms.count = float(arrays["ret_count"])
 
