@@ -114,6 +114,9 @@ def deploy_command(
     realtime: Annotated[bool, typer.Option(help="Real-time pacing (the sim defaults to "
                                            "as fast as possible).")] = False,
     z: Annotated[str | None, typer.Option(help="Latent, comma-separated.")] = None,
+    rt_priority: Annotated[int, typer.Option(help="SCHED_FIFO priority of the real-time "
+                                             "command loop when permitted, e.g. 49 on a "
+                                             "robot (0: normal scheduling).")] = 0,
 ) -> None:
     """Run a policy on a robot through the safety layer; ends in damping mode."""
     import json
@@ -135,6 +138,7 @@ def deploy_command(
         summary = run_policy(policy, backend, dynamics=dynamics, robot_ip=robot_ip, port=port,
                              local_port=local_port, domain=domain, max_seconds=max_seconds,
                              dry_run=dry_run, log=log, realtime=realtime, z=_parse_z(z),
+                             rt_priority=rt_priority,
                              on_start=lambda: finished.__setitem__(0, True))
     # The robot is damped: a late SIGTERM must not kill the exit (Python puts its own
     # handlers back to the default at shutdown, SIG_IGN stays).
@@ -146,14 +150,17 @@ def run_policy(policy: Path, backend: str = "sim", *, dynamics: Path | None = No
                robot_ip: str = "127.0.0.1", port: int | None = None, local_port: int = 8080,
                domain: int = 0, max_seconds: float = 10.0, dry_run: bool = False,
                log: Path | None = None, realtime: bool = False,
-               z: object | None = None, on_start: Callable[[], None] | None = None) -> dict:
+               z: object | None = None, rt_priority: int = 0,
+               on_start: Callable[[], None] | None = None) -> dict:
     """What ``quadmimic deploy`` does, returning its summary (see :func:`deploy_command`).
 
     ``on_start`` is called right before the controller takes over (and its signal handling).
+    ``rt_priority`` is the SCHED_FIFO priority of a real-time loop (0: normal scheduling).
 
     Returns:
         ``seconds``, ``policy_steps``, ``commands``, ``stopped_by`` ("time", "safety",
-        "signal"), ``trip`` (reason or None), ``safety_events`` and ``inference_ms_p50``.
+        "signal"), ``trip`` (reason or None), ``scheduler``, ``safety_events`` and
+        ``inference_ms_p50``.
     """
     import numpy as np
 
@@ -166,7 +173,8 @@ def run_policy(policy: Path, backend: str = "sim", *, dynamics: Path | None = No
                          robot_ip=robot_ip, port=port, local_port=local_port, domain=domain)
     safe = SafetyLayer(DryRun(robot) if dry_run else robot)  # type: ignore[arg-type]
     controller = PolicyController(bundle, safe, z=z,  # type: ignore[arg-type]
-                                  realtime=realtime or backend != "sim")
+                                  realtime=realtime or backend != "sim",
+                                  rt_priority=rt_priority)
     handle = log.open("w") if log else None
     try:
         if on_start is not None:
@@ -178,6 +186,7 @@ def run_policy(policy: Path, backend: str = "sim", *, dynamics: Path | None = No
         robot.close()  # type: ignore[attr-defined]
     return {"seconds": result.seconds, "policy_steps": result.policy_steps,
             "commands": result.commands, "stopped_by": result.stopped_by,
-            "trip": result.trip, "safety_events": [e.__dict__ for e in safe.events],
+            "trip": result.trip, "scheduler": result.scheduler,
+            "safety_events": [e.__dict__ for e in safe.events],
             "inference_ms_p50": float(np.percentile(result.inference_ms, 50))
             if result.inference_ms else None}
