@@ -149,7 +149,7 @@ def bench_env_command(
                                                 "A1 trot).")] = None,
     rounds: Annotated[int, typer.Option(help="Interleaved rounds (median taken).")] = 5,
     vec_seconds: Annotated[float, typer.Option(help="Seconds per vector-env round.")] = 4.0,
-    envs_per_process: Annotated[int, typer.Option(help="Envs in each of the 2 processes.")] = 4,
+    envs_per_process: Annotated[int, typer.Option(help="Envs in each of the 2 processes.")] = 8,
 ) -> None:
     """Env steps/s against raw PyBullet (ceiling) and the 2-process vector env overhead."""
     from motion_retarget.cli import console
@@ -174,11 +174,20 @@ def bench_train_command(
                                                 "trot).")] = None,
     run: Annotated[Path | None, typer.Option(help="A training run or bundle whose learning "
                                              "curve gives samples-to-threshold.")] = None,
-    num_envs: Annotated[int, typer.Option(help="Envs.")] = 8,
+    num_envs: Annotated[int | None, typer.Option(
+        help="Envs (default: the training default).")] = None,
     num_workers: Annotated[int, typer.Option(help="Env processes.")] = 2,
+    groups_per_worker: Annotated[int | None, typer.Option(
+        help="Env groups per process (default: the training default).")] = None,
+    n_steps: Annotated[int | None, typer.Option(
+        help="Steps per env per update (default: the training default).")] = None,
     rollouts: Annotated[int, typer.Option(help="PPO iterations to time.")] = 6,
 ) -> None:
-    """Training samples/s against env-only samples/s (same envs, same run)."""
+    """Training samples/s against env-only samples/s (same envs, same run).
+
+    Env-only steps the very same envs (normalisation and noise wrappers included) with random
+    actions, the way training steps them: group by group when the envs are grouped.
+    """
     import time as _time
 
     from motion_retarget.cli import console
@@ -189,7 +198,14 @@ def bench_train_command(
     from sim_training.train import Trainer
 
     motion = motion or DATA / "motions" / "a1_trot.txt"
-    cfg = TrainConfig(motion=str(motion), num_envs=num_envs, num_workers=num_workers)
+    from sim_training.collect import GroupStepper
+
+    cfg = TrainConfig(motion=str(motion), num_workers=num_workers)
+    cfg = dataclasses.replace(cfg, num_envs=num_envs or cfg.num_envs,
+                              groups_per_worker=groups_per_worker or cfg.groups_per_worker)
+    num_envs = cfg.num_envs
+    if n_steps is not None:
+        cfg = dataclasses.replace(cfg, ppo=dataclasses.replace(cfg.ppo, n_steps=n_steps))
     per_rollout = cfg.ppo.n_steps * num_envs
     import tempfile
 
@@ -202,18 +218,29 @@ def bench_train_command(
         trainer.train()
         venv = trainer.noise  # the very same envs (normalisation and noise wrappers included)
         rng = np.random.default_rng(0)
+        stepper = GroupStepper.of(venv)
         venv.reset()
         n, t0 = 0, _time.perf_counter()
-        while _time.perf_counter() - t0 < 20.0:
-            venv.step(rng.uniform(-0.3, 0.3, (num_envs, 12)).astype(np.float32))
-            n += num_envs
+        if stepper is None:
+            while _time.perf_counter() - t0 < 20.0:
+                venv.step(rng.uniform(-0.3, 0.3, (num_envs, 12)).astype(np.float32))
+                n += num_envs
+        else:
+            size = stepper.base.group_size
+            for group in range(stepper.num_groups):
+                stepper.send(group, rng.uniform(-0.3, 0.3, (size, 12)).astype(np.float32))
+            while _time.perf_counter() - t0 < 20.0:
+                group = stepper.recv()[0]
+                n += size
+                stepper.send(group, rng.uniform(-0.3, 0.3, (size, 12)).astype(np.float32))
         env_rate = n / (_time.perf_counter() - t0)
         trainer.close()
     # Skip the first rollout (start-up); time from the end of the first to the last.
     (t_a, s_a), (t_b, s_b) = marks[0], marks[-1]
     train_rate = (s_b - s_a) / (t_b - t_a)
     out: dict[str, Any] = {
-        "num_envs": num_envs, "num_workers": num_workers, "samples_per_update": per_rollout,
+        "num_envs": num_envs, "num_workers": num_workers,
+        "groups_per_worker": cfg.groups_per_worker, "samples_per_update": per_rollout,
         "train_samples_per_s": train_rate, "env_only_samples_per_s": env_rate,
         "train_over_env": train_rate / env_rate, "target_train_over_env": 0.9,
     }

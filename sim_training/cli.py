@@ -19,8 +19,10 @@ def train_command(
     robot: Annotated[str, typer.Option(help="Robot.")] = "a1",
     timesteps: Annotated[int | None, typer.Option(help="Total samples (a resumed run may "
                                                   "be extended).")] = None,
-    num_envs: Annotated[int, typer.Option(help="Parallel envs.")] = 8,
+    num_envs: Annotated[int, typer.Option(help="Parallel envs.")] = 32,
     num_workers: Annotated[int, typer.Option(help="Env processes (divides num-envs).")] = 2,
+    groups_per_worker: Annotated[int, typer.Option(help="Env groups per process, stepped "
+                                                   "one at a time (1: lockstep).")] = 2,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     init_from: Annotated[Path | None, typer.Option(help="Start from this run's, checkpoint's "
                                                    "or bundle's weights (fine-tuning).")] = None,
@@ -52,6 +54,7 @@ def train_command(
             raise QuadmimicError("with --ray give MOTION and --out (re-running resumes trials)")
         config = TrainConfig(motion=str(motion), robot=robot, timesteps=timesteps or 2_000_000,
                              num_envs=num_envs, num_workers=num_workers, seed=seed,
+                             groups_per_worker=groups_per_worker,
                              latent=not no_latent, checkpoint_minutes=checkpoint_minutes,
                              env=EnvConfig(physics_hz=physics_hz))
         seed_list = tuple(int(v) for v in seeds.split(",") if v.strip()) or (seed,)
@@ -86,6 +89,7 @@ def train_command(
             config = TrainConfig(motion=str(motion), robot=robot,
                                  timesteps=timesteps or 2_000_000, num_envs=num_envs,
                                  num_workers=num_workers, seed=seed, latent=not no_latent,
+                                 groups_per_worker=groups_per_worker,
                                  checkpoint_minutes=checkpoint_minutes,
                                  init_from=None if init_from is None else str(init_from),
                                  env=EnvConfig(physics_hz=physics_hz))

@@ -182,11 +182,22 @@ class LatentNoise(VecEnvWrapper):
     def step_wait(self) -> tuple[Any, np.ndarray, np.ndarray, list[dict]]:
         """Step; envs whose episode ended get fresh noise (their obs is the new episode's)."""
         obs, rewards, dones, infos = self.venv.step_wait()
-        n = int(np.count_nonzero(dones))
-        if n:
-            self.noise[dones] = self.rng.standard_normal((n, self.z_dim)).astype(np.float32)
+        obs = self.group_step(np.arange(self.num_envs), obs, dones, infos)
+        return obs, rewards, dones, infos
+
+    def group_step(self, idx: np.ndarray, obs: dict[str, np.ndarray], dones: np.ndarray,
+                   infos: list[dict]) -> dict[str, np.ndarray]:
+        """What :meth:`step_wait` does, for the results of the envs ``idx`` (k,) alone.
+
+        A terminal observation keeps the noise of the episode it ends (the value bootstrap
+        of a time-limited episode is computed on it); the new episode's obs gets new noise.
+        """
+        ended = idx[dones]
         for i in np.flatnonzero(dones):
             term = infos[i].get("terminal_observation")
             if isinstance(term, dict):
-                infos[i]["terminal_observation"] = {**term, "z_noise": self.noise[i].copy()}
-        return {**obs, "z_noise": self.noise.copy()}, rewards, dones, infos
+                infos[i]["terminal_observation"] = {**term, "z_noise": self.noise[idx[i]].copy()}
+        if len(ended):
+            self.noise[ended] = self.rng.standard_normal((len(ended), self.z_dim)).astype(
+                np.float32)
+        return {**obs, "z_noise": self.noise[idx].copy()}

@@ -3,6 +3,8 @@
 :meth:`LatentPPO._update` is SB3 2.x ``PPO.train`` with one addition (marked): the policy's
 mean KL(q(z|μ) ‖ N(0, I)) on each minibatch, weighted by β, is added to the loss and logged
 (``train/latent_kl``). SB3 offers no hook inside its loss, hence the override.
+:meth:`LatentPPO.collect_rollouts` collects group by group when the envs allow it
+(:mod:`sim_training.collect`), else as SB3 does.
 """
 
 from __future__ import annotations
@@ -13,8 +15,13 @@ from typing import Any
 import numpy as np
 import torch as th
 from stable_baselines3 import PPO
+from stable_baselines3.common.buffers import RolloutBuffer
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.utils import explained_variance
+from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F  # noqa: N812 - the usual torch alias
+
+from sim_training.collect import GroupStepper, SegmentRolloutBuffer, collect_by_group
 
 
 class LatentPPO(PPO):
@@ -31,6 +38,20 @@ class LatentPPO(PPO):
         self.beta = float(beta)
         self.update_threads = int(update_threads) or (os.cpu_count() or 1)
         super().__init__(*args, **kwargs)
+
+    def collect_rollouts(self, env: VecEnv, callback: BaseCallback,
+                         rollout_buffer: RolloutBuffer, n_rollout_steps: int) -> bool:
+        """Fill the rollout buffer: group by group or as SB3 does.
+
+        Group by group when ``env`` allows it and the buffer is a
+        :class:`~sim_training.collect.SegmentRolloutBuffer`, as ``sim_training.train.build``
+        makes them for grouped envs.
+        """
+        stepper = GroupStepper.of(env)
+        if stepper is None or self.use_sde or not isinstance(rollout_buffer,
+                                                             SegmentRolloutBuffer):
+            return super().collect_rollouts(env, callback, rollout_buffer, n_rollout_steps)
+        return collect_by_group(self, stepper, callback, rollout_buffer, n_rollout_steps)
 
     def train(self) -> None:
         """Update the policy; meanwhile torch uses ``update_threads`` threads.
@@ -101,8 +122,12 @@ class LatentPPO(PPO):
             self._n_updates += 1
             if not continue_training:
                 break
-        explained_var = explained_variance(self.rollout_buffer.values.flatten(),
-                                           self.rollout_buffer.returns.flatten())
+        buf = self.rollout_buffer
+        values, returns = buf.values.flatten(), buf.returns.flatten()
+        if isinstance(buf, SegmentRolloutBuffer):  # flattened env-major by get()
+            real = buf.valid_mask().T.ravel()
+            values, returns = values[real], returns[real]
+        explained_var = explained_variance(values, returns)
         self.logger.record("train/entropy_loss", np.mean(entropy_losses))
         self.logger.record("train/policy_gradient_loss", np.mean(pg_losses))
         self.logger.record("train/value_loss", np.mean(value_losses))

@@ -26,6 +26,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from motion_retarget.errors import BundleError, QuadmimicError
 from motion_retarget.fileio import atomic_write_text
+from sim_training.collect import SegmentRolloutBuffer
 from sim_training.config import TrainConfig, load_train_config, save_config
 from sim_training.policy import LatentActorCriticPolicy, LatentNoise, dynamics_normaliser
 from sim_training.ppo import LatentPPO
@@ -39,13 +40,15 @@ def build(config: TrainConfig) -> tuple[LatentPPO, VecNormalize, LatentNoise]:
     th.set_num_threads(config.torch_threads)
     venv = make_vec_env(config.motion, robot=config.robot, num_envs=config.num_envs,
                         seed=config.seed, num_workers=config.num_workers, randomize=True,
-                        config=config.env, info_keys=TRAINING_INFO_KEYS)
+                        config=config.env, info_keys=TRAINING_INFO_KEYS,
+                        groups_per_worker=config.groups_per_worker)
     norm = VecNormalize(venv, norm_obs=True, norm_reward=True, norm_obs_keys=["obs"],
                         gamma=config.ppo.gamma, clip_obs=10.0)
     model_cfg = config.model if config.latent else _no_latent(config)
     noisy = LatentNoise(norm, model_cfg.z_dim, seed=config.seed + 10_000)
     offset, scale = dynamics_normaliser(config.env.ranges)
     p = config.ppo
+    grouped = config.num_workers > 0 and config.groups_per_worker > 1
     model = LatentPPO(
         LatentActorCriticPolicy, noisy, beta=model_cfg.beta if config.latent else 0.0,
         n_steps=p.n_steps, batch_size=p.batch_size, n_epochs=p.n_epochs,
@@ -53,6 +56,7 @@ def build(config: TrainConfig) -> tuple[LatentPPO, VecNormalize, LatentNoise]:
         clip_range=p.clip_range, ent_coef=p.ent_coef, vf_coef=p.vf_coef,
         max_grad_norm=p.max_grad_norm, target_kl=p.target_kl, seed=config.seed, device="cpu",
         update_threads=config.update_threads,
+        rollout_buffer_class=SegmentRolloutBuffer if grouped else None,
         policy_kwargs={"model": model_cfg, "dynamics_offset": offset, "dynamics_scale": scale},
         verbose=0)
     return model, norm, noisy

@@ -17,7 +17,7 @@ import torch as th
 
 from motion_retarget.errors import BundleError
 from sim_training.bundle import PolicyBundle, write_bundle
-from sim_training.config import PPOConfig, TrainConfig, from_dict, to_dict
+from sim_training.config import PPOConfig, TrainConfig, from_dict, load_train_config, to_dict
 from sim_training.evaluate import evaluate
 from sim_training.export import export_bundle
 from sim_training.policy import LatentNoise, gaussian_kl
@@ -41,6 +41,17 @@ def test_config_round_trips_through_json():
     assert from_dict(TrainConfig, json.loads(json.dumps(to_dict(cfg)))) == cfg
     with pytest.raises(ValueError, match="no field 'bogus'"):
         from_dict(TrainConfig, {**to_dict(cfg), "bogus": 1})
+
+
+def test_config_checks_the_env_split_and_old_runs_resume_in_lockstep(tmp_path):
+    with pytest.raises(ValueError, match=r"num_envs \(6\) must be a multiple of num_workers "
+                                         r"× groups_per_worker \(2 × 2\)"):
+        TrainConfig(motion="m.txt", num_envs=6)
+    assert TrainConfig(motion="m.txt", num_envs=6, num_workers=0).num_envs == 6
+    old = {k: v for k, v in to_dict(TrainConfig(motion="m.txt", num_envs=8)).items()
+           if k != "groups_per_worker"}  # a run from before grouped collection
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    assert load_train_config(tmp_path / "config.json").groups_per_worker == 1
 
 
 def test_latent_noise_is_fixed_per_episode():
