@@ -147,7 +147,7 @@ def bench_env_command(
     robot: Annotated[str, typer.Option(help="Robot.")] = "a1",
     motion: Annotated[Path | None, typer.Option(help="Motion file (default: the shipped "
                                                 "A1 trot).")] = None,
-    rounds: Annotated[int, typer.Option(help="Interleaved rounds (median taken).")] = 5,
+    rounds: Annotated[int, typer.Option(help="Interleaved rounds (median taken).")] = 11,
     vec_seconds: Annotated[float, typer.Option(help="Seconds per vector-env round.")] = 4.0,
     envs_per_process: Annotated[int, typer.Option(help="Envs in each of the 2 processes.")] = 8,
 ) -> None:

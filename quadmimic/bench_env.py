@@ -205,7 +205,7 @@ def _grouped_rate(vec: Any, seconds: float, rng: np.random.Generator) -> float:
     return rate
 
 
-def bench_env(motion: str | Path, robot: str = "a1", rounds: int = 5,
+def bench_env(motion: str | Path, robot: str = "a1", rounds: int = 11,
               steps_per_round: int = 150, vec_seconds: float = 4.0,
               envs_per_process: int = 8, vec_rounds: int = 7) -> dict[str, Any]:
     """Run the three measurements; returns the JSON-ready figures."""
@@ -222,6 +222,10 @@ def bench_env(motion: str | Path, robot: str = "a1", rounds: int = 5,
         ceil_rates.append(_rate(ceiling, steps_per_round))
         env_rates.append(_rate(env, steps_per_round))
     ceil_rate, env_rate = statistics.median(ceil_rates), statistics.median(env_rates)
+    # The ratio is the median of the rounds' own ratios: each round times both back to back,
+    # so a slow spell of the machine (seen here: rates halving for seconds) cancels out.
+    env_over_ceiling = statistics.median(e / c for e, c in zip(env_rates, ceil_rates,
+                                                                strict=True))
 
     # Two solo processes at the same time vs the 2-process vector env, in interleaved short
     # rounds; the loss is the median of the per-round ratios (the machine's speed drifts).
@@ -282,7 +286,7 @@ def bench_env(motion: str | Path, robot: str = "a1", rounds: int = 5,
         "robot": robot, "motion": motion, "physics_hz": cfg.physics_hz,
         "substeps_per_env_step": cfg.substeps,
         "ceiling_steps_per_s": ceil_rate, "env_steps_per_s": env_rate,
-        "env_over_ceiling": env_rate / ceil_rate,
+        "env_over_ceiling": env_over_ceiling,
         "ceiling_rounds": ceil_rates, "env_rounds": env_rates,
         "envs_per_process": envs_per_process,
         "solo_pairs_steps_per_s": solos, "solo_sum_steps_per_s": solo_sum,
@@ -293,6 +297,6 @@ def bench_env(motion: str | Path, robot: str = "a1", rounds: int = 5,
         "vec_env_grouped_loss_rounds": grouped_losses, "vec_env_grouped_loss": grouped_loss,
         "fixed_cost_env_loss_rounds": fixed_losses, "inter_process_overhead": ipc_loss,
         "targets": {"env_over_ceiling_min": 0.75, "vec_env_loss_max": 0.10},
-        "pass": {"env": env_rate / ceil_rate >= 0.75, "vec_env_lockstep": loss <= 0.10,
+        "pass": {"env": env_over_ceiling >= 0.75, "vec_env_lockstep": loss <= 0.10,
                  "vec_env_grouped": grouped_loss <= 0.10},
     }
