@@ -198,11 +198,12 @@ def bench_train_command(
     from sim_training.train import Trainer
 
     motion = motion or DATA / "motions" / "a1_trot.txt"
+    from quadmimic.bench_env import grouped_rate, vec_rate
     from sim_training.collect import GroupStepper
 
-    cfg = TrainConfig(motion=str(motion), num_workers=num_workers)
-    cfg = dataclasses.replace(cfg, num_envs=num_envs or cfg.num_envs,
-                              groups_per_worker=groups_per_worker or cfg.groups_per_worker)
+    given = {"num_envs": num_envs, "groups_per_worker": groups_per_worker}
+    cfg = TrainConfig(motion=str(motion), num_workers=num_workers,
+                      **{k: v for k, v in given.items() if v is not None})
     num_envs = cfg.num_envs
     if n_steps is not None:
         cfg = dataclasses.replace(cfg, ppo=dataclasses.replace(cfg.ppo, n_steps=n_steps))
@@ -220,20 +221,8 @@ def bench_train_command(
         rng = np.random.default_rng(0)
         stepper = GroupStepper.of(venv)
         venv.reset()
-        n, t0 = 0, _time.perf_counter()
-        if stepper is None:
-            while _time.perf_counter() - t0 < 20.0:
-                venv.step(rng.uniform(-0.3, 0.3, (num_envs, 12)).astype(np.float32))
-                n += num_envs
-        else:
-            size = stepper.base.group_size
-            for group in range(stepper.num_groups):
-                stepper.send(group, rng.uniform(-0.3, 0.3, (size, 12)).astype(np.float32))
-            while _time.perf_counter() - t0 < 20.0:
-                group = stepper.recv()[0]
-                n += size
-                stepper.send(group, rng.uniform(-0.3, 0.3, (size, 12)).astype(np.float32))
-        env_rate = n / (_time.perf_counter() - t0)
+        env_rate = (vec_rate(venv, num_envs, 20.0, rng) if stepper is None
+                    else grouped_rate(stepper, 20.0, rng))
         trainer.close()
     # Skip the first rollout (start-up); time from the end of the first to the last.
     (t_a, s_a), (t_b, s_b) = marks[0], marks[-1]

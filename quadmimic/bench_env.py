@@ -180,7 +180,7 @@ class _SoloPair:
             proc.join(timeout=30)
 
 
-def _vec_rate(vec: Any, total: int, seconds: float, rng: np.random.Generator) -> float:
+def vec_rate(vec: Any, total: int, seconds: float, rng: np.random.Generator) -> float:
     """Total env steps/s of a vector env over ``seconds`` (random actions, auto-reset)."""
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
@@ -189,19 +189,25 @@ def _vec_rate(vec: Any, total: int, seconds: float, rng: np.random.Generator) ->
     return total * n / (time.perf_counter() - t0)
 
 
-def _grouped_rate(vec: Any, seconds: float, rng: np.random.Generator) -> float:
-    """Total env steps/s of a grouped vector env stepped group by group (random actions)."""
-    size = vec.group_size
-    for group in range(vec.num_groups):
-        vec.step_group_async(group, rng.uniform(-0.3, 0.3, (size, 12)).astype(np.float32))
+def grouped_rate(stepper: Any, seconds: float, rng: np.random.Generator) -> float:
+    """Total env steps/s of grouped envs stepped group by group (random actions).
+
+    Args:
+        stepper: A :class:`~sim_training.collect.GroupStepper` (its wrappers included).
+        seconds: How long to step.
+        rng: Random actions.
+    """
+    size = stepper.base.group_size
+    for group in range(stepper.num_groups):
+        stepper.send(group, rng.uniform(-0.3, 0.3, (size, 12)).astype(np.float32))
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        group = vec.step_group_wait()[0]
+        group = stepper.recv()[0]
         n += size
-        vec.step_group_async(group, rng.uniform(-0.3, 0.3, (size, 12)).astype(np.float32))
+        stepper.send(group, rng.uniform(-0.3, 0.3, (size, 12)).astype(np.float32))
     rate = n / (time.perf_counter() - t0)
-    while vec.groups_in_flight:
-        vec.step_group_wait()
+    while stepper.base.groups_in_flight:
+        stepper.recv()
     return rate
 
 
@@ -241,15 +247,18 @@ def bench_env(motion: str | Path, robot: str = "a1", rounds: int = 11,
     grouped = make_vec_env(motion, robot=robot, num_envs=total, seed=7, num_workers=2,
                            info_keys=TRAINING_INFO_KEYS, groups_per_worker=2)
     grouped.reset()
+    from sim_training.collect import GroupStepper
+
+    grouped_steps = GroupStepper([], grouped)
     rng = np.random.default_rng(0)
-    _vec_rate(vec, total, 1.0, rng)
-    _grouped_rate(grouped, 1.0, rng)
+    vec_rate(vec, total, 1.0, rng)
+    grouped_rate(grouped_steps, 1.0, rng)
     solos, vec_rates, losses, grouped_rates, grouped_losses = [], [], [], [], []
     try:
         for _ in range(vec_rounds):
             solo = pair.measure(vec_seconds)
-            rate = _vec_rate(vec, total, vec_seconds, rng)
-            g_rate = _grouped_rate(grouped, vec_seconds, rng)
+            rate = vec_rate(vec, total, vec_seconds, rng)
+            g_rate = grouped_rate(grouped_steps, vec_seconds, rng)
             solos.append(solo)
             vec_rates.append(rate)
             losses.append(1.0 - rate / sum(solo))
@@ -260,7 +269,7 @@ def bench_env(motion: str | Path, robot: str = "a1", rounds: int = 11,
         vec.close()
         grouped.close()
     solo_sum = statistics.median(sum(p) for p in solos)
-    vec_rate = statistics.median(vec_rates)
+    lockstep_rate = statistics.median(vec_rates)
     loss = statistics.median(losses)
     grouped_loss = statistics.median(grouped_losses)
 
@@ -276,7 +285,7 @@ def bench_env(motion: str | Path, robot: str = "a1", rounds: int = 11,
     try:
         for _ in range(3):
             solo = sum(pair.measure(vec_seconds / 2))
-            rate = _vec_rate(fixed, total, vec_seconds / 2, rng)
+            rate = vec_rate(fixed, total, vec_seconds / 2, rng)
             fixed_losses.append(1.0 - rate / solo)
     finally:
         pair.close()
@@ -290,7 +299,7 @@ def bench_env(motion: str | Path, robot: str = "a1", rounds: int = 11,
         "ceiling_rounds": ceil_rates, "env_rounds": env_rates,
         "envs_per_process": envs_per_process,
         "solo_pairs_steps_per_s": solos, "solo_sum_steps_per_s": solo_sum,
-        "vec_env_2proc_rounds": vec_rates, "vec_env_2proc_steps_per_s": vec_rate,
+        "vec_env_2proc_rounds": vec_rates, "vec_env_2proc_steps_per_s": lockstep_rate,
         "vec_env_loss_rounds": losses, "vec_env_loss": loss,
         "vec_env_grouped_rounds": grouped_rates,
         "vec_env_grouped_steps_per_s": statistics.median(grouped_rates),

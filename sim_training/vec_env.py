@@ -158,7 +158,6 @@ class MultiprocVecEnv(VecEnv):
         self._in_flight: list[deque[int]] = [deque() for _ in range(num_workers)]
         self.remotes[0].send(("get_spaces", None))
         obs_space, act_space = self.remotes[0].recv()
-        self.waiting = False
         self.closed = False
         super().__init__(n, obs_space, act_space)
 
@@ -196,6 +195,14 @@ class MultiprocVecEnv(VecEnv):
         obs, rews, dones, infos = remote.recv()
         return self._in_flight[w].popleft(), obs, rews, dones, infos
 
+    def _receive_all(self) -> dict[int, Any]:
+        """Every group step in flight, received in each worker's order: {group: result}."""
+        results = {}
+        for w, remote in enumerate(self.remotes):
+            while self._in_flight[w]:
+                results[self._in_flight[w].popleft()] = remote.recv()
+        return results
+
     @property
     def groups_in_flight(self) -> int:
         """Group steps sent and not yet received."""
@@ -206,16 +213,12 @@ class MultiprocVecEnv(VecEnv):
         k = self.group_size
         for g in range(self.num_groups):
             self.step_group_async(g, actions[g * k:(g + 1) * k])
-        self.waiting = True
 
     def step_wait(self) -> tuple[Any, np.ndarray, np.ndarray, list[dict]]:
         """Gather and concatenate every group's results (SB3 auto-reset semantics)."""
-        results: list[Any] = [None] * self.num_groups
-        for w, remote in enumerate(self.remotes):
-            while self._in_flight[w]:
-                results[self._in_flight[w].popleft()] = remote.recv()
-        self.waiting = False
-        obs, rews, dones, infos = zip(*results, strict=True)
+        results = self._receive_all()
+        obs, rews, dones, infos = zip(*(results[g] for g in range(self.num_groups)),
+                                      strict=True)
         return (_stack(obs), np.concatenate(rews), np.concatenate(dones),
                 [i for group in infos for i in group])
 
@@ -237,10 +240,7 @@ class MultiprocVecEnv(VecEnv):
         """Stop the workers (idempotent)."""
         if self.closed:
             return
-        for w, remote in enumerate(self.remotes):
-            while self._in_flight[w]:
-                self._in_flight[w].popleft()
-                remote.recv()
+        self._receive_all()
         for remote in self.remotes:
             remote.send(("close", None))
         for proc in self.processes:
