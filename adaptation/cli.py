@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from motion_retarget.fileio import atomic_write_text
+from robot_deploy.cli import INTERFACE_HELP, ROBOT_HELP, ROBOT_IP_HELP
 
 
 def returns_png(returns: list[float], out: Path, per_update: int) -> Path:
@@ -40,7 +41,11 @@ def returns_png(returns: list[float], out: Path, per_update: int) -> Path:
 def adapt_command(
     policy: Annotated[Path, typer.Argument(help="Frozen policy (bundle or run dir).")],
     session: Annotated[Path, typer.Option(help="Session dir (an existing one resumes).")],
-    backend: Annotated[str, typer.Option(help="Robot backend: sim, go1-udp, go2-dds.")] = "sim",
+    backend: Annotated[str, typer.Option(help="Robot backend: sim (PyBullet), mujoco, "
+                                         "go1-udp, go2-dds.")] = "sim",
+    robot: Annotated[str | None, typer.Option(help=ROBOT_HELP)] = None,
+    interface: Annotated[str, typer.Option(help=INTERFACE_HELP)] = "lo",
+    robot_ip: Annotated[str, typer.Option(help=ROBOT_IP_HELP)] = "127.0.0.1",
     port: Annotated[int | None, typer.Option(help="go1-udp: robot UDP port.")] = None,
     local_port: Annotated[int, typer.Option(help="go1-udp: local UDP port.")] = 8080,
     domain: Annotated[int, typer.Option(help="go2-dds: DDS domain id.")] = 0,
@@ -57,7 +62,8 @@ def adapt_command(
     """Search the latent z of a frozen policy on a robot by AWR (resumable session)."""
     from motion_retarget.cli import console
 
-    summary = adapt_with_progress(policy, session, backend=backend, port=port,
+    summary = adapt_with_progress(policy, session, backend=backend, robot=robot,
+                                  interface=interface, robot_ip=robot_ip, port=port,
                                   local_port=local_port, domain=domain,
                                   control_port=control_port, dynamics=dynamics, motion=motion,
                                   rollouts=rollouts, rollout_seconds=rollout_seconds,
@@ -80,6 +86,8 @@ def adapt_with_progress(policy: Path, session: Path, **kwargs: Any) -> dict[str,
 
 
 def run_adaptation(policy: Path, session: Path, *, backend: str = "sim",
+                   robot: str | None = None, interface: str = "lo",
+                   robot_ip: str = "127.0.0.1",
                    port: int | None = None, local_port: int = 8080, domain: int = 0,
                    control_port: int | None = None, dynamics: Path | None = None,
                    motion: Path | None = None, rollouts: int = 20,
@@ -88,17 +96,25 @@ def run_adaptation(policy: Path, session: Path, *, backend: str = "sim",
                    progress: Callable[[dict, int], None] | None = None) -> dict[str, Any]:
     """What ``quadmimic adapt`` does, returning its summary (see :func:`adapt_command`).
 
+    ``robot`` is the robot the backend drives (None: the one its protocol serves, the
+    policy's on the sim; see :func:`robot_deploy.cli.backend_robot`): it must be the
+    policy's, checked before anything connects. ``interface`` faces the robot (``lo``: an
+    emulator); ``robot_ip`` is the go1-udp robot's address.
+
     Returns:
         ``rollouts``, ``best_return``, ``best_z``, ``mean``, ``std``, ``returns`` (per
         rollout), ``stopped_by`` (per rollout), and ``adapted_bundle`` when ``out`` is given.
     """
     from adaptation.adapt import AdaptationSession, AdaptConfig
-    from robot_deploy.cli import make_backend
+    from robot_deploy.backends import SIMULATED, make_backend
+    from robot_deploy.cli import backend_robot
 
-    robot: Any = make_backend(backend, _robot_of(policy), dynamics, realtime=False,
-                              port=port, local_port=local_port, domain=domain)
-    robot.connect()
-    reset = getattr(robot, "reset_pose", None)
+    name = backend_robot(backend, _robot_of(policy), robot)
+    driven: Any = make_backend(backend, name, dynamics, realtime=False, robot_ip=robot_ip,
+                              port=port, local_port=local_port, domain=domain,
+                              interface=interface)
+    driven.connect()
+    reset = getattr(driven, "reset_pose", None)
     if control_port is not None:
         from robot_deploy.emulator.core import control_request
 
@@ -106,13 +122,13 @@ def run_adaptation(policy: Path, session: Path, *, backend: str = "sim",
             control_request(control_port, {"op": "reset"})
     config = AdaptConfig(rollouts=rollouts, rollout_seconds=rollout_seconds,
                          rollouts_per_update=per_update)
-    sess = AdaptationSession(policy, robot, session, config, reset_robot=reset, motion=motion,
-                             realtime=backend != "sim")
+    sess = AdaptationSession(policy, driven, session, config, reset_robot=reset, motion=motion,
+                             realtime=backend not in SIMULATED)
     try:
         state = sess.run(progress=None if progress is None else (
             lambda rec: progress(rec, sess.config.rollouts)))
     finally:
-        robot.close()
+        driven.close()
     returns_png(state.returns, session / "returns.png", sess.config.rollouts_per_update)
     summary = {"rollouts": len(state.returns), "best_return": state.best_return,
                "best_z": None if state.best_z is None else state.best_z.tolist(),

@@ -122,7 +122,8 @@ def _adapt(policy: Path, emulator: Any, dynamics: Path, out: Path, rollouts: int
 
     session = out / "adapt_session"
     shutil.rmtree(session, ignore_errors=True)  # a demo starts afresh (sessions resume)
-    summary = adapt_with_progress(policy, session, backend="go1-udp", port=emulator.port,
+    summary = adapt_with_progress(policy, session, backend="go1-udp", robot=emulator.robot,
+                                  port=emulator.port,
                                   local_port=free_udp_port(),
                                   control_port=emulator.control_port, dynamics=dynamics,
                                   rollouts=rollouts, rollout_seconds=rollout_seconds,
@@ -143,8 +144,9 @@ def _deploy(adapted: Path, emulator: Any, out: Path, seconds: float) -> dict[str
 
     emulator.request({"op": "reset"})
     before, start = emulator.counters(), emulator.base_position()
-    summary = run_policy(adapted, "go1-udp", port=emulator.port, local_port=free_udp_port(),
-                         max_seconds=seconds, log=out / "deploy.jsonl")
+    summary = run_policy(adapted, "go1-udp", robot=emulator.robot, port=emulator.port,
+                         local_port=free_udp_port(), max_seconds=seconds,
+                         log=out / "deploy.jsonl")
     after, end = emulator.counters(), emulator.base_position()
     summary["emulator_counters"] = {k: after[k] - before.get(k, 0) for k in after}
     summary["distance_m"] = float(((end[0] - start[0]) ** 2 + (end[1] - start[1]) ** 2) ** 0.5)

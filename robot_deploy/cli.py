@@ -8,80 +8,114 @@ from typing import Annotated
 
 import typer
 
-BACKENDS = ("sim", "go1-udp", "go2-dds")
+from robot_deploy.backends import SIMULATED, check_backend, make_backend
+
 PROTOCOLS = ("go1-udp", "go2-dds")
+PROTOCOL_ROBOTS = {"go1-udp": "go1", "go2-dds": "go2"}
+"""The robot each wire protocol serves: what a backend drives unless ``--robot`` says."""
 
 
-def make_backend(name: str, robot: str, dynamics: Path | None, realtime: bool,
-                 *, robot_ip: str = "127.0.0.1", port: int | None = None,
-                 local_port: int = 8080, domain: int = 0, interface: str = "lo") -> object:
-    """A robot backend by name.
+def backend_robot(backend: str, policy_robot: str, robot: str | None = None) -> str:
+    """The robot ``backend`` drives, checked against the robot the policy was made for.
 
     Args:
-        name: "sim", "go1-udp" (A1/Go1 through the official unitree_legged_sdk) or
-            "go2-dds" (Go2 through unitree_sdk2py over Cyclone DDS).
-        robot: Robot spec name.
-        dynamics: Physical parameters of the ``sim`` backend (emulators have their own).
-        realtime: Real-time pacing of the ``sim`` backend.
-        robot_ip: Robot address (go1-udp).
-        port: Robot UDP port (go1-udp; default 8007).
-        local_port: Local UDP port (go1-udp).
-        domain: DDS domain id (go2-dds).
-        interface: Network interface (go2-dds).
+        backend: Backend name.
+        policy_robot: The bundle's robot.
+        robot: The user's ``--robot``; None: the robot the backend's protocol serves (go1
+            for go1-udp, go2 for go2-dds), or the bundle's for the sim.
+
+    Raises:
+        RobotConnectionError: An unknown backend.
+        RobotSpecError: An unknown robot name.
+        RobotMismatchError: The backend drives another robot than the policy's.
     """
-    from motion_retarget.errors import RobotConnectionError
+    from motion_retarget.robots import get_robot
+    from robot_deploy.robot import RobotMismatchError
 
-    if name == "sim":
-        from robot_deploy.backends.sim import SimBackend
+    check_backend(backend)
+    chosen = robot or PROTOCOL_ROBOTS.get(backend, policy_robot)
+    get_robot(chosen)  # an unknown name: RobotSpecError
+    if chosen != policy_robot:
+        raise RobotMismatchError(f"the policy is for the {policy_robot}, but {backend} drives "
+                                 f"a {chosen} (see --robot)")
+    return chosen
 
-        return SimBackend(robot, dynamics, realtime=realtime)
-    if name == "go1-udp":
-        from robot_deploy.backends.go1_udp import Go1UdpBackend
 
-        return Go1UdpBackend(robot, robot_ip=robot_ip, robot_port=port or 8007,
-                             local_port=local_port)
-    if name == "go2-dds":
-        from robot_deploy.backends.go2_dds import Go2DdsBackend
+def default_wait_start(backend: str, interface: str = "lo",
+                       robot_ip: str = "127.0.0.1") -> bool:
+    """Whether a deployment waits for Start unless told: on a robot yes, on an emulator no.
 
-        return Go2DdsBackend(robot, domain=domain, interface=interface)
-    raise RobotConnectionError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}")
+    A robot is reached over a network (go2-dds on an interface other than ``lo``, go1-udp
+    at an address other than loopback); the sim has no remote.
+    """
+    from robot_deploy.network import is_loopback
+
+    if backend == "go2-dds":
+        return not is_loopback(interface)
+    if backend == "go1-udp":
+        return not is_loopback(interface, robot_ip)
+    return False
 
 
 def emulate_command(
     protocol: Annotated[str, typer.Option(help="Wire protocol: go1-udp or go2-dds.")],
     robot: Annotated[str | None, typer.Option(help="Robot spec (default: go1 / go2).")] = None,
-    port: Annotated[int, typer.Option(help="go1-udp: UDP port on 127.0.0.1.")] = 8007,
+    port: Annotated[int, typer.Option(help="go1-udp: UDP port.")] = 8007,
     domain: Annotated[int, typer.Option(help="go2-dds: DDS domain id.")] = 0,
+    interface: Annotated[str, typer.Option(help="Network interface the robot's side binds: "
+                                           "go2-dds: DDS; go1-udp: the UDP port on its "
+                                           "IPv4 address.")] = "lo",
+    sport_mode: Annotated[str, typer.Option(help="go2-dds: motion mode active at start, as "
+                                            "on a Go2; low-level commands are ignored until "
+                                            "it is released ('none': start "
+                                            "released).")] = "normal",
     dynamics: Annotated[Path | None, typer.Option(help="Dynamics JSON of the robot.")] = None,
     max_seconds: Annotated[float | None, typer.Option(help="Stop after (s).")] = None,
-    control_port: Annotated[int | None, typer.Option(help="Out-of-band control UDP port "
-                                                     "(reset, shove, set_dynamics, "
-                                                     "stats).")] = None,
+    control_port: Annotated[int | None, typer.Option(help="Out-of-band control UDP port on "
+                                                     "127.0.0.1 (reset, shove, set_dynamics, "
+                                                     "remote, motion_mode, stats).")] = None,
+    physics: Annotated[str, typer.Option(help="Engine behind the wire: pybullet (the "
+                                         "training simulator) or mujoco (the judge of "
+                                         "transfer).")] = "pybullet",
 ) -> None:
-    """A PyBullet robot speaking the real wire protocol on loopback (Ctrl-C to stop)."""
+    """A simulated robot speaking the real wire protocol (on loopback by default; Ctrl-C)."""
     import json
 
     from motion_retarget.cli import console
     from motion_retarget.errors import RobotConnectionError
+    from motion_retarget.robots import get_robot
+    from robot_deploy.emulator.core import check_physics
+    from robot_deploy.network import NetworkOptionError, check_interface, interface_ipv4
 
+    if protocol not in PROTOCOLS:
+        raise RobotConnectionError(f"unknown protocol {protocol!r}; "
+                                   f"available: {', '.join(PROTOCOLS)}")
+    robot = robot or PROTOCOL_ROBOTS[protocol]
+    get_robot(robot)  # an unknown name: one line
+    check_physics(physics)
+    check_interface(interface)
+    control = f", control on 127.0.0.1:{control_port}" if control_port is not None else ""
     if protocol == "go1-udp":
         from robot_deploy.emulator.go1_udp import run_emulator
 
-        console.print(f"go1-udp emulator on 127.0.0.1:{port}"
-                      + (f", control on {control_port}" if control_port else ""))
+        address = interface_ipv4(interface)
+        if address is None:
+            raise NetworkOptionError(f"--interface: {interface!r} has no IPv4 address")
+        host = str(address.ip)
+        console.print(f"go1-udp emulator ({robot}, {physics}) on {host}:{port}{control}")
         counters = run_emulator("go1-udp", port=port, dynamics=dynamics,
                                 max_seconds=max_seconds, control_port=control_port,
-                                robot=robot or "go1")
-    elif protocol == "go2-dds":
-        from robot_deploy.emulator.go2_dds import run_emulator as run_dds
-
-        console.print(f"go2-dds emulator on domain {domain} (lo)"
-                      + (f", control on {control_port}" if control_port else ""))
-        counters = run_dds("go2-dds", domain=domain, dynamics=dynamics,
-                           max_seconds=max_seconds, control_port=control_port)
+                                robot=robot, host=host, physics=physics)
     else:
-        raise RobotConnectionError(f"unknown protocol {protocol!r}; "
-                                   f"available: {', '.join(PROTOCOLS)}")
+        from robot_deploy.emulator.go2_dds import run_emulator as run_dds
+        from robot_deploy.emulator.go2_dds import sport_mode_option
+
+        mode = sport_mode_option(sport_mode)
+        console.print(f"go2-dds emulator ({robot}, {physics}, {mode or 'released'}) on domain "
+                      f"{domain} ({interface}){control}")
+        counters = run_dds("go2-dds", domain=domain, dynamics=dynamics,
+                           max_seconds=max_seconds, control_port=control_port, robot=robot,
+                           interface=interface, sport_mode=mode, physics=physics)
     console.print_json(json.dumps(counters))
 
 
@@ -99,14 +133,29 @@ class DryRun:
         self._robot.damp()
 
 
+ROBOT_HELP = ("Robot the backend drives (default: go1 for go1-udp, go2 for go2-dds, the "
+              "policy's for sim); it must be the policy's.")
+INTERFACE_HELP = "Network interface that faces the robot (lo: an emulator on this machine)."
+ROBOT_IP_HELP = "go1-udp: robot IPv4 address (a Go1: 192.168.123.10; the emulator: 127.0.0.1)."
+
+
 def deploy_command(
     policy: Annotated[Path, typer.Argument(help="Policy bundle or training run dir.")],
-    backend: Annotated[str, typer.Option(help="Robot backend: sim, go1-udp, go2-dds.")] = "sim",
+    backend: Annotated[str, typer.Option(help="Robot backend: sim (PyBullet), mujoco, "
+                                         "go1-udp, go2-dds.")] = "sim",
+    robot: Annotated[str | None, typer.Option(help=ROBOT_HELP)] = None,
     dynamics: Annotated[Path | None, typer.Option(help="Dynamics JSON for the sim.")] = None,
-    robot_ip: Annotated[str, typer.Option(help="go1-udp: robot address.")] = "127.0.0.1",
+    interface: Annotated[str, typer.Option(help=INTERFACE_HELP)] = "lo",
+    robot_ip: Annotated[str, typer.Option(help=ROBOT_IP_HELP)] = "127.0.0.1",
     port: Annotated[int | None, typer.Option(help="go1-udp: robot UDP port.")] = None,
     local_port: Annotated[int, typer.Option(help="go1-udp: local UDP port.")] = 8080,
     domain: Annotated[int, typer.Option(help="go2-dds: DDS domain id.")] = 0,
+    wait_start: Annotated[bool | None, typer.Option(
+        "--wait-start/--no-wait-start", help="After standing up, hold until Start is pressed "
+        "on the wireless remote (default: on for a robot on a network, off for an emulator "
+        "on lo and the sim). L2+B on the remote is the e-stop, always.")] = None,
+    start_timeout: Annotated[float, typer.Option(help="Seconds to wait for Start before "
+                                                 "giving up (damping).")] = 120.0,
     max_seconds: Annotated[float, typer.Option(help="Policy run time (s).")] = 10.0,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Run the policy, send only "
                                           "damping.")] = False,
@@ -118,7 +167,10 @@ def deploy_command(
                                              "command loop when permitted, e.g. 49 on a "
                                              "robot (0: normal scheduling).")] = 0,
 ) -> None:
-    """Run a policy on a robot through the safety layer; ends in damping mode."""
+    """Run a policy on a robot through the safety layer; ends in damping mode.
+
+    The e-stop is L2+B on the wireless remote (go1-udp, go2-dds): the robot damps at once.
+    """
     import json
     import signal
 
@@ -134,11 +186,17 @@ def deploy_command(
             raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
-    with console.status(f"running the policy on {backend} for {max_seconds:g} s"):
-        summary = run_policy(policy, backend, dynamics=dynamics, robot_ip=robot_ip, port=port,
+    if wait_start is None:
+        wait_start = default_wait_start(backend, interface, robot_ip)
+    doing = (f"standing up on {backend}, then waiting for Start on the remote (L2+B: e-stop)"
+             if wait_start else f"running the policy on {backend} for {max_seconds:g} s")
+    with console.status(doing):
+        summary = run_policy(policy, backend, robot=robot, dynamics=dynamics,
+                             interface=interface, robot_ip=robot_ip, port=port,
                              local_port=local_port, domain=domain, max_seconds=max_seconds,
                              dry_run=dry_run, log=log, realtime=realtime, z=_parse_z(z),
-                             rt_priority=rt_priority,
+                             rt_priority=rt_priority, wait_start=wait_start,
+                             start_timeout=start_timeout,
                              on_start=lambda: finished.__setitem__(0, True))
     # The robot is damped: a late SIGTERM must not kill the exit (Python puts its own
     # handlers back to the default at shutdown, SIG_IGN stays).
@@ -146,47 +204,65 @@ def deploy_command(
     console.print_json(json.dumps(summary))
 
 
-def run_policy(policy: Path, backend: str = "sim", *, dynamics: Path | None = None,
+def run_policy(policy: Path, backend: str = "sim", *, robot: str | None = None,
+               dynamics: Path | None = None, interface: str = "lo",
                robot_ip: str = "127.0.0.1", port: int | None = None, local_port: int = 8080,
                domain: int = 0, max_seconds: float = 10.0, dry_run: bool = False,
                log: Path | None = None, realtime: bool = False,
-               z: object | None = None, rt_priority: int = 0,
+               z: object | None = None, rt_priority: int = 0, wait_start: bool = False,
+               start_timeout: float = 120.0, ramp_seconds: float = 1.0,
                on_start: Callable[[], None] | None = None) -> dict:
     """What ``quadmimic deploy`` does, returning its summary (see :func:`deploy_command`).
 
-    ``on_start`` is called right before the controller takes over (and its signal handling).
-    ``rt_priority`` is the SCHED_FIFO priority of a real-time loop (0: normal scheduling).
+    ``robot`` is the robot the backend drives (None: :func:`backend_robot`'s default); it
+    must be the bundle's, checked before anything connects. ``on_start`` is called right
+    before the controller takes over (and its signal handling). ``rt_priority`` is the
+    SCHED_FIFO priority of a real-time loop (0: normal scheduling). ``wait_start``: hold the
+    default pose after the ramp until Start on the remote (``start_timeout`` s at most).
 
     Returns:
-        ``seconds``, ``policy_steps``, ``commands``, ``stopped_by`` ("time", "safety",
-        "signal"), ``trip`` (reason or None), ``scheduler``, ``safety_events`` and
-        ``inference_ms_p50``.
+        ``robot``, ``seconds``, ``policy_steps``, ``commands``, ``stopped_by`` ("time",
+        "safety", "signal", "no_start"), ``trip`` (reason or None, "estop" for the remote's
+        e-stop), ``scheduler``, ``start_wait_s``, ``safety_events`` and ``inference_ms_p50``.
+
+    Raises:
+        RobotMismatchError: The backend drives another robot than the bundle's.
+        RobotConnectionError: ``wait_start`` on the sim (it has no remote), or no robot.
+        NetworkOptionError: A bad ``interface`` or ``robot_ip``.
     """
     import numpy as np
 
+    from motion_retarget.errors import RobotConnectionError
     from robot_deploy.controller import PolicyController
     from robot_deploy.safety import SafetyLayer
     from sim_training.bundle import PolicyBundle
 
     bundle = PolicyBundle.load(policy)
-    robot = make_backend(backend, bundle.robot, dynamics, realtime or backend != "sim",
-                         robot_ip=robot_ip, port=port, local_port=local_port, domain=domain)
-    safe = SafetyLayer(DryRun(robot) if dry_run else robot)  # type: ignore[arg-type]
+    name = backend_robot(backend, bundle.robot, robot)
+    if wait_start and backend in SIMULATED:
+        raise RobotConnectionError("--wait-start needs a wireless remote: go1-udp or "
+                                   f"go2-dds, not the {backend} backend")
+    driven = make_backend(backend, name, dynamics, realtime or backend not in SIMULATED,
+                          robot_ip=robot_ip, port=port, local_port=local_port, domain=domain,
+                          interface=interface)
+    safe = SafetyLayer(DryRun(driven) if dry_run else driven)  # type: ignore[arg-type]
     controller = PolicyController(bundle, safe, z=z,  # type: ignore[arg-type]
-                                  realtime=realtime or backend != "sim",
+                                  realtime=realtime or backend not in SIMULATED,
                                   rt_priority=rt_priority)
     handle = log.open("w") if log else None
     try:
         if on_start is not None:
             on_start()
-        result = controller.run(max_seconds, log=handle)
+        result = controller.run(max_seconds, log=handle, ramp_seconds=ramp_seconds,
+                                wait_start=wait_start, start_timeout=start_timeout)
     finally:
         if handle:
             handle.close()
-        robot.close()  # type: ignore[attr-defined]
-    return {"seconds": result.seconds, "policy_steps": result.policy_steps,
+        driven.close()  # type: ignore[attr-defined]
+    return {"robot": name, "seconds": result.seconds, "policy_steps": result.policy_steps,
             "commands": result.commands, "stopped_by": result.stopped_by,
             "trip": result.trip, "scheduler": result.scheduler,
+            "start_wait_s": result.start_wait_s,
             "safety_events": [e.__dict__ for e in safe.events],
             "inference_ms_p50": float(np.percentile(result.inference_ms, 50))
             if result.inference_ms else None}

@@ -2,9 +2,11 @@
 
 Start-up: wait for a valid state (timeout → :class:`RobotConnectionError`), ramp from the
 current joint angles to the default pose with the spec's PD gains, then hand over to the
-policy. The policy runs at the training policy rate; between its decisions the command
-stream repeats the newest target at ``command_hz``. It stops after ``seconds``, on a safety
-trip, or on SIGTERM / Ctrl-C, and always leaves the robot in damping mode.
+policy; with ``wait_start`` the robot first holds the default pose until Start is pressed on
+the wireless remote (see :mod:`robot_deploy.remote`). The policy runs at the training policy
+rate; between its decisions the command stream repeats the newest target at ``command_hz``.
+It stops after ``seconds``, on a safety trip (the e-stop on the remote is one), or on
+SIGTERM / Ctrl-C, and always leaves the robot in damping mode.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ from motion_retarget.errors import RobotConnectionError
 from motion_retarget.kinematics import robot_model
 from motion_retarget.motion import load_motion
 from robot_deploy.realtime import realtime_scheduling
-from robot_deploy.robot import JointCommand, Robot, RobotState
+from robot_deploy.remote import START_BUTTON
+from robot_deploy.robot import JointCommand, Robot, RobotMismatchError, RobotState
 from robot_deploy.safety import SafetyLayer
 from sim_training.actions import ActionToTarget
 from sim_training.bundle import PolicyBundle
 from sim_training.export import OnnxActor
+from sim_training.geometry import wrap_angle, yaw_of
 from sim_training.observations import ObservationBuilder, proprio_frame
 from sim_training.reference import ReferenceMotion
 
@@ -50,11 +54,13 @@ class RunResult:
         seconds: Policy time run (s, the robot's clock).
         policy_steps: Policy decisions.
         commands: Commands sent.
-        stopped_by: "time", "safety", "signal" or "error".
+        stopped_by: "time", "safety", "signal", "error", or "no_start" (Start was not
+            pressed within the start timeout).
         trip: The safety trip kind, if any.
         inference_ms: Policy inference times (ms), one per decision.
         command_periods_ms: Wall-clock periods between commands (ms; real-time robots).
         scheduler: How the loop was scheduled ("SCHED_FIFO 49", or normal and why).
+        start_wait_s: Seconds the robot stood waiting for Start (None: it did not wait).
     """
 
     seconds: float = 0.0
@@ -65,6 +71,7 @@ class RunResult:
     inference_ms: list[float] = field(default_factory=list)
     command_periods_ms: list[float] = field(default_factory=list)
     scheduler: str = "normal"
+    start_wait_s: float | None = None
 
 
 def wait_for_state(robot: Robot, timeout: float, max_age: float = 0.02) -> RobotState:
@@ -114,7 +121,7 @@ class PolicyController:
         self.robot = robot if isinstance(robot, SafetyLayer) else SafetyLayer(robot)
         self.spec = self.robot.spec
         if self.spec.name != bundle.robot:
-            raise RobotConnectionError(f"policy is for {bundle.robot}, robot is {self.spec.name}")
+            raise RobotMismatchError(f"policy is for {bundle.robot}, robot is {self.spec.name}")
         env = bundle.config.env
         self.ref = ReferenceMotion(load_motion(motion or bundle.motion_path),
                                    robot_model(self.spec.name))
@@ -128,6 +135,8 @@ class PolicyController:
         self.realtime = realtime
         self.rt_priority = rt_priority if realtime else None
         self.stop_requested = False
+        self.phase = "idle"
+        """Where :meth:`run` is: idle, connect, ramp, wait_start, policy, done."""
         if actor is not None and actor.bundle is not bundle:
             raise ValueError("the actor must be built from the same bundle")
         self.actor = actor if actor is not None else OnnxActor(bundle, self.z)
@@ -136,7 +145,8 @@ class PolicyController:
     def _proprio(self, state: RobotState) -> np.ndarray:
         return proprio_frame(state.roll_pitch, state.gyro, state.q, self.actions.last_action)
 
-    def _send(self, cmd: JointCommand, result: RunResult, last: list[float]) -> None:
+    def _send(self, cmd: JointCommand, result: RunResult, last: list[float]) -> RobotState:
+        """Send ``cmd`` when due; returns the state read right before it."""
         if self.realtime:
             # A fixed schedule (due times k·dt), not "dt after the last send": oversleeping
             # one period then does not stretch every later one (measured: 472 Hz instead of
@@ -153,18 +163,26 @@ class PolicyController:
             if last[0] > 0:
                 result.command_periods_ms.append((now - last[0]) * 1000.0)
             last[0], last[1] = now, due
-        self.robot.read()  # fresh state for the safety checks (and its watchdog)
+        state = self.robot.read()  # fresh state for the safety checks (and its watchdog)
         self.robot.command(cmd)
         result.commands += 1
+        return state
 
     def run(self, seconds: float, *, ramp_seconds: float = 1.0, timeout: float = 2.0,
             log: IO[str] | None = None,
             on_step: Callable[[float, RobotState, np.ndarray], None] | None = None,
-            ) -> RunResult:
+            wait_start: bool = False, start_timeout: float = 60.0) -> RunResult:
         """Start up, run the policy for ``seconds`` (robot clock), end in damping.
 
         ``on_step(t, state, action)`` is called after every policy step with the reference
-        time reached, the state read then, and the action taken.
+        time reached, the state read then, and the action taken. With ``wait_start`` the
+        robot holds the default pose after the ramp until Start is pressed on the remote (a
+        press: a Start already held when the wait begins must be released first); after
+        ``start_timeout`` s without one it stops (``stopped_by`` "no_start").
+
+        Raises:
+            RobotConnectionError: No valid state within ``timeout``, or ``wait_start`` on a
+                robot that reports no wireless remote.
         """
         result = RunResult()
         previous = signal.getsignal(signal.SIGTERM)
@@ -180,13 +198,21 @@ class PolicyController:
         last = [0.0, 0.0]  # time of the last command sent, its due time
         try:
             with realtime_scheduling(self.rt_priority) as result.scheduler:
+                self.phase = "connect"
                 state = wait_for_state(self.robot, timeout)
+                if wait_start and state.remote is None:
+                    raise RobotConnectionError(
+                        "cannot wait for Start: this robot reports no wireless remote")
+                self.phase = "ramp"
                 self._ramp(state, ramp_seconds, result, last)
-                self._policy_loop(seconds, result, last, log, on_step)
+                if not wait_start or self._wait_start(start_timeout, result, last):
+                    self.phase = "policy"
+                    self._policy_loop(seconds, result, last, log, on_step)
         except KeyboardInterrupt:
             result.stopped_by = "signal"
         finally:
             self.robot.damp()
+            self.phase = "done"
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
         result.trip = self.robot.tripped
@@ -206,6 +232,35 @@ class PolicyController:
             self._send(JointCommand.position((1 - s) * start_q + s * goal, self.spec),
                        result, last)
 
+    def _wait_start(self, timeout: float, result: RunResult, last: list[float]) -> bool:
+        """Hold the default pose until Start is pressed; False if the run must stop."""
+        if self.stop_requested:
+            result.stopped_by = "signal"
+            return False
+        if self.robot.tripped:
+            return False
+        self.phase = "wait_start"
+        hold = JointCommand.position(self.spec.default, self.spec)
+        remote = self.robot.read().remote
+        held = remote is not None and remote.pressed(START_BUTTON)
+        start = time.monotonic()
+        while True:
+            if self.stop_requested:
+                result.stopped_by = "signal"
+                return False
+            if self.robot.tripped:
+                return False
+            waited = time.monotonic() - start
+            result.start_wait_s = waited
+            if waited > timeout:
+                result.stopped_by = "no_start"
+                return False
+            remote = self._send(hold, result, last).remote
+            pressed = remote is not None and remote.pressed(START_BUTTON)
+            if pressed and not held:
+                return True
+            held = pressed
+
     def _policy_loop(self, seconds: float, result: RunResult, last: list[float],
                      log: IO[str] | None,
                      on_step: Callable[[float, RobotState, np.ndarray], None] | None) -> None:
@@ -213,6 +268,10 @@ class PolicyController:
         self.actions.reset()
         state = self.robot.read()
         self.builder.reset(self._proprio(state))
+        # Heading feedback: the reference's heading is placed on the robot's (IMU yaw) once,
+        # at the start; afterwards the robot sees how far it turned away (as in training).
+        feedback = self.bundle.config.env.heading_feedback
+        turn = state.yaw - float(yaw_of(self.ref.state(0.0).root_rot))
         per_policy = max(1, round(self.policy_dt / self.command_dt))
         while t < seconds - 1e-9:
             if self.stop_requested:
@@ -222,7 +281,9 @@ class PolicyController:
                 return
             now_ref = self.ref.state(t)
             future = [self.ref.state(t + k * self.policy_dt) for k in self.builder.future_steps]
-            obs = self.builder.build(now_ref, future)
+            error = wrap_angle(float(yaw_of(now_ref.root_rot)) + turn - state.yaw) if (
+                feedback) else 0.0
+            obs = self.builder.build(now_ref, future, error)
             start = time.perf_counter()
             action = self.actor(obs, self._z_in)
             result.inference_ms.append((time.perf_counter() - start) * 1000.0)

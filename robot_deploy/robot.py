@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from motion_retarget.errors import RobotConnectionError
 from motion_retarget.robots import RobotSpec
+from robot_deploy.remote import RemoteState
+from sim_training.geometry import quat_to_matrix, roll_pitch
+
+
+class RobotMismatchError(RobotConnectionError):
+    """A policy bundle made for another robot than the one a backend drives."""
 
 
 def _vec(x: object, n: int, name: str) -> np.ndarray:
@@ -35,6 +42,8 @@ class RobotState:
         accel: (3,) body acceleration in the body frame, gravity included (m/s²).
         foot_contact: (4,) feet on the ground, or None if the robot cannot tell.
         stamp: When the reading was taken (s, the backend's clock).
+        remote: The wireless remote reported with this reading, or None if the robot has
+            none (the sim).
     """
 
     q: np.ndarray
@@ -45,6 +54,7 @@ class RobotState:
     accel: np.ndarray
     stamp: float
     foot_contact: np.ndarray | None = None
+    remote: RemoteState | None = None
 
     def __post_init__(self) -> None:
         """Check shapes (finite values are the safety layer's business)."""
@@ -54,11 +64,14 @@ class RobotState:
 
     @property
     def roll_pitch(self) -> np.ndarray:
-        """Body roll and pitch (2,) rad from the quaternion."""
+        """Body roll and pitch (2,) rad from the quaternion (:func:`roll_pitch`)."""
+        return roll_pitch(quat_to_matrix(self.quat))
+
+    @property
+    def yaw(self) -> float:
+        """Body heading (rad) from the quaternion (the IMU's, which drifts slowly)."""
         x, y, z, w = self.quat
-        roll = np.arctan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y))
-        pitch = np.arcsin(np.clip(2 * (w * y - z * x), -1.0, 1.0))
-        return np.array([roll, pitch])
+        return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
 
     @property
     def finite(self) -> bool:

@@ -1,6 +1,9 @@
 """The safety layer: sits between every command source and every robot, and is a Robot.
 
-Every command passes these checks, in order, before it reaches the motors:
+Every state read is checked first: non-finite values trip (``bad_state``), and so does the
+e-stop combination held on the wireless remote (``estop``; L2 + B by default, see
+:mod:`robot_deploy.remote`), so the very next command, one command period later at most,
+is damping. Every command passes these checks, in order, before it reaches the motors:
 
 1. tripped already → the motors get damping instead;
 2. non-finite values anywhere → trip (the bad command never reaches a motor);
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from motion_retarget.errors import SafetyTrip
+from robot_deploy.remote import ESTOP_BUTTONS, key_mask
 from robot_deploy.robot import JointCommand, Robot, RobotState
 
 log = logging.getLogger(__name__)
@@ -46,6 +50,13 @@ class SafetyConfig:
     """Newest state older than this (s) → no fresh state → trip."""
     damping_kd: float = 3.0
     """Velocity gain (N·m·s/rad) of damping mode."""
+    estop_buttons: tuple[str, ...] = ESTOP_BUTTONS
+    """Remote buttons that, held together, trip and damp (empty: no e-stop on the remote)."""
+
+    def __post_init__(self) -> None:
+        """Check the e-stop button names (:class:`~robot_deploy.remote.RemoteFormatError`)."""
+        object.__setattr__(self, "estop_buttons", tuple(self.estop_buttons))
+        key_mask(self.estop_buttons)
 
 
 @dataclass
@@ -95,12 +106,20 @@ class SafetyLayer(Robot):
         return self.inner.now()
 
     def read(self) -> RobotState:
-        """The inner robot's state; a non-finite state trips."""
+        """The inner robot's state; a non-finite state, or the e-stop on the remote, trips."""
         state = self.inner.read()
-        if not state.finite and not self.tripped:
-            self._trip("bad_state", "non-finite values in the robot state")
         self._state = state
+        if not self.tripped:
+            if not state.finite:
+                self._trip("bad_state", "non-finite values in the robot state")
+            else:
+                self._check_remote(state)
         return state
+
+    def _check_remote(self, state: RobotState) -> None:
+        buttons = self.config.estop_buttons
+        if buttons and state.remote is not None and state.remote.pressed(*buttons):
+            self._trip("estop", f"{'+'.join(buttons)} held on the wireless remote")
 
     def damp(self) -> None:
         """Damping mode on the inner robot (not a trip)."""
@@ -115,6 +134,9 @@ class SafetyLayer(Robot):
             self._trip("non_finite_command", "command holds NaN or inf")
             return
         state = self._state if self._state is not None else self.read()
+        self._check_remote(state)
+        if self.tripped:
+            return
         age = self.now() - state.stamp
         if age > self.config.max_state_age:
             self._trip("stale_state", f"newest state is {age * 1000:.0f} ms old")

@@ -41,8 +41,7 @@ def train_command(
     """Train a latent-conditioned imitation policy with PPO (resumable)."""
     from motion_retarget.cli import console, progress_bar
     from motion_retarget.errors import QuadmimicError
-    from sim_training.config import TrainConfig
-    from sim_training.train import Trainer
+    from sim_training.train import Trainer, validate_config
 
     if resume is None and (motion is None or out is None):
         raise QuadmimicError("give MOTION and --out for a new run, or --resume RUN_DIR")
@@ -52,11 +51,14 @@ def train_command(
 
         if motion is None or out is None:
             raise QuadmimicError("with --ray give MOTION and --out (re-running resumes trials)")
-        config = TrainConfig(motion=str(motion), robot=robot, timesteps=timesteps or 2_000_000,
-                             num_envs=num_envs, num_workers=num_workers, seed=seed,
-                             groups_per_worker=groups_per_worker,
-                             latent=not no_latent, checkpoint_minutes=checkpoint_minutes,
-                             env=EnvConfig(physics_hz=physics_hz))
+        config = _train_config(motion=str(motion), robot=robot,
+                               timesteps=timesteps or 2_000_000,
+                               num_envs=num_envs, num_workers=num_workers, seed=seed,
+                               groups_per_worker=groups_per_worker,
+                               latent=not no_latent, checkpoint_minutes=checkpoint_minutes,
+                               init_from=None if init_from is None else str(init_from),
+                               env=EnvConfig(physics_hz=physics_hz, heading_feedback=True))
+        validate_config(config)
         seed_list = tuple(int(v) for v in seeds.split(",") if v.strip()) or (seed,)
         lr_list = tuple(float(v) for v in lrs.split(",") if v.strip()) or None
         with console.status("training on Ray"):
@@ -86,13 +88,13 @@ def train_command(
         else:
             from sim_training.env import EnvConfig
 
-            config = TrainConfig(motion=str(motion), robot=robot,
-                                 timesteps=timesteps or 2_000_000, num_envs=num_envs,
-                                 num_workers=num_workers, seed=seed, latent=not no_latent,
-                                 groups_per_worker=groups_per_worker,
-                                 checkpoint_minutes=checkpoint_minutes,
-                                 init_from=None if init_from is None else str(init_from),
-                                 env=EnvConfig(physics_hz=physics_hz))
+            config = _train_config(motion=str(motion), robot=robot,
+                                   timesteps=timesteps or 2_000_000, num_envs=num_envs,
+                                   num_workers=num_workers, seed=seed, latent=not no_latent,
+                                   groups_per_worker=groups_per_worker,
+                                   checkpoint_minutes=checkpoint_minutes,
+                                   init_from=None if init_from is None else str(init_from),
+                                   env=EnvConfig(physics_hz=physics_hz, heading_feedback=True))
             trainer = Trainer.create(config, out, progress=on_progress)
 
         def stop(signum: int, frame: Any) -> None:
@@ -108,6 +110,17 @@ def train_command(
             trainer.close()
     console.print(f"run: {trainer.run_dir}  samples: {trainer.model.num_timesteps:,}  "
                   f"checkpoint: {(trainer.run_dir / 'LATEST').read_text().strip()}")
+
+
+def _train_config(**kwargs: Any) -> Any:
+    """A :class:`TrainConfig` from CLI options; an impossible combination is one line."""
+    from motion_retarget.errors import QuadmimicError
+    from sim_training.config import TrainConfig
+
+    try:
+        return TrainConfig(**kwargs)
+    except ValueError as exc:
+        raise QuadmimicError(f"invalid options: {exc}") from exc
 
 
 def _parse_z(z: str | None) -> Any:
@@ -145,7 +158,8 @@ def _session_z(session: Path) -> Any:
 
 def eval_command(
     checkpoint: Annotated[Path, typer.Argument(help="Policy bundle or training run dir.")],
-    json_out: Annotated[Path, typer.Option("--json", help="Result JSON.")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Result JSON "
+                                                  "(optional).")] = None,
     motion: Annotated[Path | None, typer.Option(help="Motion (default: the bundle's).")] = None,
     dynamics: Annotated[Path | None, typer.Option(help="Dynamics JSON (default: "
                                                   "nominal).")] = None,
@@ -160,6 +174,7 @@ def eval_command(
 ) -> None:
     """Evaluate a policy: return, episode length, fall rate, per-term rewards."""
     from motion_retarget.cli import console
+    from motion_retarget.errors import BundleError
     from sim_training.bundle import PolicyBundle
     from sim_training.evaluate import evaluate
 
@@ -167,19 +182,49 @@ def eval_command(
     latent = _parse_z(z)
     if session is not None:
         latent = _session_z(session)
+    if latent is not None and latent.shape != (bundle.z_dim,):
+        raise BundleError(f"the policy takes a z of {bundle.z_dim} values, got "
+                          f"{latent.shape[0]}" + (" (a robust policy has no z)"
+                                                  if not bundle.z_dim else ""), checkpoint)
     with console.status(f"evaluating {episodes} episodes"):
         out = evaluate(bundle, motion=motion, dynamics=dynamics, z=latent,
                        episodes=episodes, seed=seed, gif=gif, json_out=json_out,
                        physics_hz=physics_hz)
-    console.print_json(data={k: out[k] for k in ("mean_return", "mean_episode_seconds",
-                                                 "fall_rate", "reward_terms")})
+    console.print(eval_table(out))
+
+
+def eval_table(result: dict[str, Any]) -> Any:
+    """A rich table of an evaluation: return, episodes, falls, reward terms, tracking."""
+    from rich.table import Table
+
+    table = Table(title=f"{result['robot']}: {Path(result['motion']).name}, "
+                  f"{result['episodes']} episodes at {result['physics_hz']:.0f} Hz physics")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+
+    def ratio(v: float | None) -> str:
+        return "—" if v is None else f"{100 * v:.0f} %"
+
+    rows = [("mean return", f"{result['mean_return']:.1f}"),
+            ("mean episode", f"{result['mean_episode_seconds']:.2f} s of "
+                             f"{result['episode_limit_seconds']:.0f} s"),
+            ("fall rate", f"{result['fall_rate']:.2f}")]
+    rows += [(f"reward term {k}", f"{v:.3f}") for k, v in result["reward_terms"].items()]
+    rows += [("progress along the reference", ratio(result.get("progress_ratio")))]
+    for k, unit in (("forward_speed", "m/s"), ("lateral_speed", "m/s"), ("yaw_rate", "rad/s")):
+        if k in result:
+            rows.append((k.replace("_", " "), f"{result[k]:+.2f} {unit} (reference "
+                         f"{result['ref_' + k]:+.2f}): {ratio(result[k + '_ratio'])}"))
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
 
 
 def export_command(
     checkpoint: Annotated[Path, typer.Argument(help="Policy bundle or training run dir.")],
     out: Annotated[Path, typer.Option(help="Output folder.")],
 ) -> None:
-    """Export the actor (and encoder) to TorchScript and ONNX; check parity with torch."""
+    """Export the actor (and encoder) to torch.export and ONNX, with deploy.json; check parity."""
     from motion_retarget.cli import console
     from motion_retarget.errors import BundleError
     from sim_training.bundle import PolicyBundle

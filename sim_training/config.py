@@ -86,10 +86,13 @@ class TrainConfig:
     init_from: str | None = None
     """Start the network and observation statistics from this run, checkpoint or bundle
     (same model config) instead of at random, e.g. a pace from a trained trot."""
-    env: EnvConfig = field(default_factory=lambda: EnvConfig(physics_hz=500.0))
+    env: EnvConfig = field(default_factory=lambda: EnvConfig(physics_hz=500.0,
+                                                             heading_feedback=True))
     """The env's task settings. Training defaults to 500 Hz physics: measured 1.6× the
     samples/s of 1 kHz with the same standing height (0.2612 m) and a stable PD; evaluation
-    on other dynamics and deployment run at 1 kHz, a check of the transfer."""
+    on other dynamics and deployment run at 1 kHz, a check of the transfer. New runs observe
+    their heading error (``heading_feedback``); a config file without the key (the first A1
+    bundles) loads without it, as it was trained."""
     model: ModelConfig = field(default_factory=ModelConfig)
     """The network."""
     ppo: PPOConfig = field(default_factory=PPOConfig)

@@ -5,6 +5,10 @@ Each trial is an ordinary training run (:class:`~sim_training.train.Trainer`) in
 whose directory already holds a checkpoint resumes from it, so re-running the same command
 after a crash or a pre-empted node continues every trial. Trials report their learning-curve
 rows to Tune after every checkpoint interval; ``<out>/ray_summary.json`` ranks them.
+
+Ray runs each trial in a working directory of its own, so every path (motion, ``--out``,
+``--init-from``) is made absolute against the caller's working directory before dispatch; on a
+cluster these paths must name the same files on every node (shared storage).
 """
 
 from __future__ import annotations
@@ -15,8 +19,30 @@ import time
 from pathlib import Path
 from typing import Any
 
+from motion_retarget.errors import BundleError, MotionFormatError
 from motion_retarget.fileio import atomic_write_text
 from sim_training.config import TrainConfig, from_dict, to_dict
+
+
+def _absolute(path: str | Path) -> Path:
+    return Path(path).expanduser().resolve()
+
+
+def absolute_paths(config: TrainConfig) -> TrainConfig:
+    """``config`` with its motion and ``init_from`` paths made absolute (from the cwd).
+
+    Raises:
+        MotionFormatError: The motion file does not exist.
+        BundleError: ``init_from`` does not exist.
+    """
+    motion = _absolute(config.motion)
+    if not motion.is_file():
+        raise MotionFormatError("motion file not found", motion)
+    init_from = None if config.init_from is None else _absolute(config.init_from)
+    if init_from is not None and not init_from.exists():
+        raise BundleError("no run, checkpoint or bundle here (--init-from)", init_from)
+    return dataclasses.replace(config, motion=str(motion),
+                               init_from=None if init_from is None else str(init_from))
 
 
 def _trial(params: dict[str, Any]) -> None:
@@ -61,6 +87,9 @@ def train_on_ray(
 ) -> dict[str, Any]:
     """Run one trial per (seed, learning rate) on Ray and summarise them.
 
+    Relative paths (``config.motion``, ``config.init_from``, ``out``) are taken from the
+    current working directory here, in the driver: the trials run elsewhere.
+
     Args:
         config: The base config (each trial overrides seed and learning rate).
         out: Folder of the trial run directories.
@@ -71,11 +100,16 @@ def train_on_ray(
 
     Returns:
         The summary (also written to ``<out>/ray_summary.json``).
+
+    Raises:
+        MotionFormatError: The motion file does not exist.
+        BundleError: ``config.init_from`` does not exist.
     """
     import ray
     from ray import tune
 
-    out = Path(out).resolve()
+    config = absolute_paths(config)
+    out = _absolute(out)
     out.mkdir(parents=True, exist_ok=True)
     lrs = learning_rates or (config.ppo.learning_rate,)
     cpus = max(1, config.num_workers)

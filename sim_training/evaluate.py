@@ -13,9 +13,16 @@ from motion_retarget.fileio import atomic_write_text
 from motion_retarget.motion import Motion
 from sim_training.bundle import PolicyBundle
 from sim_training.env import ImitationEnv
+from sim_training.geometry import planar_velocity, yaw_of
 from sim_training.rewards import RewardConfig
 
 TERMS = tuple(RewardConfig().weights)
+TRACKING = ("forward_speed", "lateral_speed", "yaw_rate")
+"""Planar motion figures of an episode: mean forward and lateral speed (m/s) and yaw rate
+(rad/s), each in its own heading frame, for the robot and its reference."""
+MOVING = {"forward_speed": 0.1, "lateral_speed": 0.1, "yaw_rate": 0.2}
+"""Reference speeds (m/s, m/s, rad/s) below which a motion does not move in that direction:
+no tracking ratio is given for it."""
 
 
 def evaluate(
@@ -59,6 +66,7 @@ def evaluate(
             dyn = obs["dynamics"]
             total, steps, terms = 0.0, 0, dict.fromkeys(TERMS, 0.0)
             terminated = truncated = False
+            track, ref_track = [_planar_sample(env)], [_planar_ref_sample(env)]
             while not (terminated or truncated):
                 action = bundle.act(obs["obs"], dynamics=dyn, z=z)
                 obs, reward, terminated, truncated, info = env.step(action)
@@ -66,12 +74,23 @@ def evaluate(
                 steps += 1
                 for k in TERMS:
                     terms[k] += info["reward_terms"][k]
+                track.append(_planar_sample(env))
+                ref_track.append(_planar_ref_sample(env))
                 if ep == 0 and gif is not None:
                     pos, quat = env.robot.base_pose()
                     frames.append(np.r_[pos, quat, env.robot.joint_state()[0]])
-            rows.append({"return": total, "seconds": steps * env.config.policy_dt,
+            dt = env.config.policy_dt
+            robot_v = planar_velocity(*map(np.array, zip(*track, strict=True)), dt)
+            ref_v = planar_velocity(*map(np.array, zip(*ref_track, strict=True)), dt)
+            robot_path = np.array([p for p, _ in track])[:, :2]
+            ref_path = np.array([p for p, _ in ref_track])[:, :2]
+            rows.append({"return": total, "seconds": steps * dt,
+                         "progress": _progress(robot_path, ref_path, steps * dt),
                          "fell": bool(terminated), "steps": steps,
-                         **{f"reward_terms.{k}": v / steps for k, v in terms.items()}})
+                         **{f"reward_terms.{k}": v / steps for k, v in terms.items()},
+                         **{k: float(v) for k, v in zip(TRACKING, robot_v, strict=True)},
+                         **{f"ref_{k}": float(v) for k, v in zip(TRACKING, ref_v,
+                                                                   strict=True)}})
     finally:
         env.close()
     out: dict[str, Any] = {
@@ -87,6 +106,7 @@ def evaluate(
     for k in TERMS:
         out[f"reward_terms.{k}"] = float(np.mean([r[f"reward_terms.{k}"] for r in rows]))
     out["reward_terms"] = {k: out[f"reward_terms.{k}"] for k in TERMS}
+    out.update(tracking_figures(rows))
     out["per_episode"] = rows
     if gif is not None and frames:
         from motion_retarget.preview import render_gif
@@ -99,3 +119,50 @@ def evaluate(
     if json_out is not None:
         atomic_write_text(json_out, json.dumps(out, indent=2) + "\n")
     return out
+
+
+def _planar_sample(env: ImitationEnv) -> tuple[np.ndarray, float]:
+    """The robot's body position (m) and heading (rad) now."""
+    state = env._robot_quantities()
+    return state["root_pos"], float(yaw_of(state["root_rot"]))
+
+
+def _planar_ref_sample(env: ImitationEnv) -> tuple[np.ndarray, float]:
+    """The reference's position and heading now, without the per-cycle origin sync."""
+    ref = env.ref.state(env.t)
+    return ref.root_pos, float(yaw_of(ref.root_rot))
+
+
+def tracking_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean planar speeds of robot and reference, and their ratios where the reference moves.
+
+    Args:
+        rows: Per-episode rows with the :data:`TRACKING` keys and their ``ref_`` twins.
+
+    Returns:
+        ``progress_ratio``: the robot's net displacement along the reference's net
+        displacement over the reference's (mean over episodes; None for a motion that does
+        not travel), the distance criterion of a shipped gait (a robot that turns away from
+        its path or lags scores below 1); ``<k>``, ``ref_<k>`` (means over episodes) and
+        ``<k>_ratio`` (robot / reference, signed: a robot going the wrong way has a negative
+        ratio; None where the reference's |speed| is below :data:`MOVING`) for every
+        :data:`TRACKING` key.
+    """
+    out: dict[str, Any] = {}
+    progress = [r["progress"] for r in rows if r.get("progress") is not None]
+    out["progress_ratio"] = float(np.mean(progress)) if progress else None
+    for k in TRACKING:
+        robot = float(np.mean([r[k] for r in rows]))
+        ref = float(np.mean([r[f"ref_{k}"] for r in rows]))
+        out[k], out[f"ref_{k}"] = robot, ref
+        out[f"{k}_ratio"] = robot / ref if abs(ref) >= MOVING[k] else None
+    return out
+
+
+def _progress(robot_path: np.ndarray, ref_path: np.ndarray, seconds: float) -> float | None:
+    """Robot displacement along the reference's, over the reference's (None if it stays)."""
+    ref = ref_path[-1] - ref_path[0]
+    length2 = float(ref @ ref)
+    if seconds <= 0 or np.sqrt(length2) / seconds < MOVING["forward_speed"]:
+        return None
+    return float((robot_path[-1] - robot_path[0]) @ ref / length2)

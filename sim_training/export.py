@@ -1,15 +1,22 @@
-"""Export a bundle's actor (and encoder) to TorchScript and ONNX, with a parity check.
+"""Export a bundle's actor (and encoder) to ``torch.export`` and ONNX, with a parity check.
 
 The exported actor takes the *raw* observation (normalisation is built in) and z, and returns
 the deterministic action clipped to [-1, 1]: ``actor(obs (B, n_obs), z (B, z_dim)) -> (B, 12)``.
 The encoder maps raw dynamics params to the latent mean: ``encoder(dynamics (B, 11)) -> (B, z)``.
-The parity check runs both exports (TorchScript in torch, ONNX in onnxruntime) on random
-inputs and compares them with the bundle's torch policy.
+The parity check runs both exports (the ``torch.export`` program in torch, ONNX in
+onnxruntime) on random inputs and compares them with the bundle's torch policy.
+
+Beside them, ``deploy.json`` (and the same facts as ONNX metadata) tells another robot stack
+(ROS 2, C++) everything it needs to run the policy without reading Python: the robot, its
+joints in order, PD gains, default pose, how actions become joint targets, the rates, the
+observation layout with offsets, the latent, and the reference motion (``motion.txt``).
+TorchScript (``torch.jit``), which torch 2.13 deprecates, is no longer written.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +61,9 @@ class ExportedEncoder(th.nn.Module):
 
 def export_bundle(bundle: PolicyBundle, out: str | Path, samples: int = 256,
                   seed: int = 0) -> dict[str, Any]:
-    """Write ``actor.pt``/``actor.onnx`` (and the encoder's) to ``out``; check parity.
+    """Write ``actor.pt2``/``actor.onnx`` (and the encoder's), ``deploy.json`` and the motion.
+
+    Parity of both exports with the bundle's torch policy is checked on random inputs.
 
     Returns:
         The parity report (max abs differences), also written as ``export.json``.
@@ -72,34 +81,139 @@ def export_bundle(bundle: PolicyBundle, out: str | Path, samples: int = 256,
     reference = np.stack([bundle.act(o, z=zz[:bundle.z_dim] if bundle.z_dim else None)
                           for o, zz in zip(obs, z, strict=True)])
     report: dict[str, Any] = {"samples": samples}
+    deploy = deploy_description(bundle)
+    metadata = {k: json.dumps(v) for k, v in deploy.items()}
+    batch = th.export.Dim("batch", min=1)
     with th.no_grad():
-        scripted = th.jit.trace(actor, (obs_t[:1], z_t[:1]))
-        scripted.save(str(out / "actor.pt"))
-        th.onnx.export(actor, (obs_t[:1], z_t[:1]), str(out / "actor.onnx"),
-                       input_names=["obs", "z"], output_names=["action"],
-                       dynamic_axes={"obs": {0: "batch"}, "z": {0: "batch"},
-                                     "action": {0: "batch"}}, dynamo=False)
-        ts = th.jit.load(str(out / "actor.pt"))(obs_t, z_t).numpy()
+        program = th.export.export(actor, (obs_t[:2], z_t[:2]),
+                                   dynamic_shapes=({0: batch}, {0: batch}))
+        th.export.save(program, str(out / "actor.pt2"))
+        _onnx_from_program(program, out / "actor.onnx", ["obs", "z"], ["action"])
+        exported = _load_program(out / "actor.pt2")(obs_t, z_t).numpy()
+    _add_onnx_metadata(out / "actor.onnx", metadata)
     sess = ort.InferenceSession(str(out / "actor.onnx"), providers=["CPUExecutionProvider"])
     onnx_out = sess.run(None, {"obs": obs.astype(np.float32), "z": z.astype(np.float32)})[0]
-    report["actor_torchscript_max_abs_diff"] = float(np.max(np.abs(ts - reference)))
+    report["actor_torch_export_max_abs_diff"] = float(np.max(np.abs(exported - reference)))
     report["actor_onnx_max_abs_diff"] = float(np.max(np.abs(onnx_out - reference)))
     if bundle.z_dim:
         enc = ExportedEncoder(bundle).eval()
         dyn = th.as_tensor(rng.uniform(0.5, 1.5, (samples, 11)), dtype=th.float32)
         with th.no_grad():
             ref_z = enc(dyn).numpy()
-            th.jit.trace(enc, (dyn[:1],)).save(str(out / "encoder.pt"))
-            th.onnx.export(enc, (dyn[:1],), str(out / "encoder.onnx"), input_names=["dynamics"],
-                           output_names=["z"], dynamic_axes={"dynamics": {0: "batch"},
-                                                             "z": {0: "batch"}}, dynamo=False)
+            enc_program = th.export.export(enc, (dyn[:2],), dynamic_shapes=({0: batch},))
+            th.export.save(enc_program, str(out / "encoder.pt2"))
+            _onnx_from_program(enc_program, out / "encoder.onnx", ["dynamics"], ["z"])
+            enc_export = _load_program(out / "encoder.pt2")(dyn).numpy()
+        _add_onnx_metadata(out / "encoder.onnx", metadata)
         esess = ort.InferenceSession(str(out / "encoder.onnx"),
                                      providers=["CPUExecutionProvider"])
         enc_onnx = esess.run(None, {"dynamics": dyn.numpy()})[0]
+        report["encoder_torch_export_max_abs_diff"] = float(np.max(np.abs(enc_export - ref_z)))
         report["encoder_onnx_max_abs_diff"] = float(np.max(np.abs(enc_onnx - ref_z)))
     report["parity_ok"] = all(v < 1e-5 for k, v in report.items() if k.endswith("diff"))
+    shutil.copyfile(bundle.motion_path, out / "motion.txt")
+    (out / "deploy.json").write_text(json.dumps(deploy, indent=2) + "\n")
     (out / "export.json").write_text(json.dumps(report, indent=2))
     return report
+
+
+def _load_program(path: Path) -> th.nn.Module:
+    """A saved ``torch.export`` program as a callable module (as a user loads ``.pt2``)."""
+    import warnings
+
+    with warnings.catch_warnings():  # torch 2.13's own loader uses a deprecated pytree check
+        warnings.filterwarnings("ignore", message=r".*LeafSpec.*", category=FutureWarning)
+        return th.export.load(str(path)).module()
+
+
+def _onnx_from_program(program: Any, path: Path, inputs: list[str], outputs: list[str]) -> None:
+    """The ONNX file of a ``torch.export`` program (torch's exporter, onnxscript behind it).
+
+    The same program as the ``.pt2`` artefact, so both carry one graph. torch's exporter
+    logs a warning per torchvision operator it cannot register (torchvision is not used
+    here): its logger is quietened for the call.
+    """
+    import logging
+
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        onnx_program = th.onnx.export(program, input_names=inputs, output_names=outputs,
+                                      dynamo=True, verbose=False)
+    finally:
+        logger.setLevel(level)
+    onnx_program.save(str(path))
+
+
+def _add_onnx_metadata(path: Path, metadata: dict[str, str]) -> None:
+    """Write ``metadata`` (key → JSON text) into an ONNX file's ``metadata_props``."""
+    import onnx
+
+    model = onnx.load(str(path))
+    del model.metadata_props[:]
+    for key, value in metadata.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path))
+
+
+def deploy_description(bundle: PolicyBundle) -> dict[str, Any]:
+    """Everything a non-Python robot stack needs to run the exported actor (``deploy.json``).
+
+    Returns:
+        A JSON-ready dict: robot, joints (URDF names, project order), kp/kd (N·m/rad,
+        N·m·s/rad), default pose and limits, the action → target rule, policy and command
+        rates (Hz), the observation layout (name, offset, size, unit per block), the reference
+        frames' settings, the latent (fixed z, or the prior mean), files.
+    """
+    from motion_retarget.robots import get_robot
+    from sim_training.observations import observation_layout
+
+    spec = get_robot(bundle.robot)
+    env = bundle.config.env
+    layout, offset = [], 0
+    for name, size, unit in observation_layout(env.history, tuple(env.future_steps)):
+        layout.append({"name": name, "offset": offset, "size": size, "unit": unit})
+        offset += size
+    if offset != bundle.obs_mean.shape[0]:
+        raise ValueError(f"observation layout ({offset}) does not match the bundle's "
+                         f"statistics ({bundle.obs_mean.shape[0]})")
+    z = None if not bundle.z_dim else [float(v) for v in (
+        bundle.z if bundle.z is not None else np.zeros(bundle.z_dim))]
+    return {
+        "format": "quadmimic-deploy", "version": 1, "robot": spec.name,
+        "joint_order": "FR, FL, RR, RL x (abduction, hip, knee); motor i of the Unitree "
+                       "low-level messages is joint i",
+        "joint_names": list(spec.joint_names),
+        "kp": list(spec.kp), "kd": list(spec.kd),
+        "default_pose": list(spec.default_pose),
+        "joint_lower": list(spec.joint_lower), "joint_upper": list(spec.joint_upper),
+        "torque_limits": list(spec.torque_limits),
+        "action": {
+            "size": 12, "clip": [-1.0, 1.0], "mode": env.action_mode,
+            "scale_rad": env.action_scale, "filter_hz": env.action_filter_hz,
+            "rule": ("target = clip(reference_joints(t + 1/policy_hz) + scale * "
+                     "filtered(clip(action)), joint_lower, joint_upper)"
+                     if env.action_mode == "residual" else
+                     "target = clip(default_pose + scale * filtered(clip(action)), joint_lower, "
+                     "joint_upper)"),
+            "previous_action": "the observation's previous_action is the clipped raw action",
+            "filter": "first-order low-pass y += alpha * (action - y), "
+                      "alpha = 1 - exp(-2 pi filter_hz / policy_hz)",
+        },
+        "policy_hz": 1.0 / env.policy_dt, "command_hz": 500.0,
+        "command": "Unitree low level: tau = kp (q* - q) + kd (0 - dq), q* the target",
+        "observation": {
+            "size": offset, "layout": layout, "normalisation": "inside the actor graph",
+            "history_newest_first": env.history,
+            "future_steps": list(env.future_steps),
+            "heading_feedback": env.heading_feedback,
+        },
+        "latent": {"z_dim": bundle.z_dim, "z": z,
+                   "note": "the actor's z input; zeros are the prior mean"},
+        "files": {"actor_onnx": "actor.onnx", "actor_torch_export": "actor.pt2",
+                  "motion": "motion.txt"},
+    }
 
 
 class OnnxActor:

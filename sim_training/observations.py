@@ -7,7 +7,10 @@ Layout of the flat ``obs`` vector (float32), for ``history`` H and ``future_step
    project order); 12 previous actions (the policy's raw outputs, unitless).
 2. For each k in F, the reference k policy steps ahead, 18 values:
    root displacement from the reference's *current* root, in its current heading frame (m,
-   3); heading change (rad, 1); roll, pitch (rad, 2); 12 joint angles (rad).
+   3); heading change (rad, 1); roll, pitch (rad, 2); 12 joint angles (rad). With heading
+   feedback (``EnvConfig.heading_feedback``) the heading frame and the heading change are
+   the robot's (IMU yaw) instead of the reference's: the robot sees how far it has turned
+   away from the reference.
 
 Everything in it is measurable on hardware (IMU, encoders) or known from the motion: no
 global position is needed. The dynamics parameters are a separate key (``dynamics``) that
@@ -54,10 +57,19 @@ def proprio_frame(roll_pitch: np.ndarray, gyro: np.ndarray, joints: np.ndarray,
     return np.concatenate([roll_pitch, gyro[:2], joints, previous_action])
 
 
-def future_frames(now: RefState, future: list[RefState]) -> np.ndarray:
-    """Future reference frames (len(future) × 18,) relative to the current reference root."""
+def future_frames(now: RefState, future: list[RefState],
+                  heading_error: float = 0.0) -> np.ndarray:
+    """Future reference frames (len(future) × 18,) relative to the current reference root.
+
+    Args:
+        now: The reference now.
+        future: The reference at each future step.
+        heading_error: The reference's heading now minus the robot's (rad). Displacements and
+            heading changes are then expressed in the robot's heading frame, so a robot that
+            turned away from the reference sees it (0: the reference's own heading frame).
+    """
     r = now.root_rot
-    yaw_now = math.atan2(r[1, 0], r[0, 0])
+    yaw_now = math.atan2(r[1, 0], r[0, 0]) - heading_error
     c, s = math.cos(yaw_now), math.sin(yaw_now)
     out = np.empty(len(future) * FUTURE_SIZE)
     px, py, pz = now.root_pos.tolist()
@@ -102,9 +114,14 @@ class ObservationBuilder:
         """Add the newest proprioception frame (28,)."""
         self._frames = [frame, *self._frames[: self.history - 1]]
 
-    def build(self, now: RefState, future: list[RefState]) -> np.ndarray:
-        """The ``obs`` vector (size,) float32 from the history and the reference."""
-        out = np.concatenate([*self._frames, future_frames(now, future)]).astype(np.float32)
+    def build(self, now: RefState, future: list[RefState],
+              heading_error: float = 0.0) -> np.ndarray:
+        """The ``obs`` vector (size,) float32 from the history and the reference.
+
+        ``heading_error``: see :func:`future_frames`.
+        """
+        out = np.concatenate([*self._frames, future_frames(now, future, heading_error)]
+                             ).astype(np.float32)
         if out.shape != (self.size,) or not np.all(np.isfinite(out)):
             raise ValueError(f"observation has shape {out.shape} or non-finite values")
         return out

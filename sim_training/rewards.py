@@ -4,16 +4,23 @@ Each term maps a tracking error to (0, 1] with ``exp(-scale · error)``: exactly
 reference, falling off as the robot leaves it. The total is the weighted sum with the weights
 of :class:`RewardConfig` (they sum to 1, so the total is in (0, 1] too). The env returns every
 term's value in ``info["reward_terms"]`` so training can log them.
+
+The one registry of terms is :data:`REWARD_TERMS` (name → pure function of robot quantities,
+reference quantities and the config), as mujoco_playground's ``reward_config.scales``:
+:data:`TRAINING_TERMS` are the five of the paper, which need the simulator's base position
+and velocity; :data:`MEASURABLE_TERMS` are what a robot measures (encoders, IMU), the return
+adaptation maximises on hardware. Every stage takes term names from here.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import numpy as np
 
-from sim_training.geometry import log_rotation
+from sim_training.geometry import log_rotation, roll_pitch
 
 
 def _sq(x: np.ndarray) -> float:
@@ -114,6 +121,93 @@ def root_velocity_reward(
     return math.exp(-linear_scale * lin2 - angular_scale * ang2)
 
 
+def orientation_reward(root_rot: np.ndarray, ref_rot: np.ndarray, scale: float) -> float:
+    """exp(−scale · Σ (roll/pitch error)²) (rad): the root rotation term without heading.
+
+    An IMU measures roll and pitch without drift; the heading it does not.
+    """
+    return math.exp(-scale * _sq(roll_pitch(ref_rot) - roll_pitch(root_rot)))
+
+
+def angular_velocity_reward(gyro: np.ndarray, ref_gyro: np.ndarray, scale: float) -> float:
+    """exp(−scale · ‖ω̂ − ω‖²), body-frame angular velocities (rad/s): what a gyro measures."""
+    return math.exp(-scale * _sq(ref_gyro - gyro))
+
+
+def planar_velocity_reward(vel_xy: np.ndarray, ref_vel_xy: np.ndarray, scale: float) -> float:
+    """exp(−scale · ‖v̂ − v‖²) over the horizontal base velocity in the heading frame (m/s).
+
+    A robot measures it by leg odometry (the stance feet do not slide, see
+    ``adaptation.returns``); a NaN estimate (no foot on the ground) scores 0.
+    """
+    err = _sq(ref_vel_xy - vel_xy)
+    return math.exp(-scale * err) if np.isfinite(err) else 0.0
+
+
+Quantities = dict[str, np.ndarray]
+"""Robot or reference quantities by name (see :func:`imitation_reward` for the keys)."""
+
+REWARD_TERMS: dict[str, Callable[[Quantities, Quantities, RewardConfig], float]] = {
+    "pose": lambda r, f, c: pose_reward(r["joints"], f["joints"], c.pose_scale),
+    "velocity": lambda r, f, c: velocity_reward(r["joint_vel"], f["joint_vel"],
+                                                c.velocity_scale),
+    "end_effector": lambda r, f, c: end_effector_reward(r["feet_local"], f["feet_local"],
+                                                        c.end_effector_scale),
+    "root_pose": lambda r, f, c: root_pose_reward(r["root_pos"], r["root_rot"], f["root_pos"],
+                                                  f["root_rot"], c.root_position_scale,
+                                                  c.root_rotation_scale),
+    "root_velocity": lambda r, f, c: root_velocity_reward(
+        r["lin_vel"], r["ang_vel"], f["lin_vel"], f["ang_vel"], c.root_linear_velocity_scale,
+        c.root_angular_velocity_scale),
+    "orientation": lambda r, f, c: orientation_reward(r["root_rot"], f["root_rot"],
+                                                      c.root_rotation_scale),
+    "planar_velocity": lambda r, f, c: planar_velocity_reward(
+        r["heading_vel"][:2], f["heading_vel"][:2], c.root_linear_velocity_scale),
+    "angular_velocity": lambda r, f, c: angular_velocity_reward(
+        r["root_rot"].T @ r["ang_vel"], f["root_rot"].T @ f["ang_vel"],
+        c.root_angular_velocity_scale),
+}
+"""Every reward term by name: ``term(robot, reference, config) -> value in (0, 1]``."""
+
+TRAINING_TERMS: tuple[str, ...] = ("pose", "velocity", "end_effector", "root_pose",
+                                   "root_velocity")
+"""The paper's five terms: the training reward (needs base position and velocity)."""
+
+MEASURABLE_TERMS: tuple[str, ...] = ("pose", "velocity", "end_effector", "orientation",
+                                     "planar_velocity", "angular_velocity")
+"""The terms a robot measures: joints (encoders), feet (their forward kinematics in the IMU's
+heading frame), roll/pitch and body rates (IMU), and the base's horizontal velocity by leg
+odometry (encoders, gyro and foot contacts): forward progress counts, so a robot that tracks
+the pose in place no longer scores as well as one that walks. ``orientation`` stands in for
+``root_pose``; ``planar_velocity`` and ``angular_velocity`` share ``root_velocity``'s weight
+(together they are that term's two halves)."""
+
+WEIGHT_OF: dict[str, str] = {"orientation": "root_pose", "planar_velocity": "root_velocity",
+                             "angular_velocity": "root_velocity"}
+"""Terms that take another term's weight in :attr:`RewardConfig.weights`."""
+
+
+def weighted_reward(cfg: RewardConfig, robot: Quantities, ref: Quantities,
+                    names: tuple[str, ...]) -> tuple[float, dict[str, float]]:
+    """The weighted mean of the named terms (weights renormalised to sum to 1) and each term.
+
+    Args:
+        cfg: Weights and scales.
+        robot: Robot quantities (the keys the named terms read).
+        ref: The same for the reference.
+        names: Terms of :data:`REWARD_TERMS`.
+
+    Returns:
+        (total in (0, 1], {term name: value}).
+    """
+    weights = cfg.weights
+    terms = {k: float(REWARD_TERMS[k](robot, ref, cfg)) for k in names}
+    w = {k: weights[WEIGHT_OF.get(k, k)] for k in names}
+    norm = sum(w.values())
+    total = sum(w[k] * v for k, v in terms.items()) / (norm if norm > 0 else 1.0)
+    return float(total), terms
+
+
 def imitation_reward(cfg: RewardConfig, robot: dict, ref: dict) -> tuple[float, dict[str, float]]:
     """The weighted total and each term, from robot and reference quantities.
 
@@ -126,20 +220,4 @@ def imitation_reward(cfg: RewardConfig, robot: dict, ref: dict) -> tuple[float, 
     Returns:
         (total, {term name: value in (0, 1]}).
     """
-    terms = {
-        "pose": pose_reward(robot["joints"], ref["joints"], cfg.pose_scale),
-        "velocity": velocity_reward(robot["joint_vel"], ref["joint_vel"], cfg.velocity_scale),
-        "end_effector": end_effector_reward(robot["feet_local"], ref["feet_local"],
-                                            cfg.end_effector_scale),
-        "root_pose": root_pose_reward(robot["root_pos"], robot["root_rot"], ref["root_pos"],
-                                      ref["root_rot"], cfg.root_position_scale,
-                                      cfg.root_rotation_scale),
-        "root_velocity": root_velocity_reward(robot["lin_vel"], robot["ang_vel"],
-                                              ref["lin_vel"], ref["ang_vel"],
-                                              cfg.root_linear_velocity_scale,
-                                              cfg.root_angular_velocity_scale),
-    }
-    terms = {k: float(v) for k, v in terms.items()}  # plain floats: cheap to send and log
-    weights = cfg.weights
-    total = sum(weights[k] * v for k, v in terms.items())
-    return float(total), terms
+    return weighted_reward(cfg, robot, ref, TRAINING_TERMS)

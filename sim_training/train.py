@@ -171,6 +171,7 @@ class Trainer:
         run_dir = Path(run_dir)
         if (run_dir / "LATEST").exists():
             raise QuadmimicError(f"{run_dir} already holds a run; use --resume to continue it")
+        validate_config(config)
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / "config.json")
         shutil.copyfile(config.motion, run_dir / "motion.txt")
@@ -205,6 +206,8 @@ class Trainer:
         src = Path(source)
         from sim_training.bundle import lineage_of
 
+        source_robot = _source_robot(src)
+
         # What led to these weights, frozen now: the source run goes on and prunes its
         # checkpoints, so reading it later would give a longer history than was inherited.
         atomic_write_text(self.run_dir / "lineage.json", json.dumps(lineage_of(src)))
@@ -224,7 +227,13 @@ class Trainer:
         with np.load(src / "normalization.npz") as data:
             arrays = dict(data)
         if arrays["obs_mean"].shape != self.norm.obs_rms["obs"].mean.shape:
-            raise BundleError("observation statistics do not fit this run's env config", src)
+            raise BundleError(f"observation layout {arrays['obs_mean'].shape[0]} does not fit "
+                              f"this run's {self.norm.obs_rms['obs'].mean.shape[0]}", src)
+        if source_robot is not None and source_robot != self.config.robot:
+            # Another robot: its statistics are only the prior. With a count of one sample
+            # the first rollout's observations of this robot outweigh them at once, so the
+            # statistics are re-estimated on this robot from the first step on.
+            arrays = {**arrays, "obs_count": np.array(1.0)}
         set_normalization(self.norm, arrays, returns=False)  # returns: this run's own task
 
     def nominal_eval(self) -> dict[str, float]:
@@ -249,6 +258,16 @@ class Trainer:
                 "eval_nominal_fall_rate": result["fall_rate"],
                 "eval_nominal_pose": result["reward_terms.pose"],
                 "eval_nominal_return": result["mean_return"]}
+
+    def _restore_generators(self, path: Path) -> None:
+        """Numpy's global generator (minibatch order) and every env's generator."""
+        states = json.loads(path.read_text())
+        name, keys, pos, has_gauss, gauss = states["numpy_global"]
+        np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
+        envs = states["envs"]
+        if len(envs) == self.config.num_envs:
+            for i, state in enumerate(envs):
+                self.norm.env_method("set_rng_state", state, indices=[i])
 
     def wall_seconds(self) -> float:
         """Training wall time so far, across resumes (s)."""
@@ -283,6 +302,10 @@ class Trainer:
         th.save(self.model.policy.state_dict(), tmp / "policy.pt")
         th.save(self.model.policy.optimizer.state_dict(), tmp / "optimizer.pt")
         th.save({"torch_rng": th.get_rng_state()}, tmp / "rng.pt")
+        name, keys, pos, has_gauss, gauss = np.random.get_state()
+        (tmp / "generators.json").write_text(json.dumps({
+            "numpy_global": [name, keys.tolist(), pos, has_gauss, gauss],
+            "envs": self.norm.env_method("rng_state")}))
         np.savez(tmp / "normalization.npz", **normalization_arrays(self.norm))
         state = {"num_timesteps": steps, "n_updates": int(self.model._n_updates),
                  "randomization_fraction": self.fraction, "wall_seconds": self.wall_seconds(),
@@ -302,6 +325,8 @@ class Trainer:
         self.model.policy.optimizer.load_state_dict(
             th.load(path / "optimizer.pt", weights_only=True))
         th.set_rng_state(th.load(path / "rng.pt", weights_only=True)["torch_rng"])
+        if (path / "generators.json").is_file():  # older checkpoints reseed as they did
+            self._restore_generators(path / "generators.json")
         with np.load(path / "normalization.npz") as data:
             set_normalization(self.norm, dict(data))
         state = json.loads((path / "state.json").read_text())
@@ -312,6 +337,56 @@ class Trainer:
         self.curve = list(state["curve"])
         self._wall_before = float(state["wall_seconds"])
         self.set_fraction(float(state["randomization_fraction"]))
+
+
+def validate_config(config: TrainConfig) -> None:
+    """Check what a run reads before any env process starts (errors name file and reason).
+
+    The motion must load and fit the robot, and an ``init_from`` source must hold a policy
+    of the run's layout, so a bad input is one line instead of dead worker processes.
+
+    Raises:
+        QuadmimicError: A subclass naming the file and what is wrong with it.
+    """
+    from motion_retarget.motion import load_motion
+    from motion_retarget.robots import get_robot
+    from sim_training.observations import observation_size
+
+    get_robot(config.robot)
+    motion = load_motion(config.motion)
+    if motion.frames.shape[1] != 19:
+        raise BundleError(f"a motion frame has {motion.frames.shape[1]} values; a quadruped "
+                          "motion has 19 (position 3, quaternion 4, 12 joints)", config.motion)
+    if config.init_from is None:
+        return
+    src = Path(config.init_from)
+    if (src / "LATEST").is_file():
+        src = src / "checkpoints" / (src / "LATEST").read_text().strip()
+    if not (src / "policy.pt").is_file() or not (src / "normalization.npz").is_file():
+        raise BundleError("no policy.pt + normalization.npz here (give a run, a checkpoint or "
+                          "a bundle)", config.init_from)
+    _source_robot(src)
+    try:
+        with np.load(src / "normalization.npz") as data:
+            size = int(data["obs_mean"].shape[0])
+    except (OSError, ValueError, KeyError) as exc:
+        raise BundleError(f"unreadable normalization.npz: {exc}", src) from exc
+    want = observation_size(config.env.history, tuple(config.env.future_steps))
+    if size != want:
+        raise BundleError(f"observation layout {size} does not fit this run's {want}",
+                          config.init_from)
+
+
+def _source_robot(src: Path) -> str | None:
+    """The robot a run, checkpoint or bundle was trained for (None if it does not say)."""
+    for folder in (src, src.parent.parent):
+        path = folder / "config.json"
+        if path.is_file():
+            try:
+                return str(json.loads(path.read_text())["robot"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise BundleError(f"unreadable config.json: {exc}", path) from exc
+    return None
 
 
 def drop_latent_inputs(state: dict[str, th.Tensor],

@@ -5,9 +5,11 @@ Everything on the wire goes through the SDK wheel's ``robot_interface`` (``UDP``
 it at once (``SetSend`` + ``Send``); a background thread polls the socket (``Recv`` +
 ``GetRecv``, non-blocking) at ``poll_hz`` and converts the newest LowState to a
 :class:`~robot_deploy.robot.RobotState` stamped with the local monotonic time of its arrival,
-so :meth:`read` never blocks. Like the robot, the backend does not repeat commands on its
-own: each :meth:`command` is one packet and the robot answers each packet with one state, so a
-client that stops commanding gets no fresh state and the robot's watchdog damps.
+so :meth:`read` never blocks; the state's ``remote`` is the LowState's ``wirelessRemote``
+decoded (:func:`robot_deploy.remote.decode_remote`: the e-stop and Start). Like the robot,
+the backend does not repeat commands on its own: each :meth:`command` is one packet and the
+robot answers each packet with one state, so a client that stops commanding gets no fresh
+state and the robot's watchdog damps.
 
 The wire format is SDK 3.8's, the Go1's; ``robot="a1"`` selects the A1 spec (limits, gains,
 SDK ``Safety`` tables) but a real A1 speaks the older SDK 3.3 format, so it only makes sense
@@ -25,6 +27,8 @@ import numpy as np
 
 from motion_retarget.errors import RobotConnectionError
 from motion_retarget.robots import get_robot
+from robot_deploy.network import check_robot_route, parse_robot_ip
+from robot_deploy.remote import decode_remote
 from robot_deploy.robot import JointCommand, Robot, RobotState
 
 log = logging.getLogger(__name__)
@@ -55,7 +59,8 @@ class Go1UdpBackend(Robot):
 
     Args:
         robot: Robot spec name, "go1" or "a1".
-        robot_ip: The robot's address (the Go1's low-level board is 192.168.123.10).
+        robot_ip: The robot's IPv4 address (the Go1's low-level board is 192.168.123.10;
+            the emulator 127.0.0.1).
         robot_port: The robot's UDP port (8007).
         local_port: Local UDP port (Unitree's examples use 8080; 0 = any free port).
         poll_hz: How often the background thread polls for states (Hz).
@@ -65,16 +70,25 @@ class Go1UdpBackend(Robot):
             before each send (None: off; on a trip it switches the motors off).
         position_limit: Apply the SDK's ``Safety.PositionLimit`` (clamp targets to the
             SDK's joint limits) before each send.
+        interface: The network interface that faces the robot; if given, ``robot_ip`` must
+            be on its network (the SDK's socket itself listens on every interface).
+
+    Raises:
+        RobotConnectionError: ``robot`` is neither go1 nor a1.
+        NetworkOptionError: ``robot_ip`` is not an IPv4 address, or not on ``interface``.
     """
 
     def __init__(self, robot: str = "go1", *, robot_ip: str = "127.0.0.1",
                  robot_port: int = 8007, local_port: int = 8080, poll_hz: float = 1000.0,
                  contact_threshold: float = 15.0, power_protect: int | None = None,
-                 position_limit: bool = False) -> None:
+                 position_limit: bool = False, interface: str | None = None) -> None:
         if robot not in ("go1", "a1"):
             raise RobotConnectionError(f"go1-udp backend drives go1 or a1, not {robot!r}")
         self.spec = get_robot(robot)
-        self.robot_ip = robot_ip
+        self.robot_ip = parse_robot_ip(robot_ip)
+        if interface is not None:
+            check_robot_route(self.robot_ip, interface)
+        self.interface = interface
         self.robot_port = robot_port
         self.local_port = local_port
         self.poll_period = 1.0 / poll_hz
@@ -204,7 +218,8 @@ class Go1UdpBackend(Robot):
         return RobotState(q=q, dq=dq, tau=tau, quat=np.array([x, y, z, w]),
                           gyro=np.array(imu.gyroscope), accel=np.array(imu.accelerometer),
                           stamp=stamp,
-                          foot_contact=np.array(low.footForce) > self.contact_threshold)
+                          foot_contact=np.array(low.footForce) > self.contact_threshold,
+                          remote=decode_remote(low.wirelessRemote))
 
     # ------------------------------------------------------------------ Robot
     def read(self) -> RobotState:

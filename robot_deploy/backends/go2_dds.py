@@ -8,6 +8,14 @@ polynomial 0x04C11DB7); the robot ignores a command whose CRC is wrong. Motor ``
 messages is joint ``i`` of the robot spec (FR, FL, RR, RL × hip, thigh, calf); motors 12..19
 are unused on a Go2.
 
+Low-level commands are only obeyed once the robot's own motion service is released: a Go2
+starts in sport mode ("normal"), and while a motion mode is active it ignores ``rt/lowcmd``.
+So :meth:`Go2DdsBackend.connect` does what Unitree's ``go2_stand_example.py`` does, with the
+SDK's ``MotionSwitcherClient`` (RPC service ``motion_switcher``): ``CheckMode``, and while a
+mode is active ``ReleaseMode`` and check again, until none is (or ``release_timeout``:
+:class:`RobotConnectionError`). It sends no command before. Each ``LowState_`` also carries
+the wireless remote (``wireless_remote``, decoded into ``RobotState.remote``).
+
 DDS is set up by the SDK's process-global ``ChannelFactoryInitialize(domain, interface)``:
 one domain per process. :func:`init_dds` wraps it and refuses a second, different domain.
 """
@@ -15,6 +23,7 @@ one domain per process. :func:`init_dds` wraps it and refuses a second, differen
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections import Counter
@@ -24,7 +33,11 @@ import numpy as np
 
 from motion_retarget.errors import RobotConnectionError
 from motion_retarget.robots import get_robot
+from robot_deploy.network import check_interface
+from robot_deploy.remote import decode_remote
 from robot_deploy.robot import JointCommand, Robot, RobotState
+
+log = logging.getLogger(__name__)
 
 LOWCMD_TOPIC = "rt/lowcmd"
 LOWSTATE_TOPIC = "rt/lowstate"
@@ -60,8 +73,10 @@ def init_dds(domain: int, interface: str = "lo") -> None:
 
     Raises:
         RobotConnectionError: DDS failed to start, or this process already runs another domain.
+        NetworkOptionError: No network interface ``interface`` on this machine.
     """
     global _dds_config
+    check_interface(interface)
     from unitree_sdk2py.core.channel import ChannelFactoryInitialize
 
     with _dds_lock:
@@ -136,6 +151,85 @@ def release(channel: object) -> None:
         channel.Close()  # type: ignore[attr-defined]
 
 
+def close_rpc_client(client: object) -> None:
+    """Close an SDK RPC client (e.g. ``MotionSwitcherClient``): its DDS entities and thread.
+
+    The SDK has no close: its request writer and response reader (with a listener and a
+    reader thread) would live as long as the process. Idempotent, never raises.
+    """
+    stub = getattr(client, "_ClientBase__stub", None)
+    for name in ("_ClientStub__sendChannel", "_ClientStub__recvChannel"):
+        channel = getattr(stub, name, None)
+        if channel is None:
+            continue
+        for entity in dds_entities(channel):
+            with contextlib.suppress(Exception):
+                entity.set_listener(None)
+            with contextlib.suppress(Exception):
+                entity.__del__()
+        for close in ("CloseReader", "CloseWriter"):  # stops the reader thread
+            with contextlib.suppress(Exception):
+                getattr(channel, close)()
+
+
+def release_motion_mode(timeout: float = 10.0, poll: float = 0.25) -> str:
+    """Release the robot's motion mode (sport mode) through its ``motion_switcher`` service.
+
+    Unitree's procedure (``go2_stand_example.py``) with the SDK's ``MotionSwitcherClient``:
+    ``CheckMode``; while a mode is active, ``ReleaseMode``, wait, check again. DDS must be
+    initialised (:func:`init_dds`).
+
+    Args:
+        timeout: Seconds until no mode is active.
+        poll: Seconds between checks.
+
+    Returns:
+        The mode that was active ("" if none was).
+
+    Raises:
+        RobotConnectionError: A mode is still active after ``timeout``, or the service
+            did not answer.
+    """
+    from unitree_sdk2py.comm.motion_switcher.motion_switcher_client import (
+        MotionSwitcherClient,
+    )
+
+    deadline = time.monotonic() + timeout
+    client = MotionSwitcherClient()  # joins the service's request/response topics
+    try:
+        client.SetTimeout(max(0.1, min(1.0, timeout)))
+        client.Init()
+        released, problem = "", "motion_switcher gave no answer"
+        while True:
+            name, problem = _check_mode(client, problem)
+            if name == "":
+                if released:
+                    log.info("go2-dds: released motion mode %r", released)
+                return released
+            if name is not None:
+                released = released or name
+                problem = f"{name!r} still active"
+                client.ReleaseMode()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RobotConnectionError(
+                    f"cannot release the motion mode in {timeout:.1f} s: {problem}")
+            time.sleep(min(poll, left))
+    finally:
+        close_rpc_client(client)
+
+
+def _check_mode(client: Any, problem: str) -> tuple[str | None, str]:
+    """``CheckMode``: the active mode's name ("" none), or None and what went wrong."""
+    try:
+        code, result = client.CheckMode()
+        if code != 0:
+            return None, f"motion_switcher gave no answer (RPC code {code})"
+        return str(result.get("name") or ""), problem
+    except Exception as exc:  # an answer that is not the expected JSON
+        return None, f"unreadable CheckMode answer ({exc})"
+
+
 def quat_wxyz_to_xyzw(q: Any) -> np.ndarray:
     """Unitree's IMU quaternion (w, x, y, z) as this project's (x, y, z, w)."""
     w, x, y, z = (float(v) for v in q)
@@ -164,18 +258,24 @@ class Go2DdsBackend(Robot):
             (raw sensor units on the Go2; newtons in the emulator).
         check_crc: Validate the CRC of every state read; a bad one is counted and skipped
             (the previous state, with its older stamp, stays the newest).
+        release_timeout: Seconds :meth:`connect` may take to release the robot's motion
+            mode (see the module doc).
     """
 
     LATENCY_DRIFT = 1e-3
     """How fast (s/s) the lateness baseline may creep up (clock drift robot vs. computer)."""
 
     def __init__(self, robot: str = "go2", domain: int = 0, interface: str = "lo", *,
-                 contact_threshold: float = 20.0, check_crc: bool = True) -> None:
+                 contact_threshold: float = 20.0, check_crc: bool = True,
+                 release_timeout: float = 10.0) -> None:
         self.spec = get_robot(robot)
         self.domain = domain
         self.interface = interface
         self.contact_threshold = contact_threshold
         self.check_crc = check_crc
+        self.release_timeout = release_timeout
+        self.released_mode: str | None = None
+        """The motion mode :meth:`connect` released ("" none was active; None not yet)."""
         self.counters: Counter[str] = Counter()
         """``states_received``, ``states_bad_crc``, ``states_malformed``, ``commands_sent``,
         ``write_failed``."""
@@ -193,10 +293,15 @@ class Go2DdsBackend(Robot):
 
     # ------------------------------------------------------------------ lifecycle
     def connect(self, timeout: float = 5.0) -> None:
-        """Join the DDS domain, subscribe ``rt/lowstate``, wait for a first valid state.
+        """Join the DDS domain, wait for a first valid state, release the motion mode.
+
+        Subscribes ``rt/lowstate``; once a valid state arrived, releases the robot's motion
+        mode (up to ``release_timeout`` more seconds). No command is sent.
 
         Raises:
-            RobotConnectionError: DDS would not start, or no valid state within ``timeout``.
+            RobotConnectionError: DDS would not start, no valid state within ``timeout``, or
+                the motion mode could not be released.
+            NetworkOptionError: No network interface ``interface`` on this machine.
         """
         if self._open:
             return
@@ -226,6 +331,11 @@ class Go2DdsBackend(Robot):
             raise RobotConnectionError(f"cannot open the Go2 DDS channels: {exc}") from exc
         while time.monotonic() < deadline:
             if self._update() is not None:
+                try:
+                    self.released_mode = release_motion_mode(self.release_timeout)
+                except RobotConnectionError:
+                    self.close()
+                    raise
                 return
             time.sleep(0.005)
         self.close()
@@ -302,6 +412,7 @@ class Go2DdsBackend(Robot):
             accel=np.asarray(imu.accelerometer, dtype=np.float64),
             stamp=stamp,
             foot_contact=force > self.contact_threshold,
+            remote=decode_remote(msg.wireless_remote),
         )
 
     def read(self) -> RobotState:

@@ -104,6 +104,15 @@ class SimBackend(Robot):
             raise RobotConnectionError("sim backend is not connected")
         return self.sim
 
+    def base_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        """URDF base position (3,) m and orientation quaternion (4,) xyzw, world frame.
+
+        The operator's ground truth, not a sensor.
+        """
+        sim = self._require()
+        with self._lock:
+            return sim.base_pose()
+
     def now(self) -> float:
         """Simulated time (s)."""
         sim = self._require()

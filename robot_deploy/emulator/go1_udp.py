@@ -1,11 +1,13 @@
 """A Go1 (or A1) that speaks the Unitree legged SDK 3.8 low-level UDP protocol on 127.0.0.1.
 
-:class:`Go1UdpEmulator` binds ``127.0.0.1:port`` (8007 like the robot), receives LowCmd
+:class:`Go1UdpEmulator` binds ``127.0.0.1:port`` (8007 like the robot; ``host`` binds another
+address, e.g. that of the interface given to ``quadmimic emulate --interface``), receives LowCmd
 packets from any SDK client, checks their size, head and CRC (a bad packet is counted by
 reason — ``dropped_size``, ``dropped_header``, ``dropped_crc`` — and dropped; nothing a
 client sends can crash it), hands the motor commands of a good one to the
 :class:`~robot_deploy.emulator.core.EmulatorCore` (real-time physics, robot-side watchdog),
-and answers with a LowState sent to the sender's address, as the robot does. Packets that
+and answers with a LowState sent to the sender's address, as the robot does; its
+``wirelessRemote`` carries the remote the control channel's ``remote`` request holds. Packets that
 queued up while the server was busy are read together and only the newest good command is
 applied and answered (``commands_superseded`` counts the others).
 Motor semantics are the SDK's: mode 0x0A is servo (any other mode: motor off), ``PosStopF``
@@ -48,15 +50,18 @@ class Go1UdpEmulator:
         control_port: Port of the out-of-band control channel (0 = any free port; None = no
             control channel).
         command_timeout: Seconds without a valid command before the motors go to damping.
+        host: Address the wire socket binds (the control channel stays on 127.0.0.1).
     """
 
     def __init__(self, robot: str = "go1", port: int = 8007,
                  dynamics: Mapping | str | Path | None = None, control_port: int | None = None,
-                 command_timeout: float = 0.1) -> None:
+                 command_timeout: float = 0.1, host: str = LOOPBACK,
+                 physics: str = "pybullet") -> None:
         self.robot = robot
+        self.host = host
         self.requested_port = port
         self.requested_control_port = control_port
-        self.core = EmulatorCore(robot, dynamics, command_timeout)
+        self.core = EmulatorCore(robot, dynamics, command_timeout, physics=physics)
         self.spec = self.core.spec
         self.sock: socket.socket | None = None
         self.control: ControlServer | None = None
@@ -74,11 +79,11 @@ class Go1UdpEmulator:
             return self
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            sock.bind((LOOPBACK, self.requested_port))
+            sock.bind((self.host, self.requested_port))
         except OSError as exc:
             sock.close()
             raise RobotConnectionError(
-                f"cannot bind the Go1 emulator to {LOOPBACK}:{self.requested_port}: {exc}"
+                f"cannot bind the Go1 emulator to {self.host}:{self.requested_port}: {exc}"
             ) from exc
         sock.setblocking(False)  # _serve waits with select, then drains
         self.sock = sock
@@ -209,7 +214,7 @@ class Go1UdpEmulator:
                    else np.asarray(state.foot_contact, bool))
         share = self.spec.mass * GRAVITY / max(1, int(contact.sum()))
         reply = wire.encode_low_state(state, self.tick(), foot_force=np.where(contact, share, 0.0),
-                                      mode=self._mode)
+                                      mode=self._mode, wireless_remote=self.core.remote)
         sock = self.sock
         if sock is None:
             return
@@ -222,16 +227,19 @@ class Go1UdpEmulator:
 
 def run_emulator(protocol: str = "go1-udp", port: int = 8007,
                  dynamics: Mapping | str | Path | None = None, max_seconds: float | None = None,
-                 control_port: int | None = None, robot: str = "go1") -> dict[str, int]:
+                 control_port: int | None = None, robot: str = "go1",
+                 host: str = LOOPBACK, physics: str = "pybullet") -> dict[str, int]:
     """Run an emulator in the foreground (what ``quadmimic emulate`` calls).
 
     Args:
         protocol: Wire protocol; "go1-udp" here.
-        port: Wire port on 127.0.0.1.
+        port: Wire UDP port.
         dynamics: Dynamics params (dict or JSON file).
         max_seconds: Stop after this long (None: until Ctrl-C).
         control_port: Out-of-band control port (None: none).
         robot: Robot spec name.
+        host: Address the wire port binds (127.0.0.1; an interface's address).
+        physics: Engine behind the wire: "pybullet" or "mujoco".
 
     Returns:
         The final packet counters.
@@ -248,5 +256,5 @@ def run_emulator(protocol: str = "go1-udp", port: int = 8007,
     # (measured: 979 of 1,248 commands received, UDP RcvbufErrors rising). 0.5 ms lets it
     # keep up.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    emulator = Go1UdpEmulator(robot, port, dynamics, control_port)
+    emulator = Go1UdpEmulator(robot, port, dynamics, control_port, host=host, physics=physics)
     return emulator.serve(max_seconds)

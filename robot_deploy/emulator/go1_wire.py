@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from motion_retarget.errors import QuadmimicError
+from robot_deploy.remote import decode_remote
 from robot_deploy.robot import JointCommand, RobotState
 
 HEAD = (0xFE, 0xEF)
@@ -366,7 +367,8 @@ class LowStatePacket:
         return RobotState(q=self.q[:N_JOINTS], dq=self.dq[:N_JOINTS],
                           tau=self.tau_est[:N_JOINTS], quat=np.array([x, y, z, w]),
                           gyro=self.gyroscope, accel=self.accelerometer, stamp=stamp,
-                          foot_contact=self.foot_force > contact_threshold)
+                          foot_contact=self.foot_force > contact_threshold,
+                          remote=decode_remote(self.wireless_remote))
 
 
 def decode_low_state(data: bytes | bytearray | memoryview) -> LowStatePacket:
@@ -412,7 +414,7 @@ def _int16(values: np.ndarray, scale: float = 1.0) -> np.ndarray:
 def encode_low_state(state: RobotState, tick: int, *, foot_force: np.ndarray | None = None,
                      contact_force: float = 30.0, mode: int | np.ndarray = SERVO_MODE,
                      motor_temperature: int = 30, imu_temperature: int = 30, soc: int = 90,
-                     ddq: np.ndarray | None = None) -> bytes:
+                     ddq: np.ndarray | None = None, wireless_remote: bytes | None = None) -> bytes:
     """Encode a robot reading as the LowState a Go1 sends (with a valid CRC).
 
     Args:
@@ -425,6 +427,8 @@ def encode_low_state(state: RobotState, tick: int, *, foot_force: np.ndarray | N
         imu_temperature: IMU temperature (°C).
         soc: Battery state of charge (%).
         ddq: (12,) joint accelerations (rad/s²), default 0.
+        wireless_remote: The remote's 40 bytes (:func:`robot_deploy.remote.encode_remote`),
+            default all zero (nothing pressed).
 
     Returns:
         The 807-byte packet.
@@ -460,4 +464,6 @@ def encode_low_state(state: RobotState, tick: int, *, foot_force: np.ndarray | N
     bms["SOC"] = soc
     bms["cell_vol"] = round(4000 / CELL_VOL_SCALE)
     rec["tick"] = int(tick) & 0xFFFFFFFF
+    if wireless_remote is not None:
+        rec["wirelessRemote"] = np.frombuffer(bytes(wireless_remote), np.uint8, count=40)
     return _seal(rec)

@@ -2,6 +2,12 @@
 
 What the robot does, this does, through the Unitree SDK's own channels and CRC:
 
+* starts in sport mode ("normal") like the robot, and serves the ``motion_switcher`` RPC
+  service with the SDK's own server side (``unitree_sdk2py.rpc.server.Server``; the service
+  name, API version and API ids of the SDK's ``MotionSwitcherClient``): ``CheckMode`` answers
+  ``{"form": "0", "name": <mode>}`` (name "" when released), ``SelectMode`` makes a mode active
+  (the robot stands on its own), ``ReleaseMode`` releases it after ``release_delay`` seconds.
+  While a mode is active, valid low-level commands are ignored (``ignored_motion_mode``);
 * subscribes ``rt/lowcmd`` (``LowCmd_``) and applies the newest command (a newer one replaces
   an unread one, nothing queues): a command whose CRC (``CRC().Crc(msg)``) is wrong is
   dropped and counted (``dropped_crc``), as is one holding NaN or inf in motors 0..11
@@ -11,13 +17,14 @@ What the robot does, this does, through the Unitree SDK's own channels and CRC:
 * publishes ``rt/lowstate`` (``LowState_``) at 500 Hz with a correct CRC and an increasing
   ``tick`` (milliseconds since start, +1 at least per message): IMU quaternion (w, x, y, z),
   gyroscope, accelerometer (gravity included), rpy; motor q, dq, tau_est; ``foot_force``
-  (the emulator reports m·g/4 newtons for a foot on the ground, 0 otherwise). Messages are
+  (the emulator reports m·g/4 newtons for a foot on the ground, 0 otherwise);
+  ``wireless_remote``: the remote the control channel's ``remote`` request holds. Messages are
   packed by :class:`LowStateEncoder` (checked against the SDK at start) because the generic
   serialiser would take half a CPU core;
 * the command watchdog of :class:`~robot_deploy.emulator.core.EmulatorCore`: no valid command
   for ``command_timeout`` → damping;
 * optionally the out-of-band :class:`~robot_deploy.emulator.core.ControlServer` on its own UDP
-  port (reset, shove, set_dynamics, stats).
+  port (reset, shove, set_dynamics, remote, motion_mode, stats).
 
 Run it standalone with ``python -m robot_deploy.emulator.go2_dds --domain 7``.
 """
@@ -25,6 +32,8 @@ Run it standalone with ``python -m robot_deploy.emulator.go2_dds --domain 7``.
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import math
 import signal
 import struct
@@ -44,14 +53,82 @@ from robot_deploy.backends.go2_dds import (
     MODE_SERVO,
     N_MOTORS,
     channel_reader,
+    dds_entities,
     init_dds,
     release,
 )
-from robot_deploy.emulator.core import ControlServer, EmulatorCore
+from robot_deploy.emulator.core import (
+    MOTION_MODES,
+    ControlServer,
+    EmulatorCore,
+    check_motion_mode,
+    check_physics,
+)
 from robot_deploy.robot import JointCommand, RobotState
 from robot_deploy.timing import Pacer
 
 PROTOCOL = "go2-dds"
+SPORT_MODE = "normal"
+"""The motion mode a Go2 starts in."""
+
+
+def motion_switcher_server(core: EmulatorCore) -> Any:
+    """The robot side of the ``motion_switcher`` RPC service, on ``core``'s motion mode.
+
+    Built on the SDK's ``Server`` (its request/response topics ``rt/api/motion_switcher/
+    request`` and ``/response``, its ``Request_``/``Response_`` messages); call ``Start()``.
+    """
+    from unitree_sdk2py.comm.motion_switcher.motion_switcher_api import (
+        MOTION_SWITCHER_API_ID_CHECK_MODE,
+        MOTION_SWITCHER_API_ID_RELEASE_MODE,
+        MOTION_SWITCHER_API_ID_SELECT_MODE,
+        MOTION_SWITCHER_API_VERSION,
+        MOTION_SWITCHER_SERVICE_NAME,
+    )
+    from unitree_sdk2py.rpc.internal import RPC_ERR_SERVER_API_PARAMETER
+    from unitree_sdk2py.rpc.server import Server
+
+    def check_mode(parameter: str) -> tuple[int, str]:
+        core.counters["rpc_check_mode"] += 1
+        return 0, json.dumps({"form": "0", "name": core.motion_mode})
+
+    def select_mode(parameter: str) -> tuple[int, str]:
+        core.counters["rpc_select_mode"] += 1
+        try:
+            name = str(json.loads(parameter)["name"])
+        except (ValueError, KeyError, TypeError):
+            return RPC_ERR_SERVER_API_PARAMETER, ""
+        if name not in MOTION_MODES:
+            return RPC_ERR_SERVER_API_PARAMETER, ""
+        core.select_mode(name)
+        return 0, ""
+
+    def release_mode(parameter: str) -> tuple[int, str]:
+        core.counters["rpc_release_mode"] += 1
+        core.release_mode()
+        return 0, ""
+
+    server = Server(MOTION_SWITCHER_SERVICE_NAME)
+    with contextlib.redirect_stdout(io.StringIO()):  # the SDK prints its set-up
+        server._SetApiVersion(MOTION_SWITCHER_API_VERSION)
+    server._RegistHandler(MOTION_SWITCHER_API_ID_CHECK_MODE, check_mode, False)
+    server._RegistHandler(MOTION_SWITCHER_API_ID_SELECT_MODE, select_mode, False)
+    server._RegistHandler(MOTION_SWITCHER_API_ID_RELEASE_MODE, release_mode, False)
+    return server
+
+
+def close_rpc_server(server: Any) -> None:
+    """Delete an SDK RPC ``Server``'s DDS reader and writer (its queue thread idles on)."""
+    stub = getattr(server, "_ServerBase__serverStub", None)
+    for name in ("_ServerStub__recvChannel", "_ServerStub__sendChannel"):
+        channel = getattr(stub, name, None)
+        if channel is None:
+            continue
+        for entity in dds_entities(channel):
+            with contextlib.suppress(Exception):
+                entity.set_listener(None)
+            with contextlib.suppress(Exception):
+                entity.__del__()
 
 
 class Go2DdsEmulator:
@@ -69,11 +146,19 @@ class Go2DdsEmulator:
             None: no control channel).
         command_timeout: Seconds without a valid command before the motors go to damping.
         state_hz: ``rt/lowstate`` rate (Hz).
+        sport_mode: Motion mode active at start ("normal" like a Go2; "" starts released:
+            low-level commands are obeyed at once).
+        release_delay: Seconds a ``ReleaseMode`` takes to release the mode.
+        physics: Engine behind the wire: "pybullet" or "mujoco".
     """
 
     def __init__(self, robot: str = "go2", domain: int = 0, interface: str = "lo",
                  dynamics: Mapping | str | Path | None = None, control_port: int | None = None,
-                 command_timeout: float = 0.1, state_hz: float = 500.0) -> None:
+                 command_timeout: float = 0.1, state_hz: float = 500.0, *,
+                 sport_mode: str = SPORT_MODE, release_delay: float = 0.5,
+                 physics: str = "pybullet") -> None:
+        check_motion_mode(sport_mode)
+        self.physics = check_physics(physics)
         self.robot = robot
         self.domain = domain
         self.interface = interface
@@ -81,7 +166,10 @@ class Go2DdsEmulator:
         self.requested_control_port = control_port
         self.command_timeout = command_timeout
         self.state_hz = state_hz
+        self.sport_mode = sport_mode
+        self.release_delay = release_delay
         self.core: EmulatorCore | None = None
+        self._server: Any = None
         self.control: ControlServer | None = None
         self._pub: Any = None
         self._sub: Any = None
@@ -118,7 +206,9 @@ class Go2DdsEmulator:
 
         init_dds(self.domain, self.interface)
         self._crc = CRC()
-        core = EmulatorCore(self.robot, self.dynamics, self.command_timeout)
+        core = EmulatorCore(self.robot, self.dynamics, self.command_timeout,
+                            motion_mode=self.sport_mode, release_delay=self.release_delay,
+                            physics=self.physics)
         core.start()
         self.core = core
         self._nominal_foot_force = round(core.spec.mass * 9.81 / 4)
@@ -135,6 +225,9 @@ class Go2DdsEmulator:
                                               args=(channel_reader(self._sub),), daemon=True,
                                               name="go2-lowcmd")
             self._listener.start()
+            self._server = motion_switcher_server(core)
+            with contextlib.redirect_stdout(io.StringIO()):
+                self._server.Start(False)
             if self.requested_control_port is not None:
                 self.control = ControlServer(core, self.requested_control_port)
                 self.control.start()
@@ -149,6 +242,9 @@ class Go2DdsEmulator:
             if thread is not None:
                 thread.join(timeout=2.0)
         self._listener = self._thread = None
+        if self._server is not None:
+            close_rpc_server(self._server)
+            self._server = None
         if self._sub is not None:
             release(self._sub)
             self._sub = None
@@ -254,9 +350,9 @@ class Go2DdsEmulator:
             try:
                 tick = max(tick + 1, int((time.perf_counter() - t0) * 1000.0)) & 0xFFFFFFFF
                 if self.fast_path:
-                    payload, _ = encoder.encode(core.state(), tick)
+                    payload, _ = encoder.encode(core.state(), tick, core.remote)
                 else:
-                    encoder.fill(carrier, core.state(), tick)
+                    encoder.fill(carrier, core.state(), tick, core.remote)
                     carrier.crc = self._crc.Crc(carrier)
                 if self._pub.Write(carrier):
                     core.counters["states_published"] += 1
@@ -289,6 +385,7 @@ _LOWSTATE_FIELDS = (
 )
 _CDR_HEADER = b"\x00\x01\x00\x00"  # encapsulation: plain CDR (XCDR1), little-endian
 _TEMPERATURE = 35
+_NO_REMOTE = bytes(40)
 
 
 class LowStateEncoder:
@@ -325,8 +422,8 @@ class LowStateEncoder:
         contact = [] if state.foot_contact is None else state.foot_contact.tolist()
         return [self.foot_force if c else 0 for c in contact] + [0] * (4 - len(contact))
 
-    def values(self, state: RobotState, tick: int) -> list[Any]:
-        """Every field of the message in declaration order (crc 0)."""
+    def values(self, state: RobotState, tick: int, remote: bytes = _NO_REMOTE) -> list[Any]:
+        """Every field of the message in declaration order (crc 0; ``remote``: 40 bytes)."""
         v: list[Any] = [*HEAD, LOWLEVEL, 0, 0, 0, 0, 0, 0, *self._imu(state), _TEMPERATURE]
         for q, dq, tau in zip(state.q.tolist(), state.dq.tolist(), state.tau.tolist(),
                               strict=True):
@@ -334,23 +431,24 @@ class LowStateEncoder:
         v += [0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0, 0] * (20 - N_MOTORS)
         v += [0, 0, 0, 100, 0, 0, 0, 0, 0, 0] + [0] * 15  # bms_state
         forces = self._forces(state)
-        v += [*forces, *forces, tick] + [0] * 40 + [0, 0.0, 0, 0, 28.8, 0.0, 0, 0, 0, 0, 0, 0]
+        v += [*forces, *forces, tick, *remote] + [0, 0.0, 0, 0, 28.8, 0.0, 0, 0, 0, 0, 0, 0]
         return v
 
-    def encode(self, state: RobotState, tick: int) -> tuple[bytes, int]:
+    def encode(self, state: RobotState, tick: int,
+               remote: bytes = _NO_REMOTE) -> tuple[bytes, int]:
         """The serialised message (CDR with its header) and its CRC."""
         if self.c_layout is None:
             raise RuntimeError("the SDK's CRC has no LowState_ layout")
-        v = self.values(state, tick)
+        v = self.values(state, tick, remote)
         words = np.frombuffer(self.c_layout.pack(*v), dtype="<u4")[:-1]  # all but the crc
         crc = self.crc._crc_ctypes(words.tolist()) if hasattr(self.crc, "crc_lib") \
             else self.crc._crc_py(words.tolist())
         v[-1] = crc
         return _CDR_HEADER + self.cdr.pack(*v), crc
 
-    def fill(self, msg: Any, state: RobotState, tick: int) -> None:
+    def fill(self, msg: Any, state: RobotState, tick: int, remote: bytes = _NO_REMOTE) -> None:
         """Set an SDK ``LowState_`` to the same values (the slow path; crc left to the SDK)."""
-        v = self.values(state, tick)
+        v = self.values(state, tick, remote)
         imu = msg.imu_state
         imu.quaternion, imu.gyroscope = v[9:13], v[13:16]
         imu.accelerometer, imu.rpy, imu.temperature = v[16:19], v[19:22], v[22]
@@ -361,6 +459,7 @@ class LowStateEncoder:
         msg.bms_state.soc = 100
         forces = self._forces(state)
         msg.foot_force, msg.foot_force_est, msg.tick = forces, list(forces), tick
+        msg.wireless_remote = list(remote)
         msg.power_v = 28.8
 
     def self_check(self, state: RobotState) -> bool:
@@ -368,10 +467,11 @@ class LowStateEncoder:
         from unitree_sdk2py.idl.default import unitree_go_msg_dds__LowState_
         from unitree_sdk2py.idl.unitree_go.msg.dds_ import LowState_
 
-        payload, crc = self.encode(state, 12345)
+        remote = bytes(range(7, 47))
+        payload, crc = self.encode(state, 12345, remote)
         decoded = LowState_.deserialize(payload)
         reference = unitree_go_msg_dds__LowState_()
-        self.fill(reference, state, 12345)
+        self.fill(reference, state, 12345, remote)
         reference.crc = self.crc.Crc(reference)
         return (reference.serialize() == payload and reference.crc == crc
                 and self.crc.Crc(decoded) == crc == decoded.crc)
@@ -380,12 +480,18 @@ class LowStateEncoder:
 def run_emulator(protocol: str = PROTOCOL, domain: int = 0,
                  dynamics: Mapping | str | Path | None = None, max_seconds: float | None = None,
                  control_port: int | None = None, *, robot: str = "go2",
-                 interface: str = "lo", command_timeout: float = 0.1) -> dict[str, int]:
+                 interface: str = "lo", command_timeout: float = 0.1,
+                 sport_mode: str = SPORT_MODE, release_delay: float = 0.5,
+                 physics: str = "pybullet") -> dict[str, int]:
     """Run a Go2 DDS emulator until ``max_seconds``, Ctrl-C or SIGTERM; return its counters.
+
+    See :class:`Go2DdsEmulator` for the arguments.
 
     Raises:
         ValueError: ``protocol`` is not ``go2-dds``.
+        MotionModeError: An unknown ``sport_mode``.
         RobotConnectionError: DDS would not start.
+        NetworkOptionError: No network interface ``interface``.
     """
     if protocol != PROTOCOL:
         raise ValueError(f"unknown emulator protocol {protocol!r} (this one is {PROTOCOL!r})")
@@ -394,7 +500,8 @@ def run_emulator(protocol: str = PROTOCOL, domain: int = 0,
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
     emulator = Go2DdsEmulator(robot, domain, interface, dynamics, control_port,
-                              command_timeout)
+                              command_timeout, sport_mode=sport_mode,
+                              release_delay=release_delay, physics=physics)
     try:
         emulator.start()
         deadline = math.inf if max_seconds is None else time.monotonic() + max_seconds
@@ -412,7 +519,6 @@ def run_emulator(protocol: str = PROTOCOL, domain: int = 0,
 def main(argv: list[str] | None = None) -> None:
     """``python -m robot_deploy.emulator.go2_dds``: run the emulator, print its counters."""
     import argparse
-    import json
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--domain", type=int, default=0)
@@ -421,11 +527,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-seconds", type=float, default=None)
     parser.add_argument("--control-port", type=int, default=None)
     parser.add_argument("--command-timeout", type=float, default=0.1)
+    parser.add_argument("--interface", default="lo")
+    parser.add_argument("--physics", default="pybullet", help="pybullet or mujoco")
+    parser.add_argument("--sport-mode", default=SPORT_MODE,
+                        help="motion mode active at start ('none': released)")
+    parser.add_argument("--release-delay", type=float, default=0.5,
+                        help="seconds a ReleaseMode takes")
     args = parser.parse_args(argv)
     counters = run_emulator(PROTOCOL, args.domain, args.dynamics, args.max_seconds,
-                            args.control_port, robot=args.robot,
-                            command_timeout=args.command_timeout)
+                            args.control_port, robot=args.robot, interface=args.interface,
+                            command_timeout=args.command_timeout,
+                            sport_mode=sport_mode_option(args.sport_mode),
+                            release_delay=args.release_delay, physics=args.physics)
     print(json.dumps(counters), flush=True)
+
+
+def sport_mode_option(text: str) -> str:
+    """A ``--sport-mode`` option: a mode name, or "none" / "" for released.
+
+    Raises:
+        MotionModeError: An unknown mode name.
+    """
+    return check_motion_mode("" if text.strip().lower() in ("", "none") else text.strip())
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ class EmulatorProcess:
         log: File for the emulator's output (None: discarded).
         max_seconds: The emulator stops by itself after this long.
         startup_timeout: Seconds to wait for its control channel to answer.
+        physics: Engine behind the wire: "pybullet" or "mujoco".
 
     Attributes:
         port: Its Go1 UDP port. control_port: Its out-of-band control port.
@@ -39,11 +40,13 @@ class EmulatorProcess:
 
     def __init__(self, robot: str = "a1", dynamics: str | Path | None = None,
                  log: str | Path | None = None, max_seconds: float = 1800.0,
-                 startup_timeout: float = 120.0) -> None:
+                 startup_timeout: float = 120.0, physics: str = "pybullet") -> None:
+        self.robot, self.physics = robot, physics
         self.port, self.control_port = free_udp_port(), free_udp_port()
         cmd = [sys.executable, "-m", "quadmimic", "emulate", "--protocol", "go1-udp",
                "--robot", robot, "--port", str(self.port), "--control-port",
-               str(self.control_port), "--max-seconds", str(max_seconds)]
+               str(self.control_port), "--max-seconds", str(max_seconds),
+               "--physics", physics]
         if dynamics is not None:
             cmd += ["--dynamics", str(dynamics)]
         self.log = None if log is None else Path(log)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from robot_deploy.robot import JointCommand, Robot, RobotState
@@ -25,3 +27,40 @@ def record_commands(backend: Robot) -> list[JointCommand]:
     original = backend.command
     backend.command = lambda cmd: (sent.append(cmd), original(cmd))[1]
     return sent
+
+
+class Recorder:
+    """Keeps what a backend read and was sent, in order, with the time of each."""
+
+    def __init__(self, robot):
+        self.events: list[tuple[str, float, object]] = []
+        read, command = robot.read, robot.command
+
+        def recorded_read():
+            state = read()
+            self.events.append(("state", time.monotonic(), state))
+            return state
+
+        def recorded_command(cmd):
+            command(cmd)
+            self.events.append(("command", time.monotonic(), cmd))
+
+        robot.read, robot.command = recorded_read, recorded_command
+
+    def after_first_estop(self) -> tuple[float, list[tuple[float, JointCommand]]]:
+        """When the first state with the e-stop was read, and every command after it."""
+        first = next(i for i, (kind, _, value) in enumerate(self.events)
+                     if kind == "state" and value.remote is not None and value.remote.estop)
+        return self.events[first][1], [(t, v) for kind, t, v in self.events[first:]
+                                       if kind == "command"]
+
+
+def assert_damped_within_one_period(recorder: Recorder, period: float) -> None:
+    """The command that follows the first e-stop state is damping, sent before the next
+    command would have been due; every later command is damping too."""
+    seen, commands = recorder.after_first_estop()
+    assert commands, "nothing was sent after the e-stop"
+    first_t = commands[0][0]
+    print(f"damping sent {1000 * (first_t - seen):.2f} ms after the e-stop state was read")
+    assert all(c.kp.max() == 0.0 and c.kd.min() > 0 for _, c in commands)
+    assert first_t - seen < period

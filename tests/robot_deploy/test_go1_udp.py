@@ -19,9 +19,16 @@ from robot_deploy.backends.go1_udp import Go1UdpBackend
 from robot_deploy.emulator import go1_wire as wire
 from robot_deploy.emulator.core import control_request
 from robot_deploy.emulator.go1_udp import Go1UdpEmulator, run_emulator
+from robot_deploy.network import NetworkOptionError
+from robot_deploy.remote import ESTOP_BUTTONS, START_BUTTON, decode_remote
 from robot_deploy.robot import JointCommand, Robot, RobotState
-from robot_deploy.safety import SafetyLayer
-from tests.robot_deploy.contract import check_state
+from robot_deploy.safety import SafetyConfig, SafetyLayer
+from tests.robot_deploy.contract import (
+    Recorder,
+    assert_damped_within_one_period,
+    check_state,
+    record_commands,
+)
 
 ri = pytest.importorskip("unitree_legged_sdk.robot_interface")
 
@@ -639,3 +646,120 @@ def test_start_after_a_pause_fetches_a_fresh_state_first(emulator):
         assert robot.tripped is None  # the first real command passes the watchdog
     finally:
         robot.close()
+
+
+# ---------------------------------------------------------------------------------- remote
+def test_remote_reaches_the_official_sdk_client_and_the_backend(emulator):
+    ctrl = emulator.control_port
+    reply = control_request(ctrl, {"op": "remote", "buttons": ["start", "B"], "rx": 0.75})
+    assert reply["ok"] and reply["buttons"] == ["B", "start"]
+    udp = sdk_client(emulator.port)
+    cmd, low = ri.LowCmd(), ri.LowState()
+    udp.InitCmdData(cmd)
+    udp.SetSend(cmd)
+    udp.Send()
+    assert wait_for(lambda: sdk_drain(udp)[0] > 0, 2.0)
+    udp.GetRecv(low)
+    udp = None  # closes the SDK socket
+    raw = list(low.wirelessRemote)  # the SDK's own decoding of the 807 bytes
+    assert len(raw) == 40 and raw[2] == 0x04 and raw[3] == 0x02  # start = bit 2, B = bit 9
+    remote = decode_remote(raw)
+    assert remote.buttons == {"start", "B"} and remote.rx == 0.75
+    b = Go1UdpBackend("go1", robot_port=emulator.port, local_port=0)
+    b.connect(timeout=3.0)
+    try:
+        assert b.read().remote == remote
+        assert control_request(ctrl, {"op": "remote", "buttons": []})["ok"]
+        b.command(JointCommand.damping(1.0))  # the Go1 answers each command with a state
+        assert wait_for(lambda: not b.read().remote.buttons, 1.0)
+    finally:
+        b.close()
+
+
+def test_backend_checks_the_robot_address_and_interface():
+    for bad in ("192.168.123", "300.1.2.3", "robot", ""):
+        with pytest.raises(NetworkOptionError, match="--robot-ip") as info:
+            Go1UdpBackend("go1", robot_ip=bad)
+        assert "\n" not in str(info.value)
+    with pytest.raises(NetworkOptionError, match="not on interface lo"):
+        Go1UdpBackend("go1", robot_ip="192.168.123.10", interface="lo")
+    with pytest.raises(NetworkOptionError, match="no network interface 'nope0'"):
+        Go1UdpBackend("go1", robot_ip="127.0.0.1", interface="nope0")
+    assert Go1UdpBackend("go1", robot_ip=" 127.0.0.1", interface="lo").robot_ip == "127.0.0.1"
+
+
+# ---------------------------------------------------------------------------------- a policy
+def _run_in_thread(controller, **kwargs) -> tuple[threading.Thread, list]:
+    results: list = []
+    thread = threading.Thread(target=lambda: results.append(controller.run(**kwargs)),
+                              daemon=True)
+    thread.start()
+    return thread, results
+
+
+@pytest.mark.slow
+def test_start_gates_the_policy_and_the_estop_damps_it(tiny_policy):
+    """Stand up, hold until Start is pressed (a press, not a held button), run the policy;
+    L2+B stops it: damping within one command period, a logged safety trip."""
+    from robot_deploy.controller import PolicyController
+    from sim_training.bundle import PolicyBundle
+
+    bundle = PolicyBundle.load(tiny_policy)
+    with Go1UdpEmulator("a1", port=0, control_port=0, command_timeout=0.5) as emulator:
+        ctrl = emulator.control_port
+        backend = Go1UdpBackend("a1", robot_port=emulator.port, local_port=0)
+        recorder = Recorder(backend)
+        safe = SafetyLayer(backend, SafetyConfig(max_state_age=0.2))  # a loaded 2-core box
+        controller = PolicyController(bundle, safe, realtime=True)
+        steps: list[float] = []
+        # Start held before the wait begins: it must be released and pressed again
+        assert control_request(ctrl, {"op": "remote", "buttons": [START_BUTTON]})["ok"]
+        thread, results = _run_in_thread(controller, seconds=10.0, ramp_seconds=0.3,
+                                         wait_start=True, start_timeout=30.0,
+                                         on_step=lambda t, s, a: steps.append(t))
+        try:
+            assert wait_for(lambda: controller.phase == "wait_start", 20.0), controller.phase
+            sent = emulator.counters["commands"]
+            time.sleep(0.5)
+            assert controller.phase == "wait_start" and not steps  # held Start: no go
+            assert emulator.counters["commands"] - sent > 100  # it stands, commanded at 500 Hz
+            assert control_request(ctrl, {"op": "remote", "buttons": []})["ok"]
+            time.sleep(0.3)
+            assert controller.phase == "wait_start" and not steps
+            assert control_request(ctrl, {"op": "remote", "buttons": [START_BUTTON]})["ok"]
+            assert wait_for(lambda: len(steps) >= 2, 5.0), controller.phase
+            control_request(ctrl, {"op": "remote", "buttons": []})
+            assert control_request(ctrl, {"op": "remote", "buttons": list(ESTOP_BUTTONS)})["ok"]
+            thread.join(15.0)
+            assert not thread.is_alive()
+        finally:
+            controller.stop_requested = True
+            thread.join(15.0)
+            backend.close()
+        result = results[0]
+        assert result.start_wait_s is not None and result.start_wait_s > 0.8
+        assert result.policy_steps >= 2 and result.seconds < 5.0
+        assert result.stopped_by == "safety" and result.trip == "estop", safe.events
+        assert [e.kind for e in safe.events] == ["estop"]
+        assert_damped_within_one_period(recorder, controller.command_dt)
+
+
+@pytest.mark.slow
+def test_no_start_within_the_timeout_stops_in_damping(tiny_policy):
+    from robot_deploy.controller import PolicyController
+    from sim_training.bundle import PolicyBundle
+
+    bundle = PolicyBundle.load(tiny_policy)
+    with Go1UdpEmulator("a1", port=0, control_port=0, command_timeout=0.5) as emulator:
+        backend = Go1UdpBackend("a1", robot_port=emulator.port, local_port=0)
+        sent = record_commands(backend)
+        controller = PolicyController(bundle, SafetyLayer(backend, SafetyConfig(
+            max_state_age=0.2)), realtime=True)
+        try:
+            result = controller.run(5.0, ramp_seconds=0.2, wait_start=True, start_timeout=0.4)
+        finally:
+            backend.close()
+    assert result.stopped_by == "no_start" and result.policy_steps == 0
+    assert 0.4 <= result.start_wait_s < 2.0
+    assert sent[-1].kp.max() == 0.0 and sent[-1].kd.min() > 0  # ends in damping
+

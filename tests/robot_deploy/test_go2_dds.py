@@ -4,6 +4,10 @@ The Unitree SDK's DDS factory is process-global (one domain per process), so thi
 joins one private random domain once and the emulator runs in a subprocess on the same
 domain (``python -m robot_deploy.emulator.go2_dds``), shared by the tests and restarted if a
 test killed it. Everything binds to ``lo``; every wait has a deadline.
+
+Like a Go2, the emulator starts in sport mode and ignores low-level commands until its motion
+mode is released: plain SDK clients release it with the SDK's ``MotionSwitcherClient`` as
+Unitree's ``go2_stand_example.py`` does; the backend does it in ``connect``.
 """
 
 from __future__ import annotations
@@ -28,19 +32,23 @@ from robot_deploy.backends.go2_dds import (
     LOWCMD_TOPIC,
     LOWSTATE_TOPIC,
     Go2DdsBackend,
+    close_rpc_client,
     current_dds_domain,
     init_dds,
     release,
 )
 from robot_deploy.emulator.core import LOOPBACK, control_request
 from robot_deploy.emulator.go2_dds import Go2DdsEmulator, LowStateEncoder, run_emulator
+from robot_deploy.network import NetworkOptionError
+from robot_deploy.remote import ESTOP_BUTTONS, decode_remote
 from robot_deploy.robot import JointCommand, RobotState
 from robot_deploy.safety import SafetyConfig, SafetyLayer
 from tests.conftest import REPO
-from tests.robot_deploy.contract import check_state
+from tests.robot_deploy.contract import Recorder, assert_damped_within_one_period, check_state
 
 SPEC = get_robot("go2")
 STARTUP_TIMEOUT = 60.0  # a loaded 2-core machine imports PyBullet and Pinocchio slowly
+RELEASE_DELAY = 0.5  # the emulator's default: a ReleaseMode takes this long
 
 
 def _free_udp_port() -> int:
@@ -203,8 +211,49 @@ class SdkClient:
         release(self.pub)
 
 
+class SdkMotionSwitcher:
+    """The SDK's own MotionSwitcherClient, used as Unitree's go2_stand_example.py does."""
+
+    def __init__(self):
+        from unitree_sdk2py.comm.motion_switcher.motion_switcher_client import (
+            MotionSwitcherClient,
+        )
+
+        self.client = MotionSwitcherClient()
+        self.client.SetTimeout(3.0)
+        self.client.Init()
+
+    def mode(self) -> str:
+        code, result = self.client.CheckMode()
+        assert code == 0, f"CheckMode failed: {code}"
+        return result["name"]
+
+    def select(self, name: str) -> None:
+        assert self.client.SelectMode(name)[0] == 0
+        assert self.mode() == name
+
+    def release(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.mode():
+            assert time.monotonic() < deadline, "the motion mode was not released"
+            self.client.ReleaseMode()
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        close_rpc_client(self.client)
+
+
+@pytest.fixture(scope="module")
+def switcher(domain):
+    client = SdkMotionSwitcher()
+    yield client
+    client.close()
+
+
 @pytest.fixture
-def sdk(emu):
+def sdk(emu, switcher):
+    """A plain SDK client, the robot's sport mode released (low-level commands obeyed)."""
+    switcher.release()
     client = SdkClient()
     yield client
     client.close()
@@ -290,6 +339,145 @@ def test_backend_refuses_a_second_domain(domain):
     other = domain % 200 + 1
     with pytest.raises(RobotConnectionError, match="already runs DDS domain"):
         Go2DdsBackend("go2", other, "lo").connect(timeout=1.0)
+
+
+def test_backend_refuses_an_unknown_interface():
+    with pytest.raises(NetworkOptionError, match="no network interface 'nope0'") as info:
+        init_dds(0, "nope0")
+    assert "\n" not in str(info.value)
+
+
+# ---------------------------------------------------------------------- sport mode
+def test_sport_mode_ignores_low_level_commands_until_the_backend_releases_it(emu, switcher):
+    switcher.select("normal")  # the robot's own motion service in charge, as at power-on
+    client = SdkClient()
+    try:
+        client.wait_states(5)
+        before = emu.counters()
+        target = SPEC.default.copy()
+        target[0] = 0.3
+        cmd = client.lowcmd(target, SPEC.kp, SPEC.kd)
+        end = time.monotonic() + 0.5
+        while time.monotonic() < end:
+            client.pub.Write(cmd)
+            time.sleep(0.004)
+        time.sleep(0.1)
+        ignored = emu.counters()
+        assert ignored["commands"] == before["commands"]  # none applied...
+        assert ignored["ignored_motion_mode"] - before["ignored_motion_mode"] > 20  # ...seen
+        assert abs(client.states[-1][1].motor_state[0].q) < 0.1  # FR hip did not move
+    finally:
+        client.close()
+    assert emu.request({"op": "stats"})["motion_mode"] == "normal"
+
+    robot = Go2DdsBackend("go2", emu.domain, "lo")
+    t0 = time.monotonic()
+    robot.connect(timeout=20.0)
+    try:
+        print(f"connect with release: {time.monotonic() - t0:.2f} s")
+        assert robot.released_mode == "normal"
+        released = emu.counters()
+        assert released["rpc_release_mode"] > ignored["rpc_release_mode"]
+        assert released["motion_mode_released"] == ignored["motion_mode_released"] + 1
+        assert released["commands"] == ignored["commands"]  # the backend sent nothing yet
+        assert switcher.mode() == ""
+        sent = _hold(robot, 0.5)
+        time.sleep(0.1)
+        after = emu.counters()
+        # every command of the backend came after the release: all applied, none ignored
+        assert after["ignored_motion_mode"] == released["ignored_motion_mode"]
+        assert 0.8 * sent <= after["commands"] - released["commands"] <= sent
+        assert robot.counters["commands_sent"] == sent
+    finally:
+        robot.close()
+    # already released: the next connect finds no mode and releases nothing
+    robot = Go2DdsBackend("go2", emu.domain, "lo")
+    robot.connect(timeout=20.0)
+    robot.close()
+    assert robot.released_mode == ""
+
+
+def test_a_sport_mode_that_will_not_release_is_a_one_line_error(emu, switcher):
+    switcher.select("normal")
+    assert emu.request({"op": "motion_mode", "release_delay": 1e6})["ok"]  # a stuck service
+    try:
+        robot = Go2DdsBackend("go2", emu.domain, "lo", release_timeout=1.5)
+        before = emu.counters()
+        t0 = time.monotonic()
+        with pytest.raises(RobotConnectionError,
+                           match=r"release the motion mode in 1\.5 s: 'normal' still") as info:
+            robot.connect(timeout=20.0)
+        elapsed = time.monotonic() - t0
+        assert "\n" not in str(info.value)
+        assert 1.5 <= elapsed < 8.0, elapsed
+        after = emu.counters()
+        assert after["rpc_release_mode"] > before["rpc_release_mode"]  # it did ask
+        assert after["commands"] == before["commands"]  # and never commanded
+        with pytest.raises(RobotConnectionError, match="not connected"):
+            robot.read()
+        # no motion_switcher at all (a robot without the service) is the same kind of error
+        from robot_deploy.backends.go2_dds import release_motion_mode
+
+        emu.kill()
+        with pytest.raises(RobotConnectionError, match="motion_switcher gave no answer"):
+            release_motion_mode(timeout=1.0)
+    finally:
+        if emu.alive():
+            emu.request({"op": "motion_mode", "release_delay": RELEASE_DELAY})
+
+
+# ---------------------------------------------------------------------- the remote
+def test_the_remote_reaches_sdk_clients_and_the_backend(emu, backend):
+    client = SdkClient()
+    try:
+        reply = emu.request({"op": "remote", "buttons": ["start", "A"], "lx": 0.5,
+                             "ly": -0.25})
+        assert reply["ok"] and reply["buttons"] == ["A", "start"]
+        time.sleep(0.1)
+        count = len(client.states)
+        client.wait_states(count + 5)
+        raw = client.states[-1][1].wireless_remote  # what the SDK got: 40 uint8
+        assert len(raw) == 40 and raw[2] == 0x04 and raw[3] == 0x01  # start = bit 2, A = 8
+        remote = decode_remote(raw)
+        assert remote.buttons == {"start", "A"} and (remote.lx, remote.ly) == (0.5, -0.25)
+        assert client.states[-1][1].crc == client.crc.Crc(client.states[-1][1])
+        assert backend.read().remote == remote
+        assert emu.request({"op": "remote", "buttons": []})["ok"]
+        time.sleep(0.1)
+        assert not backend.read().remote.buttons
+        bad = emu.request({"op": "remote", "buttons": ["A", "turbo"]})
+        assert not bad["ok"] and "turbo" in bad["error"]
+    finally:
+        client.close()
+        emu.request({"op": "remote", "buttons": []})
+
+
+def test_estop_on_the_remote_damps_within_one_command_period(emu, backend, caplog):
+    recorder = Recorder(backend)
+    safe = SafetyLayer(backend, SafetyConfig(max_state_age=0.2))
+    cmd = JointCommand.position(SPEC.default, SPEC)
+    period = 0.004
+    pressed_at = None
+    end = time.monotonic() + 5.0
+    with caplog.at_level("WARNING", logger="robot_deploy.safety"):
+        while time.monotonic() < end and not safe.tripped:
+            safe.read()
+            safe.command(cmd)
+            if pressed_at is None and time.monotonic() > end - 4.5:
+                assert emu.request({"op": "remote", "buttons": list(ESTOP_BUTTONS)})["ok"]
+                pressed_at = time.monotonic()
+            time.sleep(period)
+        for _ in range(10):  # the loop goes on: only damping reaches the motors
+            safe.read()
+            safe.command(cmd)
+            time.sleep(period)
+    emu.request({"op": "remote", "buttons": []})
+    assert safe.tripped == "estop", safe.events
+    assert [e.kind for e in safe.events] == ["estop"] and "L2+B" in safe.events[0].detail
+    assert any("safety trip: estop" in r.getMessage() for r in caplog.records)
+    print(f"trip {safe.events[0].time - pressed_at:.3f} s after the control request")
+    assert_damped_within_one_period(recorder, period)
+    assert backend.counters["write_failed"] == 0
 
 
 # ---------------------------------------------------------------------- faults

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -12,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from motion_retarget.errors import BundleError, MotionFormatError
 from sim_training.bundle import PolicyBundle
 from sim_training.config import PPOConfig, TrainConfig
-from sim_training.distributed import train_on_ray
+from sim_training.distributed import absolute_paths, train_on_ray
 from tests.conftest import REPO
 
 MOTION = str(REPO / "data" / "motions" / "a1_trot.txt")
@@ -37,6 +39,43 @@ def test_local_ray_trials_train_and_resume(tmp_path):
     # Re-running with a larger budget resumes both trials from their checkpoints.
     again = train_on_ray(_tiny(512), tmp_path, seeds=(0, 1))
     assert all(t["timesteps"] == 512 for t in again["trials"])
+
+
+def test_paths_are_made_absolute_before_dispatch(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    config = absolute_paths(dataclasses.replace(_tiny(), motion="data/motions/a1_trot.txt",
+                                                init_from="data/policies/a1_trot"))
+    assert config.motion == MOTION
+    assert config.init_from == str(REPO / "data" / "policies" / "a1_trot")
+    monkeypatch.chdir(tmp_path)  # the same relative paths elsewhere name nothing: a clear error
+    with pytest.raises(MotionFormatError, match="motion file not found"):
+        absolute_paths(dataclasses.replace(_tiny(), motion="data/motions/a1_trot.txt"))
+    with pytest.raises(BundleError, match="init-from"):
+        absolute_paths(dataclasses.replace(_tiny(), init_from="data/policies/a1_trot"))
+
+
+@pytest.mark.slow
+def test_readme_ray_command_with_relative_paths_from_the_repo_root(tmp_path):
+    """The README's local Ray command as a user types it in the repo root (issue 15).
+
+    Ray runs each trial in a working directory of its own: relative paths used to kill every
+    trial with FileNotFoundError. ``--out`` is relative too (into this test's tmp_path).
+    """
+    out = tmp_path / "runs" / "sweep"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # a local instance
+    proc = subprocess.run(
+        [sys.executable, "-m", "quadmimic", "train", "data/motions/a1_trot.txt",
+         "--out", os.path.relpath(out, REPO), "--ray", "--seeds", "0,1",
+         "--timesteps", "256", "--num-envs", "2", "--num-workers", "0"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((out / "ray_summary.json").read_text())
+    assert summary["address"] == "local" and len(summary["trials"]) == 2
+    for trial in summary["trials"]:
+        assert trial["error"] is None and trial["timesteps"] == 256
+        run_dir = Path(trial["run_dir"])
+        assert run_dir.is_absolute() and run_dir.parent == out
+        assert json.loads((run_dir / "config.json").read_text())["motion"] == MOTION
 
 
 def _free_port() -> int:

@@ -7,10 +7,12 @@ import dataclasses
 import gymnasium
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 import sim_training
 from motion_retarget.job import retarget_file
 from sim_training.env import EnvConfig, ImitationEnv, _ref_quantities
+from sim_training.observations import FUTURE_SIZE, PROPRIO_SIZE
 from sim_training.rewards import imitation_reward
 from tests.conftest import DEFAULT_CLIPS, REFERENCE_MOTIONS
 
@@ -218,4 +220,42 @@ def test_reference_origin_moves_onto_the_robot_at_each_new_cycle(trot_motions):
     later, raw_later = env.ref_at(env.t + 0.2), env.ref.state(env.t + 0.2)
     np.testing.assert_allclose(np.linalg.norm(later.root_lin_vel),
                                np.linalg.norm(raw_later.root_lin_vel), atol=1e-9)
+    env.close()
+
+
+def test_heading_feedback_shows_the_robot_its_turn_and_keeps_it_across_cycles(trot_motions):
+    """With heading feedback a robot turned away from the reference sees the turn in its
+    observation, and the cycle sync moves only the reference's position."""
+    cfg = EnvConfig(heading_feedback=True, terminate_on_body_contact=False,
+                    max_root_position_error=10.0, max_root_rotation_error=10.0)
+    env = ImitationEnv(trot_motions["a1"], robot="a1", randomize=False, config=cfg)
+    obs0, _ = env.reset(seed=0, options={"phase": 0.0})
+    assert abs(env.heading_error(env.ref.state(env.t))) < 1e-6  # float32 quaternions
+    # Turn the robot by 0.3 rad about z where it stands.
+    pos, quat = env.robot.base_pose()
+    turn = Rotation.from_euler("z", 0.3)
+    new_quat = (turn * Rotation.from_quat(quat)).as_quat()
+    q, dq = env.robot.joint_state()
+    env.robot.reset(pos, new_quat, q, dq, np.zeros(3), np.zeros(3))
+    raw = env.ref.state(env.t)
+    assert env.heading_error(raw) == pytest.approx(-0.3, abs=1e-6)
+    obs1 = env._observation(raw)["obs"]
+    start = env.config.history * PROPRIO_SIZE
+    for k in range(len(env.config.future_steps)):
+        o = start + k * FUTURE_SIZE
+        heading0, heading1 = obs0["obs"][o + 3], obs1[o + 3]
+        assert heading1 == pytest.approx(heading0 - 0.3, abs=1e-5)
+        np.testing.assert_allclose(np.linalg.norm(obs1[o:o + 2]),
+                                   np.linalg.norm(obs0["obs"][o:o + 2]), atol=1e-5)
+    # Past a cycle boundary the reference keeps its heading; its position moves onto the robot.
+    env.reset(seed=0, options={"phase": env.ref.duration - 0.05})
+    for _ in range(10):
+        before = env._cycle
+        env.step(np.zeros(12))
+        if env._cycle != before:
+            break
+    assert env._origin is not None
+    np.testing.assert_allclose(env._origin[0], np.eye(3), atol=1e-12)
+    state = env._robot_quantities()
+    np.testing.assert_allclose(env.ref_at(env.t).root_pos[:2], state["root_pos"][:2], atol=1e-9)
     env.close()

@@ -122,7 +122,8 @@ def test_export_parity(tiny_run, tmp_path):
     assert report["parity_ok"]
     assert report["actor_onnx_max_abs_diff"] < 1e-5
     assert report["encoder_onnx_max_abs_diff"] < 1e-5
-    assert {"actor.onnx", "actor.pt", "encoder.onnx", "encoder.pt"} <= {
+    assert {"actor.onnx", "actor.pt2", "encoder.onnx", "encoder.pt2", "deploy.json",
+            "motion.txt"} <= {
         p.name for p in (tmp_path / "export").iterdir()}
 
 
@@ -274,3 +275,22 @@ def test_curriculum_widens_on_the_last_100_episodes_not_on_one_rollout(tmp_path)
     assert trainer.fraction == pytest.approx(start + cfg.curriculum_step)
     assert len(trainer.model.ep_info_buffer) == 0
     trainer.close()
+
+
+def test_resume_continues_the_generators_instead_of_reseeding(tmp_path):
+    """Env generators (dynamics, start phases) and numpy's (minibatch order) carry on."""
+    cfg = TrainConfig(motion=MOTION, timesteps=256, num_envs=2, num_workers=0, ppo=TINY)
+    trainer = Trainer.create(cfg, tmp_path / "run")
+    trainer.train()  # ends with a checkpoint
+    saved_envs = trainer.norm.env_method("rng_state")
+    np_next = np.random.get_state()[1].copy()
+    fresh = trainer.norm.env_method("rng_state")
+    trainer.close()
+    first = Trainer(cfg, tmp_path / "elsewhere")  # what a reseeded run would draw
+    reseeded = first.norm.env_method("rng_state")
+    first.close()
+    resumed = Trainer.resume(tmp_path / "run")
+    assert resumed.norm.env_method("rng_state") == saved_envs == fresh
+    assert resumed.norm.env_method("rng_state") != reseeded
+    np.testing.assert_array_equal(np.random.get_state()[1], np_next)
+    resumed.close()
