@@ -1,13 +1,15 @@
 """``quadmimic demo``: the whole pipeline on the bundled default clip, writing ``runs/demo/``.
 
-1. Retarget the default dog trot clip onto the A1 (motion, quality report, preview GIF).
-2. Evaluate the shipped A1 trot policy in simulation, at nominal dynamics and on a held-out
-   "real" robot (``data/dynamics/held_out_a1.json``: heavier, weaker, on a slippery floor,
-   outside the training ranges) with the encoder's prior latent.
-3. Start the robot emulator with the held-out dynamics, speaking the Go1 UDP wire protocol on
-   loopback, and adapt the policy's latent on it through the ``go1-udp`` backend (the official
-   ``unitree_legged_sdk`` client) by advantage-weighted regression.
-4. Deploy the adapted policy on the emulator for 10 s through the safety layer.
+1. Retarget the default dog trot clip onto the Go1 (motion, quality report, preview GIF).
+2. Evaluate the shipped Go1 trot policy in simulation (PyBullet, the training engine), at
+   nominal dynamics and on a held-out "real" robot (``data/dynamics/held_out_go1.json``:
+   a payload, weaker motors, 45 ms of latency, a slippery floor; outside the training
+   ranges) with the encoder's prior latent.
+3. Start the "real" robot: MuJoCo (the second engine) with the held-out dynamics behind the
+   Go1 UDP wire protocol on loopback, and adapt the policy's latent on it through the
+   ``go1-udp`` backend (the official ``unitree_legged_sdk`` client) by advantage-weighted
+   regression.
+4. Deploy the adapted policy on that robot for 10 s through the safety layer.
 5. Write ``report.md`` linking every figure and picture.
 """
 
@@ -28,9 +30,11 @@ STAGES = 5
 def demo_command(
     out: Annotated[Path, typer.Option(help="Output folder.")] = RUNS / "demo",
     policy: Annotated[Path, typer.Option(help="Policy bundle to evaluate, adapt and "
-                                         "deploy.")] = DATA / "policies" / "a1_trot",
+                                         "deploy.")] = DATA / "policies" / "go1_trot",
     dynamics: Annotated[Path, typer.Option(help="Dynamics of the emulated 'real' "
-                                           "robot.")] = DATA / "dynamics" / "held_out_a1.json",
+                                           "robot.")] = DATA / "dynamics" / "held_out_go1.json",
+    physics: Annotated[str, typer.Option(help="Engine of the emulated 'real' robot: mujoco "
+                                         "or pybullet.")] = "mujoco",
     rollouts: Annotated[int, typer.Option(help="Adaptation rollouts.")] = 16,
     rollout_seconds: Annotated[float, typer.Option(help="Seconds per rollout.")] = 3.0,
     deploy_seconds: Annotated[float, typer.Option(help="Deploy run length (s).")] = 10.0,
@@ -39,30 +43,39 @@ def demo_command(
     """Run the pipeline: retarget, evaluate, adapt on the emulator, deploy; write a report."""
     from motion_retarget.cli import console, print_report
     from motion_retarget.job import retarget_file
+    from robot_deploy.emulator.core import check_physics
     from sim_training.bundle import PolicyBundle
+    from sim_training.dynamics import dynamics_from
 
     bundle = PolicyBundle.load(policy)  # fail before any work if the policy is missing
+    dynamics_from(dynamics)  # and if the dynamics file is bad
+    check_physics(physics)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    figures: dict[str, Any] = {"policy": str(policy), "held_out_dynamics": str(dynamics)}
+    stem = f"{bundle.robot}_trot"
+    figures: dict[str, Any] = {"policy": str(policy), "held_out_dynamics": str(dynamics),
+                               "robot": bundle.robot, "physics": physics, "stem": stem}
 
     clip = DEFAULT_CLIPS / "dog_trot_joint_pos.txt"
     console.rule(f"[bold]1/{STAGES} retarget {clip.name} → {bundle.robot}")
-    _, rep = retarget_file(clip, bundle.robot, out / "a1_trot.txt",
-                           report=out / "a1_trot_report.json",
-                           preview=out / "a1_trot_preview.gif")
+    _, rep = retarget_file(clip, bundle.robot, out / f"{stem}.txt",
+                           report=out / f"{stem}_report.json",
+                           preview=out / f"{stem}_preview.gif")
     print_report(rep)
     figures["retarget"] = rep["locomotion"]
 
     console.rule(f"[bold]2/{STAGES} evaluate {policy.name} in simulation")
     figures["eval"] = _evaluate(bundle, dynamics, out, episodes)
 
-    console.rule(f"[bold]3/{STAGES} adapt on the go1-udp emulator (held-out dynamics)")
+    console.rule(f"[bold]3/{STAGES} adapt on the go1-udp emulator ({physics}, held-out "
+                 "dynamics)")
     from robot_deploy.emulator.process import EmulatorProcess
 
-    with EmulatorProcess(bundle.robot, dynamics, log=out / "emulator.log") as emulator:
-        figures["adapt"] = _adapt(policy, emulator, dynamics, out, rollouts, rollout_seconds)
-        adapted = out / "a1_trot_adapted"
+    with EmulatorProcess(bundle.robot, dynamics, log=out / "emulator.log",
+                         physics=physics) as emulator:
+        adapted = out / f"{stem}_adapted"
+        figures["adapt"] = _adapt(policy, emulator, dynamics, out, rollouts, rollout_seconds,
+                                  adapted)
         figures["eval"]["held_out_adapted"] = _eval_row(
             PolicyBundle.load(adapted), dynamics, None, episodes, out / "eval_held_out_adapted")
 
@@ -114,7 +127,7 @@ def _eval_row(bundle: Any, dynamics: Path | None, z: Any, episodes: int,
 
 
 def _adapt(policy: Path, emulator: Any, dynamics: Path, out: Path, rollouts: int,
-           rollout_seconds: float) -> dict[str, Any]:
+           rollout_seconds: float, adapted: Path) -> dict[str, Any]:
     import shutil
 
     from adaptation.cli import adapt_with_progress
@@ -127,7 +140,7 @@ def _adapt(policy: Path, emulator: Any, dynamics: Path, out: Path, rollouts: int
                                   local_port=free_udp_port(),
                                   control_port=emulator.control_port, dynamics=dynamics,
                                   rollouts=rollouts, rollout_seconds=rollout_seconds,
-                                  per_update=4, out=out / "a1_trot_adapted")
+                                  per_update=4, out=adapted)
     returns = summary["returns"]
     k = min(4, len(returns))
     return {"rollouts": len(returns), "rollout_seconds": rollout_seconds,
@@ -167,14 +180,14 @@ def render_report(f: dict[str, Any]) -> str:
         "# quadmimic demo report", "",
         f"Policy `{f['policy']}`; the emulated robot's dynamics: `{f['held_out_dynamics']}`. "
         f"Wall time {f['wall_seconds']:.0f} s.", "",
-        "## 1. Retarget (default trot clip → A1)", "",
+        f"## 1. Retarget (default trot clip → {f['robot']})", "",
         "| figure | value |", "|---|---|",
         f"| stance slide max | {rt['stance_slide_max_m'] * 1000:.2f} mm |",
         f"| penetration max | {rt['penetration_max_m'] * 1000:.2f} mm |",
         f"| joint-limit violations | {rt['joint_limit_violations']} |",
         f"| contact agreement | {rt['contact_agreement']:.1%} |", "",
-        "Motion: [a1_trot.txt](a1_trot.txt), report: [a1_trot_report.json]"
-        "(a1_trot_report.json)", "", "![preview](a1_trot_preview.gif)", "",
+        f"Motion: [{f['stem']}.txt]({f['stem']}.txt), report: [{f['stem']}_report.json]"
+        f"({f['stem']}_report.json)", "", f"![preview]({f['stem']}_preview.gif)", "",
         "## 2. Evaluate in simulation", "",
         "| setting | mean return | episode (s) | fall rate | pose term | files |",
         "|---|---|---|---|---|---|",
@@ -189,7 +202,8 @@ def render_report(f: dict[str, Any]) -> str:
                          f" | {r['fall_rate']:.0%} | {r['pose']:.2f} | [json]({r['json']}), "
                          f"[gif]({r['gif']}) |")
     lines += ["", "![held-out, adapted](eval_held_out_adapted.gif)", "",
-              "## 3. Adapt on the emulator (go1-udp wire protocol, held-out dynamics)", "",
+              f"## 3. Adapt on the emulator ({f['physics']} behind the go1-udp wire protocol, "
+              "held-out dynamics)", "",
               f"{ad['rollouts']} rollouts of {ad['rollout_seconds']:g} s; mean return "
               f"(per step) of the first 4: {ad['first_update_mean_return']:.3f}, of the last 4:"
               f" {ad['last_update_mean_return']:.3f}, best: {ad['best_return']:.3f}; "

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from robot_deploy.backends import SIMULATED, check_backend, make_backend
+from robot_deploy.robot import JointCommand, Robot, RobotState
 
 PROTOCOLS = ("go1-udp", "go2-dds")
 PROTOCOL_ROBOTS = {"go1-udp": "go1", "go2-dds": "go2"}
@@ -119,18 +120,39 @@ def emulate_command(
     console.print_json(json.dumps(counters))
 
 
-class DryRun:
-    """Wraps a robot so every command becomes damping (the policy runs, motors stay limp)."""
+class DryRun(Robot):
+    """A robot whose every command becomes damping (the policy runs, motors stay limp).
 
-    def __init__(self, robot: object) -> None:
-        self._robot = robot
+    A :class:`~robot_deploy.robot.Robot` wrapping a robot, as the safety layer is: reads,
+    time and lifecycle pass through, commands do not.
 
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._robot, name)
+    Args:
+        robot: The robot to wrap.
+    """
 
-    def command(self, cmd: object) -> None:
+    def __init__(self, robot: Robot) -> None:
+        self.robot = robot
+        self.spec = robot.spec
+
+    def connect(self, timeout: float = 5.0) -> None:
+        """Connect the wrapped robot."""
+        self.robot.connect(timeout)
+
+    def read(self) -> RobotState:
+        """The wrapped robot's reading."""
+        return self.robot.read()
+
+    def command(self, cmd: JointCommand) -> None:
         """Send damping instead."""
-        self._robot.damp()
+        self.robot.damp()
+
+    def close(self) -> None:
+        """Close the wrapped robot."""
+        self.robot.close()
+
+    def now(self) -> float:
+        """The wrapped robot's clock (s)."""
+        return self.robot.now()
 
 
 ROBOT_HELP = ("Robot the backend drives (default: go1 for go1-udp, go2 for go2-dds, the "
@@ -245,7 +267,7 @@ def run_policy(policy: Path, backend: str = "sim", *, robot: str | None = None,
     driven = make_backend(backend, name, dynamics, realtime or backend not in SIMULATED,
                           robot_ip=robot_ip, port=port, local_port=local_port, domain=domain,
                           interface=interface)
-    safe = SafetyLayer(DryRun(driven) if dry_run else driven)  # type: ignore[arg-type]
+    safe = SafetyLayer(DryRun(driven) if dry_run else driven)
     controller = PolicyController(bundle, safe, z=z,  # type: ignore[arg-type]
                                   realtime=realtime or backend not in SIMULATED,
                                   rt_priority=rt_priority)

@@ -15,7 +15,7 @@ import numpy as np
 from motion_retarget.errors import RobotConnectionError
 from motion_retarget.robots import RobotSpec
 from robot_deploy.remote import RemoteState
-from sim_training.geometry import quat_to_matrix, roll_pitch
+from sim_training.geometry import quat_to_matrix, roll_pitch, yaw_of
 
 
 class RobotMismatchError(RobotConnectionError):
@@ -70,8 +70,7 @@ class RobotState:
     @property
     def yaw(self) -> float:
         """Body heading (rad) from the quaternion (the IMU's, which drifts slowly)."""
-        x, y, z, w = self.quat
-        return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
+        return float(yaw_of(quat_to_matrix(self.quat)))
 
     @property
     def finite(self) -> bool:

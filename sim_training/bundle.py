@@ -89,6 +89,41 @@ def _earlier(run: Path) -> list[dict[str, Any]]:
     return [] if config.init_from is None else lineage_of(config.init_from)
 
 
+THRESHOLD = ("no fall in the nominal evaluations at checkpoints, episodes of the full "
+             "length, pose term >= 0.6, and progress along the reference >= 0.85 where it "
+             "travels")
+"""The tracking threshold whose samples and wall time every bundle reports."""
+
+
+def threshold_figures(curve: list[dict[str, Any]], episode_seconds: float) -> dict[str, Any]:
+    """Samples and wall time of a run (its own curve) to the tracking threshold.
+
+    Read from the evaluations at nominal dynamics at checkpoints (``eval_nominal_*``); a run
+    whose evaluations predate the progress figure is judged without it.
+
+    Args:
+        curve: The run's own curve rows (samples counted from its start).
+        episode_seconds: The episode limit (s).
+
+    Returns:
+        ``threshold`` (its definition), ``samples_to_threshold`` and
+        ``wall_seconds_to_threshold`` (None if it was not reached).
+    """
+    out: dict[str, Any] = {"threshold": THRESHOLD, "samples_to_threshold": None,
+                           "wall_seconds_to_threshold": None}
+    for row in curve:
+        if "eval_nominal_seconds" not in row:
+            continue
+        progress = row.get("eval_nominal_progress")
+        if (row["eval_nominal_fall_rate"] == 0.0
+                and row["eval_nominal_seconds"] >= 0.99 * episode_seconds
+                and row["eval_nominal_pose"] >= 0.6 and (progress is None or progress >= 0.85)):
+            out["samples_to_threshold"] = row["timesteps"]
+            out["wall_seconds_to_threshold"] = row["wall_seconds"]
+            break
+    return out
+
+
 def write_bundle(run_dir: str | Path, out: str | Path, *, z: np.ndarray | None = None,
                  extra: dict[str, Any] | None = None) -> Path:
     """Write a bundle from a run's newest checkpoint (written to a temp dir, then renamed).
@@ -134,6 +169,7 @@ def write_bundle(run_dir: str | Path, out: str | Path, *, z: np.ndarray | None =
             learning_curve_png(curve, tmp / "learning_curve.png",
                                title=f"{config.robot}: {Path(config.motion).stem}")
         manifest = _run_manifest(src, config, state)
+        manifest.update(threshold_figures(state["curve"], config.env.episode_seconds))
         if config.init_from is not None:
             manifest["init_from"] = config.init_from
             manifest["samples_including_init"] = (

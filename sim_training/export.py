@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -119,8 +120,6 @@ def export_bundle(bundle: PolicyBundle, out: str | Path, samples: int = 256,
 
 def _load_program(path: Path) -> th.nn.Module:
     """A saved ``torch.export`` program as a callable module (as a user loads ``.pt2``)."""
-    import warnings
-
     with warnings.catch_warnings():  # torch 2.13's own loader uses a deprecated pytree check
         warnings.filterwarnings("ignore", message=r".*LeafSpec.*", category=FutureWarning)
         return th.export.load(str(path)).module()
@@ -242,7 +241,12 @@ class OnnxActor:
         actor = ExportedActor(bundle).eval()
         buf = io.BytesIO()
         obs0 = th.as_tensor(bundle.obs_mean, dtype=th.float32)[None]
-        with th.no_grad():
+        with th.no_grad(), warnings.catch_warnings():
+            # torch's TorchScript-based ONNX exporter, deprecated since torch 2.9 but kept
+            # here (torch is pinned): measured on this machine under load, 6.2 s against
+            # 24 s for the torch.export-based one, and every deploy and adaptation session
+            # builds one actor. ``quadmimic export`` files use the new exporter.
+            warnings.simplefilter("ignore", DeprecationWarning)
             th.onnx.export(actor, (obs0, th.zeros(1, zd)), buf, input_names=["obs", "z"],
                            output_names=["action"], dynamo=False)
         options = ort.SessionOptions()

@@ -243,7 +243,9 @@ class Trainer:
 
         Returns:
             ``eval_nominal_seconds`` (mean episode, s), ``eval_nominal_fall_rate``,
-            ``eval_nominal_pose`` (mean pose term), ``eval_nominal_return``.
+            ``eval_nominal_pose`` (mean pose term), ``eval_nominal_return`` and, for a
+            motion that travels, ``eval_nominal_progress`` (distance along the reference
+            over the reference's).
         """
         from sim_training.bundle import PolicyBundle
         from sim_training.evaluate import evaluate
@@ -254,10 +256,13 @@ class Trainer:
                               rms.mean.copy(), rms.var.copy(), float(self.norm.clip_obs),
                               float(self.norm.epsilon), None)
         result = evaluate(bundle, episodes=self.config.eval_episodes, seed=EVAL_SEED)
-        return {"eval_nominal_seconds": result["mean_episode_seconds"],
-                "eval_nominal_fall_rate": result["fall_rate"],
-                "eval_nominal_pose": result["reward_terms.pose"],
-                "eval_nominal_return": result["mean_return"]}
+        out = {"eval_nominal_seconds": result["mean_episode_seconds"],
+               "eval_nominal_fall_rate": result["fall_rate"],
+               "eval_nominal_pose": result["reward_terms.pose"],
+               "eval_nominal_return": result["mean_return"]}
+        if result.get("progress_ratio") is not None:
+            out["eval_nominal_progress"] = result["progress_ratio"]
+        return out
 
     def _restore_generators(self, path: Path) -> None:
         """Numpy's global generator (minibatch order) and every env's generator."""

@@ -397,11 +397,11 @@ def decode_low_state(data: bytes | bytearray | memoryview) -> LowStatePacket:
 
 def quat_wxyz_to_rpy(quat_wxyz: np.ndarray) -> np.ndarray:
     """Roll, pitch, yaw (rad, Z-Y-X Euler) of a w, x, y, z quaternion."""
+    from sim_training.geometry import quat_to_matrix, roll_pitch, yaw_of
+
     w, x, y, z = np.asarray(quat_wxyz, np.float64)
-    roll = np.arctan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y))
-    pitch = np.arcsin(np.clip(2 * (w * y - z * x), -1.0, 1.0))
-    yaw = np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
-    return np.array([roll, pitch, yaw])
+    rot = quat_to_matrix(np.array([x, y, z, w]))
+    return np.r_[roll_pitch(rot), float(yaw_of(rot))]
 
 
 def _int16(values: np.ndarray, scale: float = 1.0) -> np.ndarray:

@@ -7,12 +7,12 @@ import dataclasses
 import numpy as np
 import pytest
 
+from motion_retarget.bench import unseen_variants
 from motion_retarget.kinematics import robot_model
 from motion_retarget.mocap import load_keypoint_txt
 from motion_retarget.motion import load_motion
 from motion_retarget.quality import quality_report
 from motion_retarget.retarget import RetargetConfig, retarget
-from quadmimic.bench import unseen_variants
 from tests.conftest import DEFAULT_CLIPS, MOCAP_RAW, REFERENCE_MOTIONS
 
 ROBOTS = ["a1", "laikago", "go1", "go2"]

@@ -82,7 +82,8 @@ def test_missing_clip_and_unknown_robot_are_clear_errors(tmp_path):
 
 @pytest.mark.slow
 def test_demo_runs_the_whole_pipeline(tmp_path, tiny_policy):
-    """Retarget, evaluate, adapt on the go1-udp emulator, deploy, report (tiny budgets)."""
+    """Retarget, evaluate, adapt on the go1-udp emulator (MuJoCo), deploy, report (tiny
+    budgets)."""
     proc = subprocess.run(
         [sys.executable, "-m", "quadmimic", "demo", "--out", str(tmp_path), "--policy",
          str(tiny_policy), "--rollouts", "4", "--rollout-seconds", "1", "--deploy-seconds",
@@ -94,6 +95,7 @@ def test_demo_runs_the_whole_pipeline(tmp_path, tiny_policy):
             "a1_trot_adapted"} <= names
     assert load_motion(tmp_path / "a1_trot.txt").num_frames == 33
     figures = json.loads((tmp_path / "figures.json").read_text())
+    assert figures["physics"] == "mujoco"  # the "real" robot is the second engine
     assert figures["adapt"]["rollouts"] == 4
     assert len(json.loads((tmp_path / "a1_trot_adapted" / "z.json").read_text())["z"]) == 8
     deploy = figures["deploy"]

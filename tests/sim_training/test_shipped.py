@@ -1,9 +1,10 @@
-"""The shipped policy bundles pass their own evaluation (and what the issue asks of them)."""
+"""The shipped policy bundles pass their own evaluation (and what the issues ask of them)."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from sim_training.bundle import PolicyBundle
@@ -12,22 +13,56 @@ from sim_training.evaluate import evaluate
 from tests.conftest import REPO
 
 SHIPPED = sorted(p for p in (REPO / "data" / "policies").iterdir() if p.is_dir())
+PROGRESS = 0.85
+"""Distance walked along the reference over the reference's, at least (issue 12)."""
+BASELINES = {"a1_trot_robust"}
+"""Robust baselines kept for comparison only, not held to the progress criterion: the A1's
+turns at 0.09 rad/s (progress 0.80); see data/policies/README.md."""
 
 
-def test_the_trot_and_the_pace_are_shipped():
-    assert {"a1_trot", "a1_pace"} <= {p.name for p in SHIPPED}
+def test_the_robots_people_own_have_policies():
+    names = {p.name for p in SHIPPED}
+    assert {"a1_trot", "a1_pace", "go2_trot", "go2_pace", "go2_trot_robust",
+            "go1_trot"} <= names
 
 
 @pytest.mark.parametrize("bundle_dir", SHIPPED, ids=lambda p: p.name)
 def test_shipped_bundle_tracks_its_motion_at_nominal_dynamics(bundle_dir):
-    """No fall over 10 s and pose term >= 0.6, as its eval.json says (here re-run: 2 phases)."""
+    """No fall over 10 s, pose term >= 0.6 and the progress criterion, as its eval.json says
+    (here re-run: 2 phases)."""
     for name in ("eval.json", "rollout.gif", "learning_curve.png", "curve.json"):
         assert (bundle_dir / name).is_file(), name
     saved = json.loads((bundle_dir / "eval.json").read_text())
     assert saved["fall_rate"] == 0.0 and saved["reward_terms.pose"] >= 0.6
     assert saved["physics_hz"] == EVAL_PHYSICS_HZ and saved["episodes"] >= 10
+    assert saved["progress_ratio"] is not None
+    if bundle_dir.name not in BASELINES:
+        assert saved["progress_ratio"] >= PROGRESS
     result = evaluate(PolicyBundle.load(bundle_dir), episodes=2, seed=7,
                       physics_hz=EVAL_PHYSICS_HZ)
     assert result["fall_rate"] == 0.0
     assert result["mean_episode_seconds"] >= 9.9
     assert result["reward_terms.pose"] >= 0.6
+    if bundle_dir.name not in BASELINES:
+        assert result["progress_ratio"] >= PROGRESS - 0.05  # 2 episodes of the 10
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bundle_dir", SHIPPED, ids=lambda p: p.name)
+def test_shipped_bundle_walks_10_s_in_mujoco(bundle_dir):
+    """The second engine: 10 s at nominal dynamics without a safety trip, moving forward."""
+    from robot_deploy.backends.mujoco import MujocoBackend
+    from robot_deploy.controller import PolicyController
+
+    bundle = PolicyBundle.load(bundle_dir)
+    robot = MujocoBackend(bundle.robot)
+    robot.connect()
+    try:
+        start = robot.base_pose()[0].copy()
+        result = PolicyController(bundle, robot).run(10.0, ramp_seconds=1.0)
+        moved = robot.base_pose()[0] - start
+    finally:
+        robot.close()
+    assert result.trip is None and result.stopped_by == "time"
+    assert result.seconds >= 10.0 - 1e-6
+    assert float(np.hypot(moved[0], moved[1])) > 3.0

@@ -294,3 +294,36 @@ def test_resume_continues_the_generators_instead_of_reseeding(tmp_path):
     assert resumed.norm.env_method("rng_state") != reseeded
     np.testing.assert_array_equal(np.random.get_state()[1], np_next)
     resumed.close()
+
+
+def test_warm_start_across_robots_reestimates_the_observation_statistics(tmp_path, tiny_policy):
+    """An A1 policy seeds a Go2 run: same layout, weights copied, statistics this robot's."""
+    go2 = str(REPO / "data" / "motions" / "go2_trot.txt")
+    cfg = TrainConfig(motion=go2, robot="go2", timesteps=128, num_envs=2, num_workers=0,
+                      ppo=TINY, init_from=str(tiny_policy))
+    trainer = Trainer.create(cfg, tmp_path / "go2")
+    source = PolicyBundle.load(tiny_policy)
+    weights = trainer.model.policy.state_dict()
+    for key, value in th.load(tiny_policy / "checkpoints" / (tiny_policy / "LATEST")
+                              .read_text().strip() / "policy.pt", weights_only=True).items():
+        th.testing.assert_close(weights[key], value)
+    rms = trainer.norm.obs_rms["obs"]
+    assert rms.count < 10.0  # the A1's statistics are a prior of one sample
+    trainer.train()
+    rms = trainer.norm.obs_rms["obs"]
+    # After one rollout the statistics are the Go2's: its standing knee angle (-1.8 rad at
+    # default) pulls the knee joint means away from the A1's.
+    assert rms.count > 100
+    assert not np.allclose(rms.mean, source.obs_mean, atol=1e-3)
+    trainer.close()
+    assert json.loads((tmp_path / "go2" / "config.json").read_text())["robot"] == "go2"
+
+
+def test_warm_start_with_another_observation_layout_is_one_line(tmp_path, tiny_policy):
+    from sim_training.env import EnvConfig
+
+    cfg = TrainConfig(motion=MOTION, timesteps=128, num_envs=4, num_workers=2, ppo=TINY,
+                      init_from=str(tiny_policy), env=EnvConfig(history=2))
+    with pytest.raises(BundleError, match="observation layout 156 does not fit this run's 128"):
+        Trainer.create(cfg, tmp_path / "other")
+    assert not (tmp_path / "other").exists()  # refused before any worker or file

@@ -1,6 +1,8 @@
-"""``quadmimic bench env``: the env against raw PyBullet, and the vector env's overhead.
+"""The training stage's benchmarks: ``quadmimic bench env``, ``train`` and ``ray``.
 
-Measured in one run (these machines are noisy, so rates are medians of interleaved rounds):
+:func:`bench_env` (``quadmimic bench env``), the env against raw PyBullet and the vector env's
+overhead, measured in one run (these machines are noisy, so rates are medians of interleaved
+rounds):
 
 - ``ceiling``: raw PyBullet stepping the same robot URDF with a minimal Python PD loop holding
   the standing pose, the same physics rate and substeps per env step, nothing else;
@@ -12,12 +14,19 @@ Measured in one run (these machines are noisy, so rates are medians of interleav
   lockstep one with a stand-in env whose every step costs exactly 3.5 ms of CPU, which
   isolates the inter-process cost from the wait for the slower process (real steps vary with
   contacts, falls and resets).
+
+:func:`bench_train` (``quadmimic bench train``): training samples/s against env-only samples/s
+of the very same envs. :func:`bench_ray` (``quadmimic bench ray``): Ray's overhead per PPO
+iteration, the same run locally and as a Ray Tune trial.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import multiprocessing as mp
 import statistics
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -309,3 +318,119 @@ def bench_env(motion: str | Path, robot: str = "a1", rounds: int = 11,
         "pass": {"env": env_over_ceiling >= 0.75, "vec_env_lockstep": loss <= 0.10,
                  "vec_env_grouped": grouped_loss <= 0.10},
     }
+
+
+def _training_rate(trainer: Any, every: int) -> float:
+    """Train ``trainer`` to its end; its samples/s from the end of its first rollout to the last.
+
+    Args:
+        trainer: A :class:`~sim_training.train.Trainer` (its progress callback is replaced).
+        every: Samples per rollout (PPO iteration): a mark is taken at each multiple.
+    """
+    marks: list[tuple[float, int]] = []
+    trainer.progress = lambda done, total, ret: (
+        marks.append((time.perf_counter(), done)) if done % every == 0 else None)
+    trainer.train()
+    # Skip the first rollout (start-up); time from the end of the first to the last.
+    (t_a, s_a), (t_b, s_b) = marks[0], marks[-1]
+    return (s_b - s_a) / (t_b - t_a)
+
+
+def bench_train(motion: str | Path, run: Path | None = None, num_envs: int | None = None,
+                num_workers: int = 2, groups_per_worker: int | None = None,
+                n_steps: int | None = None, rollouts: int = 6) -> dict[str, Any]:
+    """Training samples/s against env-only samples/s (same envs, same run).
+
+    Env-only steps the very same envs (normalisation and noise wrappers included) with random
+    actions, the way training steps them: group by group when the envs are grouped.
+
+    Args:
+        motion: Motion file to train on.
+        run: A training run or bundle whose learning curve gives samples-to-threshold.
+        num_envs: Envs (None: the training default).
+        num_workers: Env processes.
+        groups_per_worker: Env groups per process (None: the training default).
+        n_steps: Steps per env per update (None: the training default).
+        rollouts: PPO iterations to time.
+
+    Returns:
+        The JSON-ready figures (with ``run``, ``run_samples``, ``samples_to_threshold`` and
+        ``threshold`` when ``run`` is given).
+    """
+    from sim_training.collect import GroupStepper
+    from sim_training.config import TrainConfig
+    from sim_training.plots import samples_to_threshold
+    from sim_training.train import Trainer
+
+    given = {"num_envs": num_envs, "groups_per_worker": groups_per_worker}
+    cfg = TrainConfig(motion=str(motion), num_workers=num_workers,
+                      **{k: v for k, v in given.items() if v is not None})
+    num_envs = cfg.num_envs
+    if n_steps is not None:
+        cfg = dataclasses.replace(cfg, ppo=dataclasses.replace(cfg.ppo, n_steps=n_steps))
+    per_rollout = cfg.ppo.n_steps * num_envs
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer.create(
+            dataclasses.replace(cfg, timesteps=per_rollout * (rollouts + 1)), Path(tmp) / "r")
+        train_rate = _training_rate(trainer, per_rollout)
+        venv = trainer.noise  # the very same envs (normalisation and noise wrappers included)
+        rng = np.random.default_rng(0)
+        stepper = GroupStepper.of(venv)
+        venv.reset()
+        env_rate = (vec_rate(venv, num_envs, 20.0, rng) if stepper is None
+                    else grouped_rate(stepper, 20.0, rng))
+        trainer.close()
+    out: dict[str, Any] = {
+        "num_envs": num_envs, "num_workers": num_workers,
+        "groups_per_worker": cfg.groups_per_worker, "samples_per_update": per_rollout,
+        "train_samples_per_s": train_rate, "env_only_samples_per_s": env_rate,
+        "train_over_env": train_rate / env_rate, "target_train_over_env": 0.9,
+    }
+    if run is not None:
+        if (run / "curve.json").is_file():  # a bundle: its whole lineage
+            curve = json.loads((run / "curve.json").read_text())
+        else:
+            state_dir = run / "checkpoints" / (run / "LATEST").read_text().strip()
+            curve = json.loads((state_dir / "state.json").read_text())["curve"]
+        out["run"] = str(run)
+        out["run_samples"] = curve[-1]["timesteps"] if curve else 0
+        out["samples_to_threshold"] = samples_to_threshold(curve, 10.0 * 0.95, 0.6)
+        out["threshold"] = "mean episode >= 9.5 s of 10 s and pose term >= 0.6"
+    return out
+
+
+def bench_ray(motion: str | Path, iterations: int = 8, num_envs: int = 4) -> dict[str, Any]:
+    """Ray's overhead per PPO iteration: the same run locally and as a Ray Tune trial.
+
+    Args:
+        motion: Motion file to train on.
+        iterations: PPO iterations per measurement.
+        num_envs: Envs (in the trial's own process).
+
+    Returns:
+        The JSON-ready figures.
+    """
+    from sim_training.config import PPOConfig, TrainConfig
+    from sim_training.distributed import train_on_ray
+    from sim_training.train import Trainer
+
+    ppo = PPOConfig(n_steps=128)
+    per_it = ppo.n_steps * num_envs
+    cfg = TrainConfig(motion=str(motion), num_envs=num_envs, num_workers=0,
+                      timesteps=per_it * iterations, ppo=ppo)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer.create(cfg, Path(tmp) / "local")
+        local_rate = _training_rate(trainer, per_it)
+        trainer.close()
+        start = time.perf_counter()
+        summary = train_on_ray(cfg, Path(tmp) / "ray", report_every=1)
+        ray_wall = time.perf_counter() - start
+    ray_rate = float(summary["trials"][0]["samples_per_s"])
+    overhead = 1.0 - ray_rate / local_rate
+    return {"iterations": iterations, "samples_per_iteration": per_it,
+            "local_samples_per_s": local_rate, "ray_trial_samples_per_s": ray_rate,
+            "ray_overhead_per_iteration": overhead,
+            "ray_wall_seconds_incl_startup": ray_wall,
+            "ray_startup_seconds": ray_wall - cfg.timesteps / ray_rate,
+            "implied_speedup": {str(n): n * (1.0 - max(overhead, 0.0)) for n in (2, 4, 8, 16)},
+            "note": "independent trials (seeds or hyper-parameters), one per worker CPU"}

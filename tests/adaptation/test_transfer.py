@@ -1,0 +1,205 @@
+"""The transfer benchmark: a tiny real run (PyBullet and MuJoCo), noise, held-out robot files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mujoco")
+
+from adaptation.transfer import (
+    NOMINAL_ROBOTS,
+    TransferBenchError,
+    TransferConfig,
+    build_backend,
+    load_held_out,
+    outside_ranges,
+    rollout_seed,
+    select_robots,
+)
+from motion_retarget.errors import DynamicsError
+from robot_deploy.backends.mujoco import MujocoBackend
+from robot_deploy.noise import NoisyRobot, SensorNoise
+from sim_training.geometry import quat_to_matrix, roll_pitch, yaw_of
+from sim_training.randomization import RandomizationRanges
+from tests.conftest import REPO
+
+HELD_OUT = REPO / "data" / "dynamics" / "held_out_mujoco.json"
+ROBOTS = ["pybullet_nominal", "mujoco_nominal", "noisy_worn"]
+SEEDS = [0, 1]
+ADAPT = [1, 2]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """``quadmimic bench transfer`` as a user runs it: a1_trot, 3 robots, 2 seeds, 1 s."""
+    out = tmp_path_factory.mktemp("transfer")
+    proc = subprocess.run(
+        [sys.executable, "-m", "quadmimic", "bench", "transfer", "--json", str(out / "t.json"),
+         "--markdown", str(out / "t.md"), "--policy", str(REPO / "data" / "policies" / "a1_trot"),
+         "--robots", ",".join(ROBOTS), "--seeds", ",".join(map(str, SEEDS)),
+         "--rollout-seconds", "1", "--eval-rollouts", "1",
+         "--adapt-rollouts", ",".join(map(str, ADAPT)), "--per-update", "1"],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads((out / "t.json").read_text()), (out / "t.md").read_text()
+
+
+@pytest.mark.slow
+def test_json_has_every_row(tiny_run):
+    result, markdown = tiny_run
+    got = {(r["bundle"], r["robot"], r["figure"]) for r in result["rows"]}
+    want = {("a1_trot", robot, fig) for robot in ROBOTS for fig in ("prior", "robust")}
+    want |= {("a1_trot", "noisy_worn", f"adapted_{n}") for n in ADAPT}
+    assert got == want
+    for row in result["rows"]:
+        assert [s["seed"] for s in row["per_seed"]] == SEEDS
+        assert 0.0 <= row["return_mean"] <= 1.0 and row["return_std"] >= 0.0
+        assert 0.0 <= row["fall_rate"] <= 1.0 and row["rollouts"] == len(SEEDS)
+        assert row["progress_mean"] is not None  # the trot travels
+        if row["figure"] == "robust":
+            assert row["robust_bundle"] == "a1_trot_robust"
+    assert set(result["robots"]) == set(ROBOTS)
+    assert result["robots"]["noisy_worn"]["outside_training_ranges"]
+    assert result["wall_seconds"] > 0
+    assert markdown == result["markdown"]
+    for robot in ROBOTS:
+        assert f"| `a1_trot` | {robot} |" in markdown
+    assert "adapted_2" in markdown.splitlines()[2]
+
+
+@pytest.mark.slow
+def test_adapted_z_is_scored_on_fresh_rollouts(tiny_run):
+    result, _ = tiny_run
+    rows = {(r["robot"], r["figure"]): r for r in result["rows"]}
+    for n in ADAPT:
+        for k, per in enumerate(rows[("noisy_worn", f"adapted_{n}")]["per_seed"]):
+            searched, scored = set(per["search_seeds"]), set(per["eval_seeds"])
+            assert len(searched) == per["search_rollouts"] == n  # what the search actually ran
+            assert not searched & scored  # never scored on the noise/shoves that selected it
+            assert len(per["z"]) == 8
+            # The prior is scored on the very same evaluation rollouts (paired comparison).
+            assert per["eval_seeds"] == rows[("noisy_worn", "prior")]["per_seed"][k]["eval_seeds"]
+    # Different benchmark seeds search and evaluate on different rollouts.
+    first, second = rows[("noisy_worn", "adapted_2")]["per_seed"]
+    assert not set(first["eval_seeds"]) & set(second["eval_seeds"])
+    assert not set(first["search_seeds"]) & set(second["search_seeds"])
+
+
+def test_rollout_seed_streams_do_not_overlap():
+    search = {rollout_seed(s, "search", i) for s in range(3) for i in range(50)}
+    evals = {rollout_seed(s, "eval", i) for s in range(3) for i in range(50)}
+    assert len(search) == len(evals) == 150 and not search & evals
+
+
+def test_noisy_robot_noise_matches_the_configured_std():
+    noise = SensorNoise(joint_angle=0.02, joint_speed=0.5, gyro=0.1, roll_pitch=0.03)
+    backend = MujocoBackend("a1")
+    backend.connect()
+    try:
+        truth = backend.read()  # lockstep: nothing moves between reads without commands
+        noisy = NoisyRobot(backend, noise, seed=3)
+        reads = [noisy.read() for _ in range(3000)]
+    finally:
+        backend.close()
+    dq = np.array([r.q - truth.q for r in reads])
+    ddq = np.array([r.dq - truth.dq for r in reads])
+    dgyro = np.array([r.gyro - truth.gyro for r in reads])
+    drp = np.array([r.roll_pitch - truth.roll_pitch for r in reads])
+    for diff, std in ((dq, 0.02), (ddq, 0.5), (dgyro, 0.1), (drp, 0.03)):
+        np.testing.assert_allclose(diff.std(axis=0), std, rtol=0.08)
+        np.testing.assert_allclose(diff.mean(axis=0), 0.0, atol=4 * std / np.sqrt(len(reads)))
+    yaw = float(yaw_of(quat_to_matrix(truth.quat)))
+    assert all(abs(float(yaw_of(quat_to_matrix(r.quat))) - yaw) < 1e-3 for r in reads[:100])
+    np.testing.assert_allclose(roll_pitch(quat_to_matrix(reads[0].quat)), reads[0].roll_pitch)
+    np.testing.assert_array_equal(reads[0].tau, truth.tau)  # not noised
+
+
+def test_noisy_robot_is_reproducible_from_its_seed_and_silent_without_noise():
+    backend = MujocoBackend("a1")
+    backend.connect()
+    try:
+        noisy = NoisyRobot(backend, SensorNoise(joint_angle=0.01), seed=5)
+        a = [noisy.read().q for _ in range(3)]
+        noisy.reseed(5)
+        b = [noisy.read().q for _ in range(3)]
+        noisy.reseed(6)
+        c = noisy.read().q
+        np.testing.assert_array_equal(a, b)
+        assert not np.allclose(a[0], c)
+        np.testing.assert_array_equal(NoisyRobot(backend, SensorNoise()).read().q,
+                                      backend.read().q)
+    finally:
+        backend.close()
+    with pytest.raises(ValueError, match="gyro"):
+        SensorNoise(gyro=-0.1)
+
+
+def test_shipped_held_out_robots_lie_outside_the_training_ranges():
+    robots = load_held_out(HELD_OUT)
+    assert {r.name for r in robots} >= {"payload", "slippery", "latency", "low_battery",
+                                        "noisy_worn"}
+    readme = (HELD_OUT.parent / "README.md").read_text()
+    for robot in robots:
+        outside = outside_ranges(robot.dynamics, RandomizationRanges())
+        assert outside, f"{robot.name} lies inside the training ranges"
+        assert f"`{robot.name}`" in readme  # documented
+        for key in outside:
+            assert key in readme
+    by_name = {r.name: r for r in robots}
+    assert not by_name["noisy_worn"].sensor_noise.silent
+    backend = build_backend(by_name["low_battery"], "a1")  # torque-speed curve slowed
+    assert backend.actuator.max_speed == pytest.approx((10.5, 10.5, 10.5))
+
+
+def _write(tmp_path, robots, **top):
+    path = tmp_path / "h.json"
+    path.write_text(json.dumps({"robots": robots, **top}))
+    return path
+
+
+@pytest.mark.parametrize(("robots", "top", "message"), [
+    ([{"name": "a", "dynamic": {}}], {}, "unknown key 'dynamic'"),
+    ([{"name": "a", "dynamics": {"payload": 2}}], {}, "unknown dynamics key 'payload'"),
+    ([{"name": "a", "sensor_noise": {"imu": 0.1}}], {}, "unknown sensor_noise key 'imu'"),
+    ([{"name": "a", "sensor_noise": {"gyro": -1}}], {}, "gyro"),
+    ([{"name": "a", "torque_speed": 0}], {}, "torque_speed"),
+    ([{"name": "a"}, {"name": "a"}], {}, "taken"),
+    ([{"name": "mujoco_nominal"}], {}, "taken"),
+    ([{"dynamics": {}}], {}, "name"),
+    ([{"name": "a"}], {"extra": 1}, "unknown key 'extra'"),
+    ([], {}, "no robot"),
+])
+def test_bad_held_out_files_fail_with_one_line(tmp_path, robots, top, message):
+    path = _write(tmp_path, robots, **top)
+    with pytest.raises(DynamicsError, match=message) as err:
+        load_held_out(path)
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+
+
+def test_bad_held_out_file_on_the_command_line_is_one_line(tmp_path):
+    path = _write(tmp_path, [{"name": "a", "sensor_nosie": {}}])
+    proc = subprocess.run(
+        [sys.executable, "-m", "quadmimic", "bench", "transfer", "--json",
+         str(tmp_path / "t.json"), "--held-out", str(path)],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "COLUMNS": "1000"})  # rich would wrap the line at 80
+    assert proc.returncode != 0
+    lines = [x for x in proc.stderr.splitlines() if x.strip() and "pybullet build" not in x]
+    assert len(lines) == 1 and "sensor_nosie" in lines[0], proc.stderr
+    assert not (tmp_path / "t.json").exists()
+
+
+def test_options_are_checked():
+    with pytest.raises(TransferBenchError, match="ascending"):
+        TransferConfig(adapt_checkpoints=(10, 5))
+    with pytest.raises(TransferBenchError, match="seeds"):
+        TransferConfig(seeds=())
+    with pytest.raises(TransferBenchError, match="unknown robot 'moon'"):
+        select_robots(load_held_out(HELD_OUT), ["moon"])
+    assert [r.name for r in select_robots([], None)] == list(NOMINAL_ROBOTS)
