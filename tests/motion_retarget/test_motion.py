@@ -15,7 +15,13 @@ from motion_retarget.errors import MotionFormatError
 from motion_retarget.fileio import atomic_write
 from motion_retarget.motion import (
     KEYS,
+    ROW_ANG_VEL,
+    ROW_JOINT_VEL,
+    ROW_LIN_VEL,
+    ROW_QUAT,
+    ROW_SIZE,
     Motion,
+    MotionSampler,
     cycle_offset,
     frame_at,
     heading_change,
@@ -248,12 +254,30 @@ def test_angular_velocity_ignores_quaternion_sign_flips():
     np.testing.assert_allclose(root_angular_velocity(flipped), root_angular_velocity(m), atol=1e-12)
 
 
-def test_velocities_last_frame_repeats_and_single_frame_is_zero():
+def test_velocities_central_inside_one_sided_at_the_ends_and_single_frame_is_zero():
     m = _make_motion(n=4, dt=0.1)
     frames = m.frames.copy()
     frames[3, 0] += 5.0  # only the last step changes
-    lin = root_linear_velocity(Motion(frames, 0.1, "Wrap"))
-    np.testing.assert_allclose(lin[2], lin[3])
+    frames[1:3, 8] += [0.2, -0.1]
+    moved = Motion(frames, 0.1, "Wrap")
+    lin = root_linear_velocity(moved)
+    p = frames[:, :3]
+    np.testing.assert_allclose(lin[0], (p[1] - p[0]) / 0.1)
+    np.testing.assert_allclose(lin[1:3], (p[2:4] - p[0:2]) / 0.2)
+    np.testing.assert_allclose(lin[3], (p[3] - p[2]) / 0.1)
+    jv = joint_velocity(moved)
+    j = frames[:, 7:]
+    np.testing.assert_allclose(jv, np.gradient(j, 0.1, axis=0))
+    np.testing.assert_allclose(jv[2], (j[3] - j[1]) / 0.2)
+    # Angular: rotation vector of R[k+1] R[k-1]^-1 over 2 dt (one-sided at the ends).
+    turning = _make_motion(n=5, dt=0.1, yaw_rate=0.0)
+    tf = turning.frames.copy()
+    yaws = [0.0, 0.1, 0.5, 0.6, 0.4]
+    tf[:, 3:7] = [(Rotation.from_euler("z", a) * Rotation.from_quat(BASE_QUAT)).as_quat()
+                  for a in yaws]
+    ang = root_angular_velocity(Motion(tf, 0.1, "Wrap"))
+    np.testing.assert_allclose(ang[:, :2], 0.0, atol=1e-12)
+    np.testing.assert_allclose(ang[:, 2], [1.0, 2.5, 2.5, -0.5, -2.0], atol=1e-12)
     one = Motion(m.frames[:1], 0.1, "Wrap")
     for f, width in ((root_linear_velocity, 3), (root_angular_velocity, 3), (joint_velocity, 12)):
         np.testing.assert_array_equal(f(one), np.zeros((1, width)))
@@ -405,6 +429,89 @@ def test_frame_at_slerp_across_sign_flip():
     assert d49 == pytest.approx(d50, abs=1e-9)
     assert d49 > 0.99
 
+
+
+# --- MotionSampler -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["turn.txt", "hopturn.txt", "dog_spin.txt"])
+def test_sampler_slerp_matches_scipy(name):
+    """Root orientation between frames is scipy's slerp; the sign follows the nearer frame."""
+    from scipy.spatial.transform import Slerp
+
+    m = load_motion(REFERENCE / name)
+    sampler = MotionSampler(m)
+    slerp = Slerp(m.times, Rotation.from_quat(m.root_quat))
+    k = np.arange(m.num_frames - 1)
+    for u in (0.1, 0.25, 0.5, 0.75, 0.9):
+        for i in k:
+            q = sampler.at_phase((i + u) * m.frame_duration)[3:7]
+            expected = slerp((i + u) * m.frame_duration).as_quat()
+            assert abs(np.dot(q, expected)) == pytest.approx(1.0, abs=1e-12)
+            if u != 0.5:  # (i + 0.5) dt / dt may round either side of 0.5
+                nearer = m.root_quat[i] if u < 0.5 else m.root_quat[i + 1]
+                assert np.dot(q, nearer) > 0.0
+            assert np.linalg.norm(q) == pytest.approx(1.0, abs=1e-14)
+
+
+def test_sampler_rows_at_frames_are_frames_and_velocities():
+    m = load_motion(REFERENCE / "dog_spin.txt")
+    extra = np.arange(m.num_frames * 2, dtype=float).reshape(-1, 2) ** 2
+    sampler = MotionSampler(m, extra=extra)
+    assert sampler.table.shape == (m.num_frames, ROW_SIZE + 2)
+    for k in range(m.num_frames):
+        row = sampler.at_phase(k * m.frame_duration)
+        np.testing.assert_array_equal(row[:19], m.frames[k])
+        np.testing.assert_array_equal(row[ROW_JOINT_VEL], joint_velocity(m)[k])
+        np.testing.assert_array_equal(row[ROW_LIN_VEL], root_linear_velocity(m)[k])
+        np.testing.assert_array_equal(row[ROW_ANG_VEL], root_angular_velocity(m)[k])
+        np.testing.assert_array_equal(row[ROW_SIZE:], extra[k])
+    row = sampler.at_phase(3.25 * m.frame_duration)  # everything but the rotation: linear
+    np.testing.assert_allclose(np.delete(row, ROW_QUAT), np.delete(
+        0.75 * sampler.table[3] + 0.25 * sampler.table[4], ROW_QUAT), rtol=0, atol=1e-12)
+
+
+def test_sampler_cycle_offsets_turn_velocities_and_keep_the_rest():
+    # 1 m/s along x, turning 90 deg per 1 s cycle: every quantity has a closed form.
+    m = _make_motion(n=11, dt=0.1, velocity=(1.0, 0.0, 0.0), yaw_rate=math.pi / 2)
+    m = Motion(m.frames, 0.1, "Wrap", True, True)
+    extra = np.linspace(0.0, 1.0, 11)[:, None]
+    sampler = MotionSampler(m, extra=extra)
+    assert sampler.cycle_heading == pytest.approx(math.pi / 2)
+    np.testing.assert_allclose(sampler.cycle_position, [1.0, 0.0, 0.0], atol=1e-12)
+    for t, turns in ((2.5, 2), (1.25, 1), (-0.75, -1)):
+        row = sampler.sample(t)
+        a = turns * math.pi / 2
+        np.testing.assert_allclose(row[ROW_LIN_VEL], [math.cos(a), math.sin(a), 0.0], atol=1e-12)
+        np.testing.assert_allclose(row[ROW_ANG_VEL], [0.0, 0.0, math.pi / 2], atol=1e-12)
+        np.testing.assert_allclose(row[ROW_JOINT_VEL], 0.5, atol=1e-12)
+        np.testing.assert_allclose(row[ROW_SIZE:], t - turns, atol=1e-12)  # extra: not moved
+        np.testing.assert_array_equal(row[:19], frame_at(m, t))
+    assert sampler.cycle_and_phase(2.5) == (2, pytest.approx(0.5))
+    assert sampler.cycle_and_phase(-0.75) == (-1, pytest.approx(0.25))
+
+
+def test_sampler_base_to_body_rotates_only_the_orientation():
+    m = load_motion(REFERENCE / "dog_spin.txt")
+    c = np.array([-0.5, -0.5, -0.5, 0.5])  # Laikago's base rotation, undone
+    plain, body = MotionSampler(m), MotionSampler(m, base_to_body=c)
+    for t in (0.0, 0.1234, 0.75, 2.3456, -1.1):
+        a, b = plain.sample(t), body.sample(t)
+        np.testing.assert_allclose(np.delete(b, ROW_QUAT), np.delete(a, ROW_QUAT), atol=1e-12)
+        expected = Rotation.from_quat(a[ROW_QUAT]) * Rotation.from_quat(c)
+        assert abs(np.dot(b[ROW_QUAT], expected.as_quat())) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_sampler_clamp_and_one_frame_hold():
+    m = _make_motion(n=11, dt=0.1, loop_mode="Clamp")
+    sampler = MotionSampler(m)
+    assert not sampler.wrap and sampler.cycle_and_phase(7.0) == (0, pytest.approx(1.0))
+    np.testing.assert_array_equal(sampler.sample(7.0), sampler.table[-1])
+    np.testing.assert_array_equal(sampler.sample(-7.0), sampler.table[0])
+    one = MotionSampler(Motion(m.frames[:1], 0.1, "Wrap"))
+    assert not one.wrap and one.duration == 0.0
+    np.testing.assert_array_equal(one.sample(3.3)[:19], m.frames[0])
+    np.testing.assert_array_equal(one.sample(3.3)[19:], 0.0)
 
 # --- bad input -----------------------------------------------------------------------------
 
