@@ -54,7 +54,7 @@ from motion_retarget.errors import DynamicsError, QuadmimicError
 from motion_retarget.kinematics import robot_model
 from robot_deploy.controller import PolicyController
 from robot_deploy.noise import NoisyRobot, SensorNoise
-from robot_deploy.robot import JointCommand, Robot, RobotState
+from robot_deploy.robot import JointCommand, RobotState, RobotWrapper
 from robot_deploy.safety import SafetyConfig, SafetyLayer
 from sim_training.bundle import PolicyBundle
 from sim_training.dynamics import DYNAMICS_KEYS, NOMINAL, dynamics_from
@@ -269,7 +269,7 @@ def rollout_seed(seed: int, stream: str, index: int) -> int:
     return int(seq.generate_state(1, np.uint32)[0])
 
 
-class ShovedRobot(Robot):
+class ShovedRobot(RobotWrapper):
     """A simulated backend that applies one planned shove when its clock reaches a time.
 
     Args:
@@ -277,8 +277,7 @@ class ShovedRobot(Robot):
     """
 
     def __init__(self, inner: SimBackend | MujocoBackend) -> None:
-        self.inner = inner
-        self.spec = inner.spec
+        super().__init__(inner)
         self._plan: tuple[float, np.ndarray] | None = None
         self.shoves = 0
 
@@ -286,21 +285,6 @@ class ShovedRobot(Robot):
         """Add ``velocity`` (3,) m/s to the base once the clock passes ``at`` (s)."""
         self._plan = (at, np.asarray(velocity, dtype=np.float64))
 
-    def connect(self, timeout: float = 5.0) -> None:
-        """Connect the inner robot."""
-        self.inner.connect(timeout)
-
-    def close(self) -> None:
-        """Close the inner robot."""
-        self.inner.close()
-
-    def now(self) -> float:
-        """The inner robot's clock."""
-        return self.inner.now()
-
-    def read(self) -> RobotState:
-        """The inner robot's state."""
-        return self.inner.read()
 
     def command(self, cmd: JointCommand) -> None:
         """Send the command, then shove if the planned time has come."""
@@ -309,10 +293,6 @@ class ShovedRobot(Robot):
             self.inner.shove(self._plan[1])
             self._plan = None
             self.shoves += 1
-
-    def damp(self) -> None:
-        """Damping mode of the inner robot."""
-        self.inner.damp()
 
 
 class Rig:

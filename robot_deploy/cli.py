@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from robot_deploy.backends import SIMULATED, check_backend, make_backend
-from robot_deploy.robot import JointCommand, Robot, RobotState
+from robot_deploy.robot import JointCommand, RobotWrapper
 
 PROTOCOLS = ("go1-udp", "go2-dds")
 PROTOCOL_ROBOTS = {"go1-udp": "go1", "go2-dds": "go2"}
@@ -120,39 +120,16 @@ def emulate_command(
     console.print_json(json.dumps(counters))
 
 
-class DryRun(Robot):
+class DryRun(RobotWrapper):
     """A robot whose every command becomes damping (the policy runs, motors stay limp).
 
-    A :class:`~robot_deploy.robot.Robot` wrapping a robot, as the safety layer is: reads,
-    time and lifecycle pass through, commands do not.
-
     Args:
-        robot: The robot to wrap.
+        inner: The robot to wrap.
     """
-
-    def __init__(self, robot: Robot) -> None:
-        self.robot = robot
-        self.spec = robot.spec
-
-    def connect(self, timeout: float = 5.0) -> None:
-        """Connect the wrapped robot."""
-        self.robot.connect(timeout)
-
-    def read(self) -> RobotState:
-        """The wrapped robot's reading."""
-        return self.robot.read()
 
     def command(self, cmd: JointCommand) -> None:
         """Send damping instead."""
-        self.robot.damp()
-
-    def close(self) -> None:
-        """Close the wrapped robot."""
-        self.robot.close()
-
-    def now(self) -> float:
-        """The wrapped robot's clock (s)."""
-        return self.robot.now()
+        self.inner.damp()
 
 
 ROBOT_HELP = ("Robot the backend drives (default: go1 for go1-udp, go2 for go2-dds, the "

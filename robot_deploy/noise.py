@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from robot_deploy.robot import JointCommand, Robot, RobotState
+from robot_deploy.robot import Robot, RobotState, RobotWrapper
 from sim_training.geometry import matrix_to_quat, quat_to_matrix
 
 
@@ -69,7 +69,7 @@ def _from_euler_zyx(yaw: float, pitch: float, roll: float) -> np.ndarray:
                      [-sp, cp * sr, cp * cr]])
 
 
-class NoisyRobot(Robot):
+class NoisyRobot(RobotWrapper):
     """Wrap ``inner`` and add :class:`SensorNoise` to every reading.
 
     Args:
@@ -79,8 +79,7 @@ class NoisyRobot(Robot):
     """
 
     def __init__(self, inner: Robot, noise: SensorNoise, seed: int = 0) -> None:
-        self.inner = inner
-        self.spec = inner.spec
+        super().__init__(inner)
         self.noise = noise
         self.seed = seed
         self.rng = np.random.default_rng(seed)
@@ -91,26 +90,6 @@ class NoisyRobot(Robot):
         self.rng = np.random.default_rng(seed)
 
     # ------------------------------------------------------------------ Robot
-    def connect(self, timeout: float = 5.0) -> None:
-        """Connect the inner robot."""
-        self.inner.connect(timeout)
-
-    def close(self) -> None:
-        """Close the inner robot."""
-        self.inner.close()
-
-    def now(self) -> float:
-        """The inner robot's clock."""
-        return self.inner.now()
-
-    def command(self, cmd: JointCommand) -> None:
-        """Pass the command through."""
-        self.inner.command(cmd)
-
-    def damp(self) -> None:
-        """Damping mode of the inner robot."""
-        self.inner.damp()
-
     def read(self) -> RobotState:
         """The inner robot's state with noise (see the module docstring)."""
         state = self.inner.read()

@@ -160,3 +160,42 @@ class Robot(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class RobotWrapper(Robot):
+    """A robot wrapping another one: everything passes through unless a subclass overrides it.
+
+    The safety layer, sensor noise, the dry run and the transfer bench's shoves are wrappers,
+    each itself a :class:`Robot`, so they stack in any order.
+
+    Args:
+        inner: The robot wrapped.
+    """
+
+    def __init__(self, inner: Robot) -> None:
+        self.inner = inner
+        self.spec = inner.spec
+
+    def connect(self, timeout: float = 5.0) -> None:
+        """Connect the inner robot."""
+        self.inner.connect(timeout)
+
+    def read(self) -> RobotState:
+        """The inner robot's state."""
+        return self.inner.read()
+
+    def command(self, cmd: JointCommand) -> None:
+        """Send the command to the inner robot."""
+        self.inner.command(cmd)
+
+    def damp(self) -> None:
+        """The inner robot's damping mode."""
+        self.inner.damp()
+
+    def close(self) -> None:
+        """Close the inner robot."""
+        self.inner.close()
+
+    def now(self) -> float:
+        """The inner robot's clock (s)."""
+        return self.inner.now()

@@ -29,7 +29,7 @@ import numpy as np
 
 from motion_retarget.errors import SafetyTrip
 from robot_deploy.remote import ESTOP_BUTTONS, key_mask
-from robot_deploy.robot import JointCommand, Robot, RobotState
+from robot_deploy.robot import JointCommand, Robot, RobotState, RobotWrapper
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class SafetyEvent:
 
 
 @dataclass
-class SafetyLayer(Robot):
+class SafetyLayer(RobotWrapper):
     """Wrap ``inner`` with the checks above; use it exactly like the robot it wraps.
 
     Args:
@@ -93,17 +93,8 @@ class SafetyLayer(Robot):
         self._state: RobotState | None = None
 
     # ------------------------------------------------------------------ Robot
-    def connect(self, timeout: float = 5.0) -> None:
-        """Connect the inner robot."""
-        self.inner.connect(timeout)
 
-    def close(self) -> None:
-        """Close the inner robot."""
-        self.inner.close()
 
-    def now(self) -> float:
-        """The inner robot's clock."""
-        return self.inner.now()
 
     def read(self) -> RobotState:
         """The inner robot's state; a non-finite state, or the e-stop on the remote, trips."""

@@ -261,6 +261,5 @@ def bundle_command(
                           gif=tmp / "rollout.gif", physics_hz=EVAL_PHYSICS_HZ)
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
-    console.print_json(data={k: result[k] for k in ("mean_return", "mean_episode_seconds",
-                                                    "fall_rate", "reward_terms")})
+    console.print(eval_table(result))
     console.print(f"bundle: {out}")

@@ -85,7 +85,9 @@ def export_bundle(bundle: PolicyBundle, out: str | Path, samples: int = 256,
     deploy = deploy_description(bundle)
     metadata = {k: json.dumps(v) for k, v in deploy.items()}
     batch = th.export.Dim("batch", min=1)
-    with th.no_grad():
+    with th.no_grad(), warnings.catch_warnings():
+        # torch 2.13's own pytree code warns about its deprecated LeafSpec check.
+        warnings.filterwarnings("ignore", message=r".*LeafSpec.*", category=FutureWarning)
         program = th.export.export(actor, (obs_t[:2], z_t[:2]),
                                    dynamic_shapes=({0: batch}, {0: batch}))
         th.export.save(program, str(out / "actor.pt2"))
@@ -99,7 +101,8 @@ def export_bundle(bundle: PolicyBundle, out: str | Path, samples: int = 256,
     if bundle.z_dim:
         enc = ExportedEncoder(bundle).eval()
         dyn = th.as_tensor(rng.uniform(0.5, 1.5, (samples, 11)), dtype=th.float32)
-        with th.no_grad():
+        with th.no_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*LeafSpec.*", category=FutureWarning)
             ref_z = enc(dyn).numpy()
             enc_program = th.export.export(enc, (dyn[:2],), dynamic_shapes=({0: batch},))
             th.export.save(enc_program, str(out / "encoder.pt2"))
