@@ -106,9 +106,12 @@ def run_adaptation(policy: Path, session: Path, *, backend: str = "sim",
         rollout), ``stopped_by`` (per rollout), and ``adapted_bundle`` when ``out`` is given.
     """
     from adaptation.adapt import AdaptationSession, AdaptConfig
+    from motion_retarget.errors import QuadmimicError
     from robot_deploy.backends import SIMULATED, make_backend
     from robot_deploy.cli import backend_robot
 
+    if session.exists() and not session.is_dir():
+        raise QuadmimicError(f"{session}: is a file, not an adaptation session directory")
     name = backend_robot(backend, _robot_of(policy), robot)
     driven: Any = make_backend(backend, name, dynamics, realtime=False, robot_ip=robot_ip,
                               port=port, local_port=local_port, domain=domain,

@@ -39,5 +39,6 @@ def main() -> None:
     try:
         app()
     except QuadmimicError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False,
+                                   soft_wrap=True)  # one line, whatever the terminal width
         sys.exit(2)

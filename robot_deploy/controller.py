@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -211,7 +212,11 @@ class PolicyController:
         except KeyboardInterrupt:
             result.stopped_by = "signal"
         finally:
-            self.robot.damp()
+            try:
+                self.robot.damp()
+            except RobotConnectionError:
+                if sys.exc_info()[0] is None:  # no earlier error to report: this one
+                    raise
             self.phase = "done"
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)

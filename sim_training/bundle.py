@@ -141,6 +141,19 @@ def write_bundle(run_dir: str | Path, out: str | Path, *, z: np.ndarray | None =
     out = Path(out)
     tmp = out.parent / f".{out.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        _write_bundle_files(src, out, tmp, z, extra)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written stays behind
+        raise
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
+
+
+def _write_bundle_files(src: Path, out: Path, tmp: Path, z: np.ndarray | None,
+                        extra: dict[str, Any] | None) -> None:
+    """The files of :func:`write_bundle`, written into ``tmp``."""
     tmp.mkdir(parents=True)
     if (src / "manifest.json").is_file():
         for name in (*FILES, "curve.json", "learning_curve.png", "eval.json", "rollout.gif"):
@@ -181,9 +194,6 @@ def write_bundle(run_dir: str | Path, out: str | Path, *, z: np.ndarray | None =
         (tmp / "z.json").write_text(json.dumps({"z": z.tolist()}))
     manifest.update(extra or {})
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
-    return out
 
 
 @dataclass

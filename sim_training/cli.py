@@ -69,6 +69,18 @@ def train_command(
         if failed:
             raise QuadmimicError(f"{len(failed)} Ray trial(s) failed: {failed[0]['error']}")
         return
+    config = None
+    if resume is None:
+        from sim_training.env import EnvConfig
+
+        config = _train_config(motion=str(motion), robot=robot,
+                               timesteps=timesteps or 2_000_000, num_envs=num_envs,
+                               num_workers=num_workers, seed=seed, latent=not no_latent,
+                               groups_per_worker=groups_per_worker,
+                               checkpoint_minutes=checkpoint_minutes,
+                               init_from=None if init_from is None else str(init_from),
+                               env=EnvConfig(physics_hz=physics_hz, heading_feedback=True))
+        validate_config(config)  # before the progress bar and any worker
     with progress_bar() as bar:
         task = bar.add_task("train", total=None, rate="")
         start = [time.monotonic(), 0]
@@ -86,15 +98,6 @@ def train_command(
             if timesteps is not None:
                 trainer.config = dataclasses.replace(trainer.config, timesteps=timesteps)
         else:
-            from sim_training.env import EnvConfig
-
-            config = _train_config(motion=str(motion), robot=robot,
-                                   timesteps=timesteps or 2_000_000, num_envs=num_envs,
-                                   num_workers=num_workers, seed=seed, latent=not no_latent,
-                                   groups_per_worker=groups_per_worker,
-                                   checkpoint_minutes=checkpoint_minutes,
-                                   init_from=None if init_from is None else str(init_from),
-                                   env=EnvConfig(physics_hz=physics_hz, heading_feedback=True))
             trainer = Trainer.create(config, out, progress=on_progress)
 
         def stop(signum: int, frame: Any) -> None:
@@ -255,10 +258,15 @@ def bundle_command(
 
     tmp = out.parent / f".{out.name}.ship"
     shutil.rmtree(tmp, ignore_errors=True)
-    write_bundle(run, tmp)
-    with console.status(f"evaluating {episodes} episodes at nominal dynamics"):
-        result = evaluate(PolicyBundle.load(tmp), episodes=episodes, json_out=tmp / "eval.json",
-                          gif=tmp / "rollout.gif", physics_hz=EVAL_PHYSICS_HZ)
+    try:
+        write_bundle(run, tmp)
+        with console.status(f"evaluating {episodes} episodes at nominal dynamics"):
+            result = evaluate(PolicyBundle.load(tmp), episodes=episodes,
+                              json_out=tmp / "eval.json", gif=tmp / "rollout.gif",
+                              physics_hz=EVAL_PHYSICS_HZ)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written stays behind
+        raise
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     console.print(eval_table(result))
