@@ -149,7 +149,7 @@ def test_emulate_go2_dds_serves_the_robot_asked_for():
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=30)
-    assert "go2-dds emulator (a1, normal) on domain" in out
+    assert "go2-dds emulator (a1, pybullet, normal) on domain" in out
 
 
 # ------------------------------------------------------------------ the Go2 path, end to end
@@ -206,3 +206,47 @@ def test_deploy_on_the_go2_emulator_waits_for_start_and_stops_on_the_estop(tiny_
     assert summary["stopped_by"] == "safety" and summary["trip"] == "estop", summary
     assert summary["policy_steps"] > 0 and summary["seconds"] < 5
     assert "safety trip: estop" in err  # logged
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("bundle", "protocol"), [("go2_trot", "go2-dds"),
+                                                  ("go1_trot", "go1-udp")])
+def test_shipped_policy_walks_10_s_on_its_robots_emulator(bundle, protocol):
+    """`quadmimic emulate --protocol P --robot R` + `quadmimic deploy data/policies/R_trot
+    --backend P`: the Go2's sport mode released first, 10 s of walking, no trip."""
+    control = free_udp_port()
+    wire = (["--domain", str(random.SystemRandom().randint(170, 200))] if protocol == "go2-dds"
+            else ["--port", str(free_udp_port())])
+    robot = bundle.split("_")[0]
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "quadmimic", "emulate", "--protocol", protocol, "--robot", robot,
+         "--control-port", str(control), "--max-seconds", "240", *wire],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert emulator.poll() is None and time.monotonic() < deadline
+            try:
+                if control_request(control, {"op": "stats"}, timeout=0.3)["ok"]:
+                    break
+            except (TimeoutError, OSError):
+                time.sleep(0.2)
+        start = control_request(control, {"op": "stats"})["base_position"]
+        extra = ["--local-port", str(free_udp_port())] if protocol == "go1-udp" else []
+        proc = quadmimic("deploy", str(REPO / "data" / "policies" / bundle), "--backend",
+                         protocol, "--max-seconds", "10", *wire, *extra, timeout=180)
+        stats = control_request(control, {"op": "stats"})
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=30)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    text = proc.stdout + proc.stderr
+    summary = json.loads(text[text.index("{"):text.rindex("}") + 1])
+    assert summary["robot"] == robot and summary["trip"] is None, summary
+    assert summary["stopped_by"] == "time" and summary["seconds"] >= 10.0 - 1e-6
+    if protocol == "go2-dds":
+        assert stats["counters"]["motion_mode_released"] == 1
+        assert stats["counters"].get("ignored_motion_mode", 0) == 0
+    walked = ((stats["base_position"][0] - start[0]) ** 2
+              + (stats["base_position"][1] - start[1]) ** 2) ** 0.5
+    assert walked > 5.0  # the references trot at 1.3 m/s
