@@ -1,1 +1,1 @@
-"""Stage 3: latent-space adaptation of a frozen policy on a robot (AWR over z)."""
+"""Stage 4: latent-space adaptation of a frozen policy on a robot (AWR over z)."""

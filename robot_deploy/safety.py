@@ -59,6 +59,58 @@ class SafetyConfig:
         key_mask(self.estop_buttons)
 
 
+def clip_to_joint_limits(q: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                         margin: float) -> np.ndarray:
+    """Position targets (12,) rad clipped into the joint limits less ``margin`` (rad)."""
+    return np.clip(q, np.asarray(lower) + margin, np.asarray(upper) - margin)
+
+
+def rate_limit(q: np.ndarray, last: np.ndarray, max_speed: float, dt: float) -> np.ndarray:
+    """Targets (12,) rad moved at most ``max_speed`` rad/s × ``dt`` s (≥ 1 ms) from ``last``."""
+    step = max_speed * max(dt, 1e-3)
+    return np.clip(q, last - step, last + step)
+
+
+def torque_limit(q_t: np.ndarray, q: np.ndarray, dq: np.ndarray, cmd: JointCommand,
+                 limit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Targets pulled toward the measured angles so the motor torques stay within ``limit``.
+
+    The torque is the Unitree law ``kp(q* − q) + kd(dq* − dq) + τ``.
+
+    Args:
+        q_t: (12,) position targets (rad).
+        q: (12,) measured angles (rad).
+        dq: (12,) measured speeds (rad/s).
+        cmd: The command (its gains, speed targets and feed-forward torques).
+        limit: (12,) torque limits (N·m).
+
+    Returns:
+        (targets (12,) rad, the estimated motor torques (12,) N·m with them).
+    """
+    rest = cmd.kd * (cmd.dq - dq) + cmd.tau
+    tau = cmd.kp * (q_t - q) + rest
+    fix = (np.abs(tau) > limit) & (cmd.kp > 0)
+    if np.any(fix):
+        tau_ok = np.clip(tau, -limit, limit)
+        q_t = np.where(fix, q + (tau_ok - rest) / np.where(fix, cmd.kp, 1.0), q_t)
+        tau = np.where(fix, tau_ok, tau)
+    return q_t, tau
+
+
+def power_limit(q_t: np.ndarray, q: np.ndarray, dq: np.ndarray, tau: np.ndarray,
+                max_power: float) -> np.ndarray:
+    """Targets (12,) rad shrunk toward the measured angles when Σ|τ·dq| > ``max_power`` W."""
+    power = float(np.sum(np.abs(tau * dq)))
+    if power <= max_power:
+        return q_t
+    return q + (q_t - q) * (max_power / power)
+
+
+def tilted(roll_pitch: np.ndarray, max_tilt: float) -> bool:
+    """Roll or pitch (rad) beyond ``max_tilt``: the robot is falling."""
+    return bool(np.any(np.abs(roll_pitch) > max_tilt))
+
+
 @dataclass
 class SafetyEvent:
     """One logged safety event."""
@@ -93,9 +145,6 @@ class SafetyLayer(RobotWrapper):
         self._state: RobotState | None = None
 
     # ------------------------------------------------------------------ Robot
-
-
-
     def read(self) -> RobotState:
         """The inner robot's state; a non-finite state, or the e-stop on the remote, trips."""
         state = self.inner.read()
@@ -133,7 +182,7 @@ class SafetyLayer(RobotWrapper):
             self._trip("stale_state", f"newest state is {age * 1000:.0f} ms old")
             return
         tilt = np.abs(state.roll_pitch)
-        if np.any(tilt > self.config.max_tilt):
+        if tilted(state.roll_pitch, self.config.max_tilt):
             self._trip("tilt", f"roll/pitch {tilt[0]:.2f}/{tilt[1]:.2f} rad beyond "
                                f"{self.config.max_tilt}")
             return
@@ -142,26 +191,15 @@ class SafetyLayer(RobotWrapper):
     # ------------------------------------------------------------------ checks
     def _limit(self, cmd: JointCommand, state: RobotState) -> JointCommand:
         spec, cfg = self.spec, self.config
-        q_t = np.clip(cmd.q, spec.lower + cfg.position_margin, spec.upper - cfg.position_margin)
         now = self.now()
         # The first target after (re)arming starts from where the joints are.
         last = state.q if self._last_target is None else self._last_target
         dt = self.command_period if self._last_time is None else now - self._last_time
-        step = cfg.max_target_speed * max(dt, 1e-3)
-        q_t = np.clip(q_t, last - step, last + step)
+        q_t = clip_to_joint_limits(cmd.q, spec.lower, spec.upper, cfg.position_margin)
+        q_t = rate_limit(q_t, last, cfg.max_target_speed, dt)
         limit = np.asarray(spec.torque_limits)
-        rest = cmd.kd * (cmd.dq - state.dq) + cmd.tau
-        tau = cmd.kp * (q_t - state.q) + rest
-        over = np.abs(tau) > limit
-        if np.any(over & (cmd.kp > 0)):
-            tau_ok = np.clip(tau, -limit, limit)
-            fix = over & (cmd.kp > 0)
-            q_t = np.where(fix, state.q + (tau_ok - rest) / np.where(fix, cmd.kp, 1.0), q_t)
-            tau = np.where(fix, tau_ok, tau)
-        power = float(np.sum(np.abs(tau * state.dq)))
-        if power > cfg.max_power:
-            shrink = cfg.max_power / power
-            q_t = state.q + (q_t - state.q) * shrink
+        q_t, tau = torque_limit(q_t, state.q, state.dq, cmd, limit)
+        q_t = power_limit(q_t, state.q, state.dq, tau, cfg.max_power)
         if not np.array_equal(q_t, cmd.q):
             self.clips += 1
         self._last_target, self._last_time = q_t, now
