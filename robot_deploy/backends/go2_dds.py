@@ -157,8 +157,20 @@ def close_rpc_client(client: object) -> None:
     The SDK has no close: its request writer and response reader (with a listener and a
     reader thread) would live as long as the process. Idempotent, never raises.
     """
-    stub = getattr(client, "_ClientBase__stub", None)
-    for name in ("_ClientStub__sendChannel", "_ClientStub__recvChannel"):
+    close_rpc_channels(getattr(client, "_ClientBase__stub", None),
+                       ("_ClientStub__sendChannel", "_ClientStub__recvChannel"),
+                       ("CloseReader", "CloseWriter"))  # these stop the reader thread
+
+
+def close_rpc_channels(stub: Any, names: tuple[str, ...], closers: tuple[str, ...] = ()) -> None:
+    """Delete the DDS entities of an SDK RPC stub's channels (client or server side).
+
+    Args:
+        stub: The SDK's client or server stub (None: nothing to do).
+        names: Attribute names of its channels.
+        closers: Channel methods to call after (e.g. ``CloseReader``). Never raises.
+    """
+    for name in names:
         channel = getattr(stub, name, None)
         if channel is None:
             continue
@@ -167,7 +179,7 @@ def close_rpc_client(client: object) -> None:
                 entity.set_listener(None)
             with contextlib.suppress(Exception):
                 entity.__del__()
-        for close in ("CloseReader", "CloseWriter"):  # stops the reader thread
+        for close in closers:
             with contextlib.suppress(Exception):
                 getattr(channel, close)()
 

@@ -53,7 +53,7 @@ from robot_deploy.backends.go2_dds import (
     MODE_SERVO,
     N_MOTORS,
     channel_reader,
-    dds_entities,
+    close_rpc_channels,
     init_dds,
     release,
 )
@@ -119,16 +119,8 @@ def motion_switcher_server(core: EmulatorCore) -> Any:
 
 def close_rpc_server(server: Any) -> None:
     """Delete an SDK RPC ``Server``'s DDS reader and writer (its queue thread idles on)."""
-    stub = getattr(server, "_ServerBase__serverStub", None)
-    for name in ("_ServerStub__recvChannel", "_ServerStub__sendChannel"):
-        channel = getattr(stub, name, None)
-        if channel is None:
-            continue
-        for entity in dds_entities(channel):
-            with contextlib.suppress(Exception):
-                entity.set_listener(None)
-            with contextlib.suppress(Exception):
-                entity.__del__()
+    close_rpc_channels(getattr(server, "_ServerBase__serverStub", None),
+                       ("_ServerStub__recvChannel", "_ServerStub__sendChannel"))
 
 
 class Go2DdsEmulator:

@@ -26,6 +26,18 @@ def quadmimic(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
                           text=True, timeout=timeout, cwd=REPO)
 
 
+def _wait_for_emulator(emulator: subprocess.Popen, control: int) -> float:
+    """Wait until an emulator process answers on its control port; the deadline used."""
+    deadline = time.monotonic() + 90
+    while True:
+        assert emulator.poll() is None and time.monotonic() < deadline
+        try:
+            if control_request(control, {"op": "stats"}, timeout=0.3)["ok"]:
+                return deadline
+        except (TimeoutError, OSError):
+            time.sleep(0.2)
+
+
 def one_error(proc: subprocess.CompletedProcess) -> str:
     """Exit code 2 and one error (rich may wrap it on the terminal), no traceback."""
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
@@ -164,14 +176,7 @@ def test_deploy_on_the_go2_emulator_waits_for_start_and_stops_on_the_estop(tiny_
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
     deploy = None
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert emulator.poll() is None and time.monotonic() < deadline
-            try:
-                if control_request(control, {"op": "stats"}, timeout=0.3)["ok"]:
-                    break
-            except (TimeoutError, OSError):
-                time.sleep(0.2)
+        deadline = _wait_for_emulator(emulator, control)
 
         def counters() -> dict:
             return control_request(control, {"op": "stats"})["counters"]
@@ -223,14 +228,7 @@ def test_shipped_policy_walks_10_s_on_its_robots_emulator(bundle, protocol):
          "--control-port", str(control), "--max-seconds", "240", *wire],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert emulator.poll() is None and time.monotonic() < deadline
-            try:
-                if control_request(control, {"op": "stats"}, timeout=0.3)["ok"]:
-                    break
-            except (TimeoutError, OSError):
-                time.sleep(0.2)
+        _wait_for_emulator(emulator, control)
         start = control_request(control, {"op": "stats"})["base_position"]
         extra = ["--local-port", str(free_udp_port())] if protocol == "go1-udp" else []
         proc = quadmimic("deploy", str(REPO / "data" / "policies" / bundle), "--backend",
