@@ -12,7 +12,6 @@ joint damping and friction, a torque–speed limit) and the motors from
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import numpy as np
 
 from motion_retarget.errors import RobotConnectionError
 from motion_retarget.kinematics import robot_model
-from motion_retarget.robots import get_robot
+from robot_deploy.backends.simulated import GRAVITY_UP, SimulatedBackend
 from robot_deploy.mujoco_model import (
     ActuatorConfig,
     ModelIndex,
@@ -29,15 +28,12 @@ from robot_deploy.mujoco_model import (
     actuator_config,
     build_model,
 )
-from robot_deploy.robot import JointCommand, Robot, RobotState
-from robot_deploy.timing import Pacer
+from robot_deploy.robot import JointCommand, RobotState
 from sim_training.dynamics import dynamics_from
 from sim_training.geometry import matrix_to_quat
 
-_GRAVITY_UP = np.array([0.0, 0.0, 9.81])
 
-
-class MujocoBackend(Robot):
+class MujocoBackend(SimulatedBackend):
     """A MuJoCo robot standing at the origin in its default pose.
 
     Args:
@@ -59,24 +55,15 @@ class MujocoBackend(Robot):
                  physics_hz: float = 1000.0, command_period: float = 0.002,
                  realtime: bool = False, start_height: float = 0.0,
                  actuator: ActuatorConfig | None = None) -> None:
-        self.spec = get_robot(robot)
-        self.dynamics = dynamics_from(dynamics)
-        self.physics_hz = physics_hz
-        self.substeps = max(1, round(command_period * physics_hz))
-        self.realtime = realtime
-        self.start_height = start_height
+        super().__init__(robot, dynamics, physics_hz=physics_hz, command_period=command_period,
+                         realtime=realtime, start_height=start_height)
         self.actuator = actuator if actuator is not None else actuator_config(self.spec)
         self.model: mujoco.MjModel | None = None
         self.data: mujoco.MjData | None = None
         self.index: ModelIndex | None = None
         self.motors: UnitreeMotors | None = None
         self.steps = 0
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._running = False
         self._offset = np.eye(3)  # URDF base frame in the body frame, set on connect
-        self._prev_vel = np.zeros(3)  # base origin velocity after the last physics step
-        self._accel = _GRAVITY_UP.copy()
 
     # ------------------------------------------------------------------ lifecycle
     def connect(self, timeout: float = 5.0) -> None:
@@ -91,19 +78,13 @@ class MujocoBackend(Robot):
         self.motors = UnitreeMotors(self.spec, self.actuator, self.physics_hz, self.dynamics)
         self.steps = 0
         self._place(self.start_height)
-        if self.realtime:
-            self._running = True
-            self._thread = threading.Thread(target=self._loop, daemon=True, name="mujoco-1khz")
-            self._thread.start()
+        self._start_clock()
         if not self.read().finite:
             raise RobotConnectionError("MuJoCo produced no valid state")
 
     def close(self) -> None:
         """Stop the physics thread and drop the model (idempotent)."""
-        self._running = False
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-            self._thread = None
+        self._stop_clock()
         self.model = self.data = self.index = self.motors = None
 
     def _place(self, extra_height: float) -> None:
@@ -120,16 +101,13 @@ class MujocoBackend(Robot):
         motors.command(self.steps, self.spec.default, np.zeros(12), np.asarray(self.spec.kp),
                        np.asarray(self.spec.kd), np.zeros(12))
         self._prev_vel = data.qvel[:3].copy()
-        self._accel = _GRAVITY_UP.copy()
+        self._accel = GRAVITY_UP.copy()
 
-    def _loop(self) -> None:
-        pacer = Pacer(1.0 / self.physics_hz)
-        while self._running:
-            with self._lock:
-                if self.model is None:
-                    break
-                self._step(1)
-            pacer.wait()
+    def _connected(self) -> bool:
+        return self.model is not None
+
+    def _apply(self, cmd: JointCommand) -> None:
+        self.motors.command(self.steps, cmd.q, cmd.dq, cmd.kp, cmd.kd, cmd.tau)
 
     def _step(self, n: int) -> None:
         model, data, idx, motors = self.model, self.data, self.index, self.motors
@@ -140,9 +118,8 @@ class MujocoBackend(Robot):
             data.ctrl[:] = ctrl
             mujoco.mj_step(model, data)
             self.steps += 1
-        after = data.qvel[:3].copy()  # free joint: world-frame velocity of the base origin
-        self._accel = (after - self._prev_vel) * self.physics_hz / n + _GRAVITY_UP
-        self._prev_vel = after
+        # free joint: world-frame velocity of the base origin
+        self._update_accel(data.qvel[:3].copy(), n)
 
     # ------------------------------------------------------------------ Robot
     def _require(self) -> mujoco.MjData:
@@ -184,14 +161,6 @@ class MujocoBackend(Robot):
                 feet[k] = bool(np.any(((pairs[:, 0] == geom) & (pairs[:, 1] == idx.floor_geom))
                                       | ((pairs[:, 1] == geom) & (pairs[:, 0] == idx.floor_geom))))
         return feet
-
-    def command(self, cmd: JointCommand) -> None:
-        """Apply a motor command; in lockstep mode also advance one command period."""
-        self._require()
-        with self._lock:
-            self.motors.command(self.steps, cmd.q, cmd.dq, cmd.kp, cmd.kd, cmd.tau)
-            if not self.realtime:
-                self._step(self.substeps)
 
     # ------------------------------------------------------------------ out of band
     def shove(self, velocity: np.ndarray) -> None:

@@ -1,14 +1,10 @@
 """The ``sim`` backend: a PyBullet robot with fixed dynamics params behind the Robot interface.
 
-Two clocks: ``realtime=False`` (lockstep, as fast as possible) advances the simulation by one
-command period at every :meth:`SimBackend.command`, so a control loop and the robot share one
-simulated clock; ``realtime=True`` steps physics in a background thread at 1 kHz of wall time,
-like hardware, and commands take effect whenever they arrive.
+Lockstep or real time, as every simulated backend (:mod:`robot_deploy.backends.simulated`).
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -16,15 +12,14 @@ import numpy as np
 
 from motion_retarget.errors import RobotConnectionError
 from motion_retarget.kinematics import robot_model
-from motion_retarget.robots import get_robot
-from robot_deploy.robot import JointCommand, Robot, RobotState
-from robot_deploy.timing import Pacer
+from robot_deploy.backends.simulated import SimulatedBackend
+from robot_deploy.robot import JointCommand, RobotState
 from sim_training.dynamics import dynamics_from
 from sim_training.geometry import matrix_to_quat, quat_to_matrix
 from sim_training.robot_sim import SimRobot
 
 
-class SimBackend(Robot):
+class SimBackend(SimulatedBackend):
     """A simulated robot standing at the origin in its default pose.
 
     Args:
@@ -36,22 +31,15 @@ class SimBackend(Robot):
         start_height: Extra height (m) above standing at which the robot starts.
     """
 
+    engine = "pybullet"
+
     def __init__(self, robot: str = "a1", dynamics: Mapping | str | Path | None = None, *,
                  physics_hz: float = 1000.0, command_period: float = 0.002,
                  realtime: bool = False, start_height: float = 0.0) -> None:
-        self.spec = get_robot(robot)
-        self.dynamics = dynamics_from(dynamics)
-        self.physics_hz = physics_hz
-        self.substeps = max(1, round(command_period * physics_hz))
-        self.realtime = realtime
-        self.start_height = start_height
+        super().__init__(robot, dynamics, physics_hz=physics_hz, command_period=command_period,
+                         realtime=realtime, start_height=start_height)
         self.sim: SimRobot | None = None
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._running = False
-        self._prev_vel = np.zeros(3)  # base velocity after the last physics step
         self._offset_t = np.eye(3)  # URDF base frame → body frame, set on connect
-        self._accel = np.array([0.0, 0.0, 9.81])
 
     # ------------------------------------------------------------------ lifecycle
     def connect(self, timeout: float = 5.0) -> None:
@@ -67,36 +55,28 @@ class SimBackend(Robot):
                               np.asarray(self.spec.kd), np.zeros(12))
         self.sim = sim
         self._prev_vel = sim.base_velocity()[0]
-        if self.realtime:
-            self._running = True
-            self._thread = threading.Thread(target=self._loop, daemon=True, name="sim-1khz")
-            self._thread.start()
+        self._start_clock()
         if not self.read().finite:
             raise RobotConnectionError("simulation produced no valid state")
 
     def close(self) -> None:
         """Stop the physics thread and the simulation (idempotent)."""
-        self._running = False
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-            self._thread = None
+        self._stop_clock()
         if self.sim is not None:
             self.sim.close()
             self.sim = None
 
-    def _loop(self) -> None:
-        pacer = Pacer(1.0 / self.physics_hz)
-        while self._running:
-            with self._lock:
-                self._step(1)
-            pacer.wait()
+    def _connected(self) -> bool:
+        return self.sim is not None
 
     def _step(self, n: int) -> None:
         assert self.sim is not None
         self.sim.step(n)
-        after = self.sim.base_velocity()[0]
-        self._accel = (after - self._prev_vel) * self.physics_hz / n + np.array([0.0, 0.0, 9.81])
-        self._prev_vel = after
+        self._update_accel(self.sim.base_velocity()[0], n)
+
+    def _apply(self, cmd: JointCommand) -> None:
+        assert self.sim is not None
+        self.sim.command_low_level(cmd.q, cmd.dq, cmd.kp, cmd.kd, cmd.tau)
 
     # ------------------------------------------------------------------ Robot
     def _require(self) -> SimRobot:
@@ -131,13 +111,6 @@ class SimBackend(Robot):
                               gyro=body_rot.T @ ang, accel=body_rot.T @ self._accel,
                               stamp=self.now(), foot_contact=feet)
 
-    def command(self, cmd: JointCommand) -> None:
-        """Apply a motor command; in lockstep mode also advance one command period."""
-        sim = self._require()
-        with self._lock:
-            sim.command_low_level(cmd.q, cmd.dq, cmd.kp, cmd.kd, cmd.tau)
-            if not self.realtime:
-                self._step(self.substeps)
 
     # ------------------------------------------------------------------ out of band
     def shove(self, velocity: np.ndarray) -> None:
