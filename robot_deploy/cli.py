@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 
 from robot_deploy.backends import SIMULATED, check_backend, make_backend
+from robot_deploy.emulator import EMULATORS
 from robot_deploy.robot import JointCommand, RobotWrapper
 
-PROTOCOLS = ("go1-udp", "go2-dds")
-PROTOCOL_ROBOTS = {"go1-udp": "go1", "go2-dds": "go2"}
+PROTOCOL_ROBOTS = {protocol: entry.robot for protocol, entry in EMULATORS.items()}
 """The robot each wire protocol serves: what a backend drives unless ``--robot`` says."""
 
 
@@ -83,40 +83,33 @@ def emulate_command(
     import json
 
     from motion_retarget.cli import console
-    from motion_retarget.errors import RobotConnectionError
     from motion_retarget.robots import get_robot
+    from robot_deploy.emulator import check_protocol, run_emulator
     from robot_deploy.emulator.core import check_physics
-    from robot_deploy.network import NetworkOptionError, check_interface, interface_ipv4
+    from robot_deploy.network import check_interface
 
-    if protocol not in PROTOCOLS:
-        raise RobotConnectionError(f"unknown protocol {protocol!r}; "
-                                   f"available: {', '.join(PROTOCOLS)}")
+    check_protocol(protocol)
     robot = robot or PROTOCOL_ROBOTS[protocol]
     get_robot(robot)  # an unknown name: one line
     check_physics(physics)
     check_interface(interface)
     control = f", control on 127.0.0.1:{control_port}" if control_port is not None else ""
+    options: dict = {"dynamics": dynamics, "control_port": control_port,
+                     "physics": physics, "interface": interface}
     if protocol == "go1-udp":
-        from robot_deploy.emulator.go1_udp import run_emulator
+        from robot_deploy.emulator.go1_udp import interface_host
 
-        address = interface_ipv4(interface)
-        if address is None:
-            raise NetworkOptionError(f"--interface: {interface!r} has no IPv4 address")
-        host = str(address.ip)
+        host = interface_host(interface)
         console.print(f"go1-udp emulator ({robot}, {physics}) on {host}:{port}{control}")
-        counters = run_emulator("go1-udp", port=port, dynamics=dynamics,
-                                max_seconds=max_seconds, control_port=control_port,
-                                robot=robot, host=host, physics=physics)
+        options["port"] = port
     else:
-        from robot_deploy.emulator.go2_dds import run_emulator as run_dds
         from robot_deploy.emulator.go2_dds import sport_mode_option
 
         mode = sport_mode_option(sport_mode)
         console.print(f"go2-dds emulator ({robot}, {physics}, {mode or 'released'}) on domain "
                       f"{domain} ({interface}){control}")
-        counters = run_dds("go2-dds", domain=domain, dynamics=dynamics,
-                           max_seconds=max_seconds, control_port=control_port, robot=robot,
-                           interface=interface, sport_mode=mode, physics=physics)
+        options.update(domain=domain, sport_mode=mode)
+    counters = run_emulator(protocol, robot, max_seconds=max_seconds, **options)
     console.print_json(json.dumps(counters))
 
 

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import collections
 import json
+import math
+import signal
 import socket
 import threading
 import time
@@ -71,6 +73,32 @@ def check_physics(name: str) -> str:
         raise RobotConnectionError(f"unknown physics {name!r}; available: "
                                    f"{', '.join(PHYSICS)}")
     return name
+
+
+def serve_until(emulator: Any, max_seconds: float | None = None) -> dict[str, int]:
+    """Start ``emulator``, run until ``max_seconds``, Ctrl-C or SIGTERM, then stop it.
+
+    What every emulator's ``serve`` does (SIGTERM is caught only in the main thread).
+
+    Returns:
+        Its final counters.
+    """
+    done = threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        emulator.start()
+        deadline = math.inf if max_seconds is None else time.monotonic() + max_seconds
+        while not done.is_set() and time.monotonic() < deadline:
+            done.wait(min(0.1, max(0.0, deadline - time.monotonic())))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emulator.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    return emulator.counters
 
 
 class EmulatorCore:
@@ -229,9 +257,19 @@ class ControlServer:
     """The out-of-band channel: JSON requests over UDP on 127.0.0.1 (one reply each)."""
 
     def __init__(self, core: EmulatorCore, port: int) -> None:
+        """Bind ``port`` on 127.0.0.1 (0: any free port).
+
+        Raises:
+            RobotConnectionError: The port cannot be bound.
+        """
         self.core = core
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((LOOPBACK, port))
+        try:
+            self.sock.bind((LOOPBACK, port))
+        except OSError as exc:
+            self.sock.close()
+            raise RobotConnectionError(f"cannot bind the control channel to "
+                                       f"{LOOPBACK}:{port}: {exc}") from exc
         self.sock.settimeout(0.1)
         self.port = self.sock.getsockname()[1]
         self._running = False

@@ -1,7 +1,7 @@
-"""A Go1 (or A1) that speaks the Unitree legged SDK 3.8 low-level UDP protocol on 127.0.0.1.
+"""A Go1 (or A1) that speaks the Unitree legged SDK 3.8 low-level UDP protocol.
 
-:class:`Go1UdpEmulator` binds ``127.0.0.1:port`` (8007 like the robot; ``host`` binds another
-address, e.g. that of the interface given to ``quadmimic emulate --interface``), receives LowCmd
+:class:`Go1UdpEmulator` binds ``port`` (8007 like the robot) on the IPv4 address of
+``interface`` (``lo``: 127.0.0.1), receives LowCmd
 packets from any SDK client, checks their size, head and CRC (a bad packet is counted by
 reason — ``dropped_size``, ``dropped_header``, ``dropped_crc`` — and dropped; nothing a
 client sends can crash it), hands the motor commands of a good one to the
@@ -13,7 +13,8 @@ applied and answered (``commands_superseded`` counts the others).
 Motor semantics are the SDK's: mode 0x0A is servo (any other mode: motor off), ``PosStopF``
 / ``VelStopF`` targets switch the position / velocity term off, so zero gains and zero torque
 leave a joint limp. The out-of-band :class:`~robot_deploy.emulator.core.ControlServer` runs on
-its own port when ``control_port`` is given.
+its own port when ``control_port`` is given. Its interface is every emulator's (see
+:mod:`robot_deploy.emulator`).
 """
 
 from __future__ import annotations
@@ -30,14 +31,42 @@ from typing import Any
 import numpy as np
 
 from motion_retarget.errors import RobotConnectionError
+from motion_retarget.robots import get_robot
 from robot_deploy.emulator import go1_wire as wire
-from robot_deploy.emulator.core import LOOPBACK, ControlServer, EmulatorCore
+from robot_deploy.emulator.core import (
+    LOOPBACK,
+    ControlServer,
+    EmulatorCore,
+    check_physics,
+    serve_until,
+)
+from robot_deploy.network import (
+    LOOPBACK_INTERFACE,
+    NetworkOptionError,
+    check_interface,
+    interface_ipv4,
+)
 
 GRAVITY = 9.81
 SWITCH_INTERVAL_S = 0.0005
-"""GIL switch interval of an emulator process (s); see :func:`run_emulator`."""
+"""GIL switch interval of an emulator process (s); see :meth:`Go1UdpEmulator.serve`."""
 MAX_BATCH = 64
 """Most queued packets read in one go before the newest is served."""
+
+
+def interface_host(interface: str) -> str:
+    """The IPv4 address the Go1 emulator binds on ``interface`` ("lo": 127.0.0.1).
+
+    Raises:
+        NetworkOptionError: No such interface, or it has no IPv4 address.
+    """
+    if interface == LOOPBACK_INTERFACE:
+        return LOOPBACK
+    check_interface(interface)
+    address = interface_ipv4(interface)
+    if address is None:
+        raise NetworkOptionError(f"--interface: {interface!r} has no IPv4 address")
+    return str(address.ip)
 
 
 class Go1UdpEmulator:
@@ -45,20 +74,31 @@ class Go1UdpEmulator:
 
     Args:
         robot: Robot spec name ("go1"; "a1" works too, with the same wire protocol).
-        port: UDP port on 127.0.0.1 (0 = any free port; see :attr:`port`).
         dynamics: Dynamics params (dict or JSON file) of the simulated robot.
-        control_port: Port of the out-of-band control channel (0 = any free port; None = no
-            control channel).
+        control_port: Port of the out-of-band control channel on 127.0.0.1 (0 = any free
+            port; None = no control channel).
         command_timeout: Seconds without a valid command before the motors go to damping.
-        host: Address the wire socket binds (the control channel stays on 127.0.0.1).
+        physics: Engine behind the wire: "pybullet" or "mujoco".
+        interface: Network interface whose IPv4 address the wire port binds ("lo":
+            127.0.0.1; the control channel stays on 127.0.0.1).
+        port: UDP port (0 = any free port; see :attr:`port`).
+
+    Raises:
+        RobotSpecError: An unknown robot.
+        RobotConnectionError: An unknown physics engine.
+        NetworkOptionError: No network interface ``interface``, or it has no IPv4 address.
     """
 
-    def __init__(self, robot: str = "go1", port: int = 8007,
-                 dynamics: Mapping | str | Path | None = None, control_port: int | None = None,
-                 command_timeout: float = 0.1, host: str = LOOPBACK,
-                 physics: str = "pybullet") -> None:
+    def __init__(self, robot: str = "go1", *, dynamics: Mapping | str | Path | None = None,
+                 control_port: int | None = None, command_timeout: float = 0.1,
+                 physics: str = "pybullet", interface: str = LOOPBACK_INTERFACE,
+                 port: int = 8007) -> None:
+        check_physics(physics)
+        get_robot(robot)  # an unknown name: RobotSpecError
         self.robot = robot
-        self.host = host
+        self.interface = interface
+        self.host = interface_host(interface)
+        """The address the wire port binds."""
         self.requested_port = port
         self.requested_control_port = control_port
         self.core = EmulatorCore(robot, dynamics, command_timeout, physics=physics)
@@ -74,7 +114,14 @@ class Go1UdpEmulator:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> Go1UdpEmulator:
-        """Bind the sockets, start physics and serve in a background thread."""
+        """Bind the sockets, start physics and serve in a background thread.
+
+        Returns:
+            The emulator.
+
+        Raises:
+            RobotConnectionError: The wire port or the control port cannot be bound.
+        """
         if self._running:
             return self
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -133,22 +180,21 @@ class Go1UdpEmulator:
         return dict(self.core.counters)
 
     def serve(self, max_seconds: float | None = None) -> dict[str, int]:
-        """Start if needed and block for ``max_seconds`` (None: until Ctrl-C); then stop.
+        """Start if needed and block until ``max_seconds``, Ctrl-C or SIGTERM; then stop.
 
         Returns:
             The final counters.
+
+        Raises:
+            RobotConnectionError: The port cannot be bound.
         """
-        self.start()
-        deadline = None if max_seconds is None else time.monotonic() + max_seconds
-        try:
-            while self._running and (deadline is None or time.monotonic() < deadline):
-                left = 0.1 if deadline is None else deadline - time.monotonic()
-                time.sleep(max(0.0, min(0.1, left)))
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self.stop()
-        return self.counters
+        # The physics thread holds the GIL through every PyBullet call; with the default 5 ms
+        # switch interval the packet thread got the GIL about once per 5 ms, served one packet
+        # each time, and under load the kernel dropped the 500 Hz command stream's excess
+        # (measured: 979 of 1,248 commands received, UDP RcvbufErrors rising). 0.5 ms lets it
+        # keep up.
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        return serve_until(self, max_seconds)
 
     # ------------------------------------------------------------------ wire
     def tick(self) -> int:
@@ -224,37 +270,3 @@ class Go1UdpEmulator:
         except OSError:
             self.core.counters["send_errors"] += 1
 
-
-def run_emulator(protocol: str = "go1-udp", port: int = 8007,
-                 dynamics: Mapping | str | Path | None = None, max_seconds: float | None = None,
-                 control_port: int | None = None, robot: str = "go1",
-                 host: str = LOOPBACK, physics: str = "pybullet") -> dict[str, int]:
-    """Run an emulator in the foreground (what ``quadmimic emulate`` calls).
-
-    Args:
-        protocol: Wire protocol; "go1-udp" here.
-        port: Wire UDP port.
-        dynamics: Dynamics params (dict or JSON file).
-        max_seconds: Stop after this long (None: until Ctrl-C).
-        control_port: Out-of-band control port (None: none).
-        robot: Robot spec name.
-        host: Address the wire port binds (127.0.0.1; an interface's address).
-        physics: Engine behind the wire: "pybullet" or "mujoco".
-
-    Returns:
-        The final packet counters.
-
-    Raises:
-        RobotConnectionError: Unknown protocol, or the port cannot be bound.
-    """
-    if protocol != "go1-udp":
-        raise RobotConnectionError(f"unknown emulator protocol {protocol!r}; this module "
-                                   "serves 'go1-udp'")
-    # The physics thread holds the GIL through every PyBullet call; with the default 5 ms
-    # switch interval the packet thread got the GIL about once per 5 ms, served one packet
-    # each time, and under load the kernel dropped the 500 Hz command stream's excess
-    # (measured: 979 of 1,248 commands received, UDP RcvbufErrors rising). 0.5 ms lets it
-    # keep up.
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
-    emulator = Go1UdpEmulator(robot, port, dynamics, control_port, host=host, physics=physics)
-    return emulator.serve(max_seconds)

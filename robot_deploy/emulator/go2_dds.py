@@ -35,7 +35,6 @@ import contextlib
 import io
 import json
 import math
-import signal
 import struct
 import threading
 import time
@@ -45,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from motion_retarget.robots import get_robot
 from robot_deploy.backends.go2_dds import (
     HEAD,
     LOWCMD_TOPIC,
@@ -63,7 +63,9 @@ from robot_deploy.emulator.core import (
     EmulatorCore,
     check_motion_mode,
     check_physics,
+    serve_until,
 )
+from robot_deploy.network import LOOPBACK_INTERFACE, check_interface
 from robot_deploy.robot import JointCommand, RobotState
 from robot_deploy.timing import Pacer
 
@@ -131,29 +133,37 @@ class Go2DdsEmulator:
 
     Args:
         robot: Robot name (``go2``; another spec works if its joints follow motor order).
-        domain: DDS domain id.
-        interface: Network interface (keep ``lo``: the emulator is for 127.0.0.1).
         dynamics: Dynamics params (dict or JSON file) of the simulated robot.
-        control_port: UDP port of the out-of-band control channel (0: any free port,
-            None: no control channel).
+        control_port: UDP port of the out-of-band control channel on 127.0.0.1 (0: any free
+            port, None: no control channel).
         command_timeout: Seconds without a valid command before the motors go to damping.
+        physics: Engine behind the wire: "pybullet" or "mujoco".
+        interface: Network interface DDS runs on (keep ``lo``: the emulator is for
+            127.0.0.1).
+        domain: DDS domain id.
         state_hz: ``rt/lowstate`` rate (Hz).
         sport_mode: Motion mode active at start ("normal" like a Go2; "" starts released:
             low-level commands are obeyed at once).
         release_delay: Seconds a ``ReleaseMode`` takes to release the mode.
-        physics: Engine behind the wire: "pybullet" or "mujoco".
+
+    Raises:
+        RobotSpecError: An unknown robot.
+        RobotConnectionError: An unknown physics engine.
+        MotionModeError: An unknown ``sport_mode``.
+        NetworkOptionError: No network interface ``interface``.
     """
 
-    def __init__(self, robot: str = "go2", domain: int = 0, interface: str = "lo",
-                 dynamics: Mapping | str | Path | None = None, control_port: int | None = None,
-                 command_timeout: float = 0.1, state_hz: float = 500.0, *,
-                 sport_mode: str = SPORT_MODE, release_delay: float = 0.5,
-                 physics: str = "pybullet") -> None:
-        check_motion_mode(sport_mode)
+    def __init__(self, robot: str = "go2", *, dynamics: Mapping | str | Path | None = None,
+                 control_port: int | None = None, command_timeout: float = 0.1,
+                 physics: str = "pybullet", interface: str = LOOPBACK_INTERFACE,
+                 domain: int = 0, state_hz: float = 500.0, sport_mode: str = SPORT_MODE,
+                 release_delay: float = 0.5) -> None:
         self.physics = check_physics(physics)
+        get_robot(robot)  # an unknown name: RobotSpecError
+        check_motion_mode(sport_mode)
+        self.interface = check_interface(interface)
         self.robot = robot
         self.domain = domain
-        self.interface = interface
         self.dynamics = dynamics
         self.requested_control_port = control_port
         self.command_timeout = command_timeout
@@ -184,14 +194,18 @@ class Go2DdsEmulator:
         """Packet counters: ``commands``, ``dropped_<reason>``, ``states_published``..."""
         return {} if self.core is None else dict(self.core.counters)
 
-    def start(self) -> None:
+    def start(self) -> Go2DdsEmulator:
         """Start physics, the DDS channels, the state stream and the control channel.
 
+        Returns:
+            The emulator.
+
         Raises:
-            RobotConnectionError: DDS would not start (or this process runs another domain).
+            RobotConnectionError: DDS would not start (or this process runs another domain),
+                or the control port cannot be bound.
         """
         if self.core is not None:
-            return
+            return self
         from unitree_sdk2py.core.channel import ChannelPublisher, ChannelSubscriber
         from unitree_sdk2py.idl.unitree_go.msg.dds_ import LowCmd_, LowState_
         from unitree_sdk2py.utils.crc import CRC
@@ -226,6 +240,7 @@ class Go2DdsEmulator:
         except Exception:
             self.stop()
             raise
+        return self
 
     def stop(self) -> None:
         """Stop publishing and listening, then physics (idempotent)."""
@@ -250,11 +265,21 @@ class Go2DdsEmulator:
             self.core.stop()
 
     def __enter__(self) -> Go2DdsEmulator:
-        self.start()
-        return self
+        return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def serve(self, max_seconds: float | None = None) -> dict[str, int]:
+        """Start if needed and block until ``max_seconds``, Ctrl-C or SIGTERM; then stop.
+
+        Returns:
+            The final counters.
+
+        Raises:
+            RobotConnectionError: DDS would not start, or the control port cannot be bound.
+        """
+        return serve_until(self, max_seconds)
 
     # ------------------------------------------------------------------ rt/lowcmd
     def _command_loop(self, reader: Any) -> None:
@@ -469,48 +494,11 @@ class LowStateEncoder:
                 and self.crc.Crc(decoded) == crc == decoded.crc)
 
 
-def run_emulator(protocol: str = PROTOCOL, domain: int = 0,
-                 dynamics: Mapping | str | Path | None = None, max_seconds: float | None = None,
-                 control_port: int | None = None, *, robot: str = "go2",
-                 interface: str = "lo", command_timeout: float = 0.1,
-                 sport_mode: str = SPORT_MODE, release_delay: float = 0.5,
-                 physics: str = "pybullet") -> dict[str, int]:
-    """Run a Go2 DDS emulator until ``max_seconds``, Ctrl-C or SIGTERM; return its counters.
-
-    See :class:`Go2DdsEmulator` for the arguments.
-
-    Raises:
-        ValueError: ``protocol`` is not ``go2-dds``.
-        MotionModeError: An unknown ``sport_mode``.
-        RobotConnectionError: DDS would not start.
-        NetworkOptionError: No network interface ``interface``.
-    """
-    if protocol != PROTOCOL:
-        raise ValueError(f"unknown emulator protocol {protocol!r} (this one is {PROTOCOL!r})")
-    done = threading.Event()
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
-    emulator = Go2DdsEmulator(robot, domain, interface, dynamics, control_port,
-                              command_timeout, sport_mode=sport_mode,
-                              release_delay=release_delay, physics=physics)
-    try:
-        emulator.start()
-        deadline = math.inf if max_seconds is None else time.monotonic() + max_seconds
-        while not done.is_set() and time.monotonic() < deadline:
-            done.wait(min(0.1, max(0.0, deadline - time.monotonic())))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emulator.stop()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-    return emulator.counters
-
-
 def main(argv: list[str] | None = None) -> None:
     """``python -m robot_deploy.emulator.go2_dds``: run the emulator, print its counters."""
     import argparse
+
+    from robot_deploy.emulator import run_emulator
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--domain", type=int, default=0)
@@ -526,8 +514,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--release-delay", type=float, default=0.5,
                         help="seconds a ReleaseMode takes")
     args = parser.parse_args(argv)
-    counters = run_emulator(PROTOCOL, args.domain, args.dynamics, args.max_seconds,
-                            args.control_port, robot=args.robot, interface=args.interface,
+    counters = run_emulator(PROTOCOL, args.robot, max_seconds=args.max_seconds,
+                            domain=args.domain, dynamics=args.dynamics,
+                            control_port=args.control_port, interface=args.interface,
                             command_timeout=args.command_timeout,
                             sport_mode=sport_mode_option(args.sport_mode),
                             release_delay=args.release_delay, physics=args.physics)

@@ -17,8 +17,9 @@ import pytest
 from motion_retarget.errors import QuadmimicError, RobotConnectionError
 from robot_deploy.backends.go1_udp import Go1UdpBackend
 from robot_deploy.emulator import go1_wire as wire
+from robot_deploy.emulator import run_emulator
 from robot_deploy.emulator.core import control_request
-from robot_deploy.emulator.go1_udp import Go1UdpEmulator, run_emulator
+from robot_deploy.emulator.go1_udp import Go1UdpEmulator
 from robot_deploy.network import NetworkOptionError
 from robot_deploy.remote import ESTOP_BUTTONS, START_BUTTON, decode_remote
 from robot_deploy.robot import JointCommand, Robot, RobotState
@@ -472,8 +473,16 @@ def test_run_emulator_blocks_and_returns_counters():
     t0 = time.monotonic()
     counters = run_emulator("go1-udp", port=0, max_seconds=0.3)
     assert isinstance(counters, dict) and 0.3 <= time.monotonic() - t0 < 5.0
-    with pytest.raises(RobotConnectionError):
+    with pytest.raises(RobotConnectionError, match="unknown protocol 'carrier-pigeon'"):
         run_emulator("carrier-pigeon", port=0, max_seconds=0.1)
+
+
+def test_emulator_binds_the_interface_address():
+    with Go1UdpEmulator("go1", port=0, interface="lo") as emulator:
+        assert emulator.host == "127.0.0.1" and emulator.sock.getsockname()[0] == "127.0.0.1"
+        assert emulator.control_port is None
+    with pytest.raises(NetworkOptionError, match="no network interface 'nope0'"):
+        Go1UdpEmulator(interface="nope0")
 
 
 def test_emulator_port_in_use():

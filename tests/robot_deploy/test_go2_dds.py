@@ -37,8 +37,10 @@ from robot_deploy.backends.go2_dds import (
     init_dds,
     release,
 )
+from robot_deploy.emulator import EMULATORS, check_protocol, emulator_class, run_emulator
 from robot_deploy.emulator.core import LOOPBACK, control_request
-from robot_deploy.emulator.go2_dds import Go2DdsEmulator, LowStateEncoder, run_emulator
+from robot_deploy.emulator.go1_udp import Go1UdpEmulator
+from robot_deploy.emulator.go2_dds import Go2DdsEmulator, LowStateEncoder
 from robot_deploy.network import NetworkOptionError
 from robot_deploy.remote import ESTOP_BUTTONS, decode_remote
 from robot_deploy.robot import JointCommand, RobotState
@@ -670,6 +672,63 @@ def test_lowstate_encoder_matches_the_sdk():
     np.testing.assert_allclose(msg.imu_state.quaternion, [w, x, y, z], rtol=1e-6)
 
 
-def test_run_emulator_rejects_other_protocols():
-    with pytest.raises(ValueError, match="protocol"):
-        run_emulator("go1-udp", max_seconds=0.1)
+def test_the_registry_refuses_an_unknown_protocol():
+    assert emulator_class("go2-dds") is Go2DdsEmulator
+    assert emulator_class("go1-udp") is Go1UdpEmulator
+    assert check_protocol("go2-dds") == "go2-dds"
+    for name in ("can-bus", "go2-udp", ""):
+        with pytest.raises(RobotConnectionError, match="unknown protocol") as info:
+            run_emulator(name, max_seconds=0.1)
+        assert "go1-udp, go2-dds" in str(info.value) and "\n" not in str(info.value)
+
+
+SHARED_OPTIONS = ("dynamics", "control_port", "command_timeout", "physics", "interface")
+
+
+def test_both_emulators_share_one_interface():
+    import inspect
+
+    classes = [entry.load() for entry in EMULATORS.values()]
+    assert classes == [Go1UdpEmulator, Go2DdsEmulator]
+    signatures = [inspect.signature(cls) for cls in classes]
+    for sig, entry in zip(signatures, EMULATORS.values(), strict=True):
+        params = list(sig.parameters.values())
+        assert params[0].name == "robot" and params[0].default == entry.robot
+        assert params[0].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+        assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params[1:])
+        assert [p.name for p in params[1:len(SHARED_OPTIONS) + 1]] == list(SHARED_OPTIONS)
+    for name in SHARED_OPTIONS:  # same defaults for the shared options
+        assert len({sig.parameters[name].default for sig in signatures}) == 1, name
+    for cls in classes:
+        for member in ("start", "stop", "serve", "__enter__", "__exit__"):
+            assert callable(getattr(cls, member)), (cls, member)
+        assert list(inspect.signature(cls.serve).parameters) == ["self", "max_seconds"]
+
+
+@pytest.mark.parametrize("cls", [Go1UdpEmulator, Go2DdsEmulator])
+def test_both_emulators_raise_the_same_errors(cls):
+    from motion_retarget.errors import RobotSpecError
+
+    with pytest.raises(RobotSpecError, match="spot"):
+        cls("spot")
+    with pytest.raises(RobotConnectionError, match="unknown physics 'bullet'") as info:
+        cls(physics="bullet")
+    assert "\n" not in str(info.value)
+    with pytest.raises(NetworkOptionError, match="no network interface 'nope0'"):
+        cls(interface="nope0")
+    with pytest.raises(TypeError):  # the shared options are keyword-only
+        cls("go2", None)
+
+
+def test_both_emulators_refuse_a_wire_they_cannot_use(domain):
+    other = domain % 200 + 1  # this process already runs DDS on `domain`
+    with pytest.raises(RobotConnectionError, match="already runs DDS domain") as info:
+        Go2DdsEmulator(domain=other).start()
+    assert "\n" not in str(info.value)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind((LOOPBACK, 0))
+        emulator = Go1UdpEmulator(port=busy.getsockname()[1])
+        with pytest.raises(RobotConnectionError, match="cannot bind") as info:
+            emulator.start()
+        assert "\n" not in str(info.value)
+        emulator.stop()
