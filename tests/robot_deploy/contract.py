@@ -64,3 +64,30 @@ def assert_damped_within_one_period(recorder: Recorder, period: float) -> None:
     print(f"damping sent {1000 * (first_t - seen):.2f} ms after the e-stop state was read")
     assert all(c.kp.max() == 0.0 and c.kd.min() > 0 for _, c in commands)
     assert first_t - seen < period
+
+
+def check_simulated_contract(backend: Robot) -> None:
+    """The contract of a simulated backend in lockstep: refuses reads before connecting,
+    starts standing at time 0, holds its default pose for 0.5 s of 250 commands, stands,
+    feels gravity, damps and closes twice."""
+    import pytest
+
+    from motion_retarget.errors import RobotConnectionError
+
+    with pytest.raises(RobotConnectionError):
+        backend.read()
+    with backend:
+        state = backend.read()
+        check_state(state)
+        assert state.stamp == 0.0
+        np.testing.assert_allclose(state.q, backend.spec.default, atol=1e-9)
+        for _ in range(250):  # 0.5 s holding the default pose
+            backend.command(JointCommand.position(backend.spec.default, backend.spec))
+        state = backend.read()
+        check_state(state)
+        assert state.stamp == pytest.approx(0.5)
+        assert np.all(np.abs(state.roll_pitch) < 0.1)  # still standing
+        assert state.foot_contact.all()
+        assert abs(state.accel[2] - 9.81) < 1.0  # at rest the IMU feels gravity
+        backend.damp()
+    backend.close()  # idempotent

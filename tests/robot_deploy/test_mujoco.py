@@ -22,7 +22,7 @@ from robot_deploy.mujoco_model import (  # noqa: E402
     torque_speed_limit,
 )
 from robot_deploy.robot import JointCommand  # noqa: E402
-from tests.robot_deploy.contract import check_state  # noqa: E402
+from tests.robot_deploy.contract import check_simulated_contract, check_state  # noqa: E402
 
 ROBOTS = ["a1", "go1", "go2", "laikago"]
 
@@ -238,23 +238,7 @@ def test_set_dynamics_and_reset_pose():
 @pytest.mark.parametrize("robot", ROBOTS)
 def test_contract(robot):
     backend = MujocoBackend(robot)
-    with pytest.raises(RobotConnectionError):
-        backend.read()
-    with backend:
-        state = backend.read()
-        check_state(state)
-        assert state.stamp == 0.0
-        np.testing.assert_allclose(state.q, backend.spec.default, atol=1e-9)
-        for _ in range(250):  # 0.5 s holding the default pose
-            backend.command(JointCommand.position(backend.spec.default, backend.spec))
-        state = backend.read()
-        check_state(state)
-        assert state.stamp == pytest.approx(0.5)
-        assert np.all(np.abs(state.roll_pitch) < 0.1)  # still standing
-        assert state.foot_contact.all()
-        assert abs(state.accel[2] - 9.81) < 1.0  # at rest the IMU feels gravity
-        backend.damp()
-    backend.close()  # idempotent
+    check_simulated_contract(backend)
     with pytest.raises(RobotConnectionError):
         backend.command(JointCommand.position(backend.spec.default, backend.spec))
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from motion_retarget.errors import RobotConnectionError, SafetyTrip
+from motion_retarget.errors import SafetyTrip
 from robot_deploy.backends.sim import SimBackend
 from robot_deploy.robot import JointCommand, Robot, RobotState
 from robot_deploy.safety import SafetyConfig, SafetyLayer
-from tests.robot_deploy.contract import check_state, record_commands
+from tests.robot_deploy.contract import check_simulated_contract, record_commands
 
 ROBOTS = ["a1", "laikago", "go1", "go2"]
 
@@ -19,23 +19,7 @@ ROBOTS = ["a1", "laikago", "go1", "go2"]
 @pytest.mark.parametrize("robot", ROBOTS)
 def test_contract(robot):
     backend = SimBackend(robot)
-    with pytest.raises(RobotConnectionError):
-        backend.read()
-    with backend:
-        state = backend.read()
-        check_state(state)
-        assert state.stamp == 0.0
-        np.testing.assert_allclose(state.q, backend.spec.default, atol=1e-9)
-        for _ in range(250):  # 0.5 s holding the default pose
-            backend.command(JointCommand.position(backend.spec.default, backend.spec))
-        state = backend.read()
-        check_state(state)
-        assert state.stamp == pytest.approx(0.5)
-        assert np.all(np.abs(state.roll_pitch) < 0.1)  # still standing
-        assert state.foot_contact.all()
-        assert abs(state.accel[2] - 9.81) < 1.0  # at rest the IMU feels gravity
-        backend.damp()
-    backend.close()  # idempotent
+    check_simulated_contract(backend)
 
 
 def test_dynamics_reach_the_sim():
