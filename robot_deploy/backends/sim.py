@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -20,24 +21,15 @@ from sim_training.robot_sim import SimRobot
 
 
 class SimBackend(SimulatedBackend):
-    """A simulated robot standing at the origin in its default pose.
+    """A PyBullet robot standing at the origin in its default pose.
 
-    Args:
-        robot: Robot name.
-        dynamics: Dynamics params (dict or JSON file; missing keys nominal).
-        physics_hz: Physics rate (Hz).
-        command_period: Simulated seconds per command in lockstep mode.
-        realtime: Step physics in a background thread at wall-clock speed.
-        start_height: Extra height (m) above standing at which the robot starts.
+    Arguments as :class:`~robot_deploy.backends.simulated.SimulatedBackend`.
     """
 
     engine = "pybullet"
 
-    def __init__(self, robot: str = "a1", dynamics: Mapping | str | Path | None = None, *,
-                 physics_hz: float = 1000.0, command_period: float = 0.002,
-                 realtime: bool = False, start_height: float = 0.0) -> None:
-        super().__init__(robot, dynamics, physics_hz=physics_hz, command_period=command_period,
-                         realtime=realtime, start_height=start_height)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.sim: SimRobot | None = None
         self._offset_t = np.eye(3)  # URDF base frame → body frame, set on connect
 

@@ -52,12 +52,9 @@ def check_protocol(name: str) -> str:
     Raises:
         RobotConnectionError: An unknown protocol.
     """
-    if name not in EMULATORS:
-        from motion_retarget.errors import RobotConnectionError
+    from robot_deploy.emulator.core import check_choice
 
-        raise RobotConnectionError(f"unknown protocol {name!r}; "
-                                   f"available: {', '.join(EMULATORS)}")
-    return name
+    return check_choice(name, EMULATORS, "protocol")
 
 
 def emulator_class(protocol: str) -> type:

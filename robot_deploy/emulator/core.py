@@ -69,9 +69,17 @@ def check_physics(name: str) -> str:
     Raises:
         RobotConnectionError: An unknown engine.
     """
-    if name not in PHYSICS:
-        raise RobotConnectionError(f"unknown physics {name!r}; available: "
-                                   f"{', '.join(PHYSICS)}")
+    return check_choice(name, PHYSICS, "physics")
+
+
+def check_choice(name: str, known: Any, what: str) -> str:
+    """``name`` if it is one of ``known``, else one line naming them.
+
+    Raises:
+        RobotConnectionError: ``name`` is not known.
+    """
+    if name not in known:
+        raise RobotConnectionError(f"unknown {what} {name!r}; available: {', '.join(known)}")
     return name
 
 

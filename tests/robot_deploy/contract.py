@@ -91,3 +91,18 @@ def check_simulated_contract(backend: Robot) -> None:
         assert abs(state.accel[2] - 9.81) < 1.0  # at rest the IMU feels gravity
         backend.damp()
     backend.close()  # idempotent
+
+
+def shove_until_tilt_trip(backend: Robot, safe: Robot) -> None:
+    """Stand 0.1 s, push the robot hard sideways, and see the safety layer trip on tilt."""
+    spec = safe.spec
+    for _ in range(50):
+        safe.read()
+        safe.command(JointCommand.position(spec.default, spec))
+    backend.shove(np.array([0.0, 3.0, 0.0]))  # a hard sideways push
+    for _ in range(500):
+        safe.read()
+        safe.command(JointCommand.position(spec.default, spec))
+        if safe.tripped:
+            break
+    assert safe.tripped == "tilt"

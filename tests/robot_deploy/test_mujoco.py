@@ -22,7 +22,11 @@ from robot_deploy.mujoco_model import (  # noqa: E402
     torque_speed_limit,
 )
 from robot_deploy.robot import JointCommand  # noqa: E402
-from tests.robot_deploy.contract import check_simulated_contract, check_state  # noqa: E402
+from tests.robot_deploy.contract import (  # noqa: E402
+    check_simulated_contract,
+    check_state,
+    shove_until_tilt_trip,
+)
 
 ROBOTS = ["a1", "go1", "go2", "laikago"]
 
@@ -272,15 +276,5 @@ def test_safety_layer_trips_on_a_shove_past_the_tilt_limit():
     backend = MujocoBackend("a1")
     safe = SafetyLayer(backend, SafetyConfig())
     safe.connect()
-    spec = safe.spec
-    for _ in range(50):
-        safe.read()
-        safe.command(JointCommand.position(spec.default, spec))
-    backend.shove(np.array([0.0, 3.0, 0.0]))  # a hard sideways push
-    for _ in range(500):
-        safe.read()
-        safe.command(JointCommand.position(spec.default, spec))
-        if safe.tripped:
-            break
-    assert safe.tripped == "tilt"
+    shove_until_tilt_trip(backend, safe)
     safe.close()

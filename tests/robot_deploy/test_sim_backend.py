@@ -9,7 +9,11 @@ from motion_retarget.errors import SafetyTrip
 from robot_deploy.backends.sim import SimBackend
 from robot_deploy.robot import JointCommand, Robot, RobotState
 from robot_deploy.safety import SafetyConfig, SafetyLayer
-from tests.robot_deploy.contract import check_simulated_contract, record_commands
+from tests.robot_deploy.contract import (
+    check_simulated_contract,
+    record_commands,
+    shove_until_tilt_trip,
+)
 
 ROBOTS = ["a1", "laikago", "go1", "go2"]
 
@@ -136,17 +140,7 @@ def test_stale_state_trips_the_watchdog():
 def test_shove_past_the_tilt_limit_trips_and_damps():
     backend = SimBackend("a1")
     safe = _safe(backend)
-    spec = safe.spec
-    for _ in range(50):
-        safe.read()
-        safe.command(JointCommand.position(spec.default, spec))
-    backend.shove(np.array([0.0, 3.0, 0.0]))  # a hard sideways push
-    for _ in range(500):
-        safe.read()
-        safe.command(JointCommand.position(spec.default, spec))
-        if safe.tripped:
-            break
-    assert safe.tripped == "tilt"
+    shove_until_tilt_trip(backend, safe)
     assert safe.events[-1].kind == "tilt" and "roll/pitch" in safe.events[-1].detail
     safe.rearm()
     assert safe.tripped is None and safe.events[-1].kind == "rearm"
