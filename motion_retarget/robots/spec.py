@@ -192,7 +192,9 @@ def _resolved_copy(urdf: str, name: str) -> Path:
                   lambda m: f'filename="{(path.parent / m.group(1)).as_posix()}"', text)
     out = Path(tempfile.gettempdir()) / "quadmimic_urdf" / f"{name}_{path.name}"
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.replace(out)
-    return out
+    # A unique temp file per writer: env worker processes starting together on a machine
+    # without the cached copy each write it (one shared ".tmp" name raced: one process's
+    # rename took the file another was about to rename).
+    from motion_retarget.fileio import atomic_write_text
+
+    return atomic_write_text(out, text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pinocchio as pin
@@ -111,3 +112,26 @@ def test_frame_q_round_trip(name):
     frame = np.r_[rng.normal(size=3), pin.Quaternion.FromTwoVectors(
         np.array([1.0, 0, 0]), np.array([0, 1.0, 0])).coeffs(), rng.normal(size=12)]
     np.testing.assert_array_equal(rm.frame_of(rm.q_of(frame)), frame)
+
+
+def test_urdf_copy_survives_processes_writing_it_at_once(tmp_path):
+    """Env workers start together on a fresh machine: each writes the cached URDF copy."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from motion_retarget.robots import get_robot\n"
+            "from motion_retarget.robots.spec import _resolved_copy\n"
+            "spec = get_robot('go2')\n"
+            "for _ in range(200):\n"
+            "    _resolved_copy.cache_clear()\n"  # write it again, as a fresh process does
+            "    out = spec.resolved_urdf_path()\n"
+            "print(out)")
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e[-500:] for _, e in outs]
+    paths = {o.strip() for o, _ in outs}
+    assert len(paths) == 1 and Path(paths.pop()).is_file()
+    assert not list((tmp_path / "quadmimic_urdf").glob("*.tmp"))
