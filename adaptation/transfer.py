@@ -405,6 +405,46 @@ def evaluation_rollout(bundle: PolicyBundle, actor: OnnxActor, rig: Rig,
             "seconds": result.seconds, "stopped_by": result.stopped_by, "trip": result.trip}
 
 
+def evaluate_on_backend(bundle: PolicyBundle, engine: str, *,
+                        dynamics: dict | str | Path | None = None, z: np.ndarray | None = None,
+                        episodes: int = 5, seconds: float = 10.0,
+                        seed: int = 0) -> dict[str, Any]:
+    """Evaluate a policy through the deploy controller on a simulated robot backend.
+
+    What ``quadmimic eval --backend mujoco`` runs: no shove, no sensor noise, episodes of
+    ``seconds`` from a reset, the measurable return (as adaptation and the transfer bench
+    score it), falls (safety trip or tilt) and progress along the reference.
+
+    Args:
+        bundle: The policy.
+        engine: ``mujoco`` or ``sim`` (PyBullet behind the controller).
+        dynamics: Dynamics params (dict or JSON file); default nominal.
+        z: Latent (default: the bundle's, else the prior mean).
+        episodes: Episodes.
+        seconds: Policy time per episode (s).
+        seed: First episode's seed.
+
+    Returns:
+        ``backend``, ``robot``, ``episodes``, ``seconds``, ``mean_return``, ``fall_rate``,
+        ``mean_episode_seconds``, ``progress_ratio`` and ``per_episode``.
+    """
+    robot = TransferRobot("cli", engine, dynamics_from(dynamics))
+    config = TransferConfig(seeds=(seed,), rollout_seconds=seconds, shove_speed=0.0)
+    actor = OnnxActor(bundle)
+    rows = []
+    with Rig(robot, bundle.robot, config) as rig:
+        for ep in range(episodes):
+            rows.append(evaluation_rollout(bundle, actor, rig, z, seed + ep))
+    progress = [r["progress"] for r in rows if r["progress"] is not None]
+    return {"backend": engine, "robot": bundle.robot, "bundle": str(bundle.path),
+            "dynamics": robot.dynamics, "episodes": episodes, "seconds": seconds,
+            "mean_return": float(np.mean([r["return"] for r in rows])),
+            "fall_rate": float(np.mean([r["fell"] for r in rows])),
+            "mean_episode_seconds": float(np.mean([r["seconds"] for r in rows])),
+            "progress_ratio": float(np.mean(progress)) if progress else None,
+            "per_episode": rows}
+
+
 def _figure(rollouts: list[dict[str, Any]]) -> dict[str, Any]:
     """One seed's figure: means over its evaluation rollouts."""
     progress = [r["progress"] for r in rollouts if r["progress"] is not None]

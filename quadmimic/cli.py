@@ -11,6 +11,7 @@ import sys
 import typer
 from rich.console import Console
 
+import sim_training.cli
 from adaptation.cli import adapt_command
 from motion_retarget.cli import motion_app, retarget_command
 from motion_retarget.errors import QuadmimicError
@@ -18,6 +19,16 @@ from quadmimic.bench import bench_app
 from quadmimic.demo import demo_command
 from robot_deploy.cli import deploy_command, emulate_command
 from sim_training.cli import bundle_command, eval_command, export_command, train_command
+
+
+def _robot_evaluator(*args: object, **kwargs: object) -> object:
+    """``eval --backend``: the adaptation stage's evaluation on a simulated robot."""
+    from adaptation.transfer import evaluate_on_backend
+
+    return evaluate_on_backend(*args, **kwargs)  # type: ignore[arg-type]
+
+
+sim_training.cli.ROBOT_EVALUATOR = _robot_evaluator
 
 app = typer.Typer(name="quadmimic", no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Teach a quadruped robot to move like an animal.")

@@ -174,8 +174,14 @@ def eval_command(
     gif: Annotated[Path | None, typer.Option(help="GIF of the first episode.")] = None,
     physics_hz: Annotated[float, typer.Option(help="Physics rate (Hz): 1 kHz as the robot "
                                               "backends (training ran at 500 Hz).")] = 1000.0,
+    backend: Annotated[str, typer.Option(help="pybullet: the training env (every reward "
+                                         "term); mujoco or sim: a simulated robot through the "
+                                         "deploy controller (measurable return, falls, "
+                                         "progress).")] = "pybullet",
+    seconds: Annotated[float, typer.Option(help="With a robot backend: seconds per "
+                                           "episode.")] = 10.0,
 ) -> None:
-    """Evaluate a policy: return, episode length, fall rate, per-term rewards."""
+    """Evaluate a policy: return, episode length, fall rate, per-term rewards, tracking."""
     from motion_retarget.cli import console
     from motion_retarget.errors import BundleError
     from sim_training.bundle import PolicyBundle
@@ -189,11 +195,64 @@ def eval_command(
         raise BundleError(f"the policy takes a z of {bundle.z_dim} values, got "
                           f"{latent.shape[0]}" + (" (a robust policy has no z)"
                                                   if not bundle.z_dim else ""), checkpoint)
+    if backend != "pybullet":
+        _evaluate_on_robot(bundle, backend, dynamics, latent, episodes, seconds, seed,
+                           json_out, motion=motion, gif=gif)
+        return
     with console.status(f"evaluating {episodes} episodes"):
         out = evaluate(bundle, motion=motion, dynamics=dynamics, z=latent,
                        episodes=episodes, seed=seed, gif=gif, json_out=json_out,
                        physics_hz=physics_hz)
     console.print(eval_table(out))
+
+
+ROBOT_EVALUATOR: Any = None
+"""``evaluate(bundle, engine, *, dynamics, z, episodes, seconds, seed) -> dict`` for
+``eval --backend``: a later stage's function (the deploy controller and the measurable
+return live after this one), set by the ``quadmimic`` command line."""
+ROBOT_ENGINES = ("mujoco", "sim")
+"""Backends ``eval --backend`` takes besides ``pybullet``."""
+
+
+def _evaluate_on_robot(bundle: Any, backend: str, dynamics: Path | None, z: Any,
+                       episodes: int, seconds: float, seed: int, json_out: Path | None, *,
+                       motion: Path | None, gif: Path | None) -> None:
+    """``eval --backend mujoco|sim``: through :data:`ROBOT_EVALUATOR`."""
+    import json
+
+    from motion_retarget.cli import console
+    from motion_retarget.errors import QuadmimicError
+    from motion_retarget.fileio import atomic_write_text
+
+    if backend not in ROBOT_ENGINES:
+        raise QuadmimicError(f"unknown backend {backend!r}; available: pybullet, "
+                             f"{', '.join(ROBOT_ENGINES)}")
+    if motion is not None or gif is not None:
+        raise QuadmimicError("--motion and --gif are for the pybullet env, not --backend "
+                             f"{backend}")
+    if ROBOT_EVALUATOR is None:
+        raise QuadmimicError("--backend needs the quadmimic command line")
+    if not seconds > 0:
+        raise QuadmimicError(f"--seconds must be > 0, got {seconds}")
+    with console.status(f"evaluating {episodes} episodes on the {backend} backend"):
+        out = ROBOT_EVALUATOR(bundle, backend, dynamics=dynamics, z=z, episodes=episodes,
+                              seconds=seconds, seed=seed)
+    if json_out is not None:
+        atomic_write_text(json_out, json.dumps(out, indent=2) + "\n")
+    from rich.table import Table
+
+    table = Table(title=f"{out['robot']} on the {backend} backend, {episodes} episodes of "
+                  f"{seconds:g} s")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    progress = out["progress_ratio"]
+    for name, value in (("mean return (measurable)", f"{out['mean_return']:.3f}"),
+                        ("mean episode", f"{out['mean_episode_seconds']:.2f} s"),
+                        ("fall rate", f"{out['fall_rate']:.2f}"),
+                        ("progress along the reference",
+                         "—" if progress is None else f"{100 * progress:.0f} %")):
+        table.add_row(name, value)
+    console.print(table)
 
 
 def eval_table(result: dict[str, Any]) -> Any:

@@ -75,6 +75,8 @@ CASES: list[Case] = [
     ("eval-dynamics-unknown-key", lambda t, p: ["eval", str(p), "--dynamics",
                                                 _write(t / "d.json", '{"gravity": 3}')],
      ("d.json", "gravity"), ()),
+    ("eval-unknown-backend", lambda t, p: ["eval", str(p), "--backend", "gazebo"],
+     ("gazebo",), ()),
     ("eval-session-not-a-session", lambda t, p: ["eval", str(p), "--session", str(t)],
      ("rollouts.jsonl",), ()),
     ("export-missing-bundle", lambda t, p: ["export", str(t / "none"), "--out",

@@ -118,3 +118,19 @@ def test_registry_builds_a_mujoco_robot_and_refuses_unknown_names():
 
     with pytest.raises(RobotConnectionError, match="unknown backend"):
         make_backend("gazebo", "go2", None, realtime=False)
+
+
+def test_eval_on_the_mujoco_backend(tiny_policy, tmp_path):
+    """`quadmimic eval --backend mujoco`: the deploy controller on a MuJoCo robot, the
+    measurable return, falls and progress, as JSON."""
+    out = tmp_path / "e.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "quadmimic", "eval", str(tiny_policy), "--backend", "mujoco",
+         "--episodes", "2", "--seconds", "1", "--json", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["backend"] == "mujoco" and result["robot"] == "a1"
+    assert len(result["per_episode"]) == 2 and 0.0 <= result["fall_rate"] <= 1.0
+    assert 0.0 < result["mean_return"] <= 1.0
+    assert "progress along the reference" in proc.stdout + proc.stderr
