@@ -435,14 +435,12 @@ def evaluate_on_backend(bundle: PolicyBundle, engine: str, *,
     with Rig(robot, bundle.robot, config) as rig:
         for ep in range(episodes):
             rows.append(evaluation_rollout(bundle, actor, rig, z, seed + ep))
-    progress = [r["progress"] for r in rows if r["progress"] is not None]
+    figure = _figure(rows)
     return {"backend": engine, "robot": bundle.robot, "bundle": str(bundle.path),
             "dynamics": robot.dynamics, "episodes": episodes, "seconds": seconds,
-            "mean_return": float(np.mean([r["return"] for r in rows])),
-            "fall_rate": float(np.mean([r["fell"] for r in rows])),
+            "mean_return": figure["return"], "fall_rate": figure["fall_rate"],
             "mean_episode_seconds": float(np.mean([r["seconds"] for r in rows])),
-            "progress_ratio": float(np.mean(progress)) if progress else None,
-            "per_episode": rows}
+            "progress_ratio": figure["progress"], "per_episode": rows}
 
 
 def _figure(rollouts: list[dict[str, Any]]) -> dict[str, Any]:

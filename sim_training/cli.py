@@ -239,31 +239,18 @@ def _evaluate_on_robot(bundle: Any, backend: str, dynamics: Path | None, z: Any,
                               seconds=seconds, seed=seed)
     if json_out is not None:
         atomic_write_text(json_out, json.dumps(out, indent=2) + "\n")
-    from rich.table import Table
-
-    table = Table(title=f"{out['robot']} on the {backend} backend, {episodes} episodes of "
-                  f"{seconds:g} s")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
     progress = out["progress_ratio"]
-    for name, value in (("mean return (measurable)", f"{out['mean_return']:.3f}"),
-                        ("mean episode", f"{out['mean_episode_seconds']:.2f} s"),
-                        ("fall rate", f"{out['fall_rate']:.2f}"),
-                        ("progress along the reference",
-                         "—" if progress is None else f"{100 * progress:.0f} %")):
-        table.add_row(name, value)
-    console.print(table)
+    console.print(figure_table(
+        f"{out['robot']} on the {backend} backend, {episodes} episodes of {seconds:g} s",
+        [("mean return (measurable)", f"{out['mean_return']:.3f}"),
+         ("mean episode", f"{out['mean_episode_seconds']:.2f} s"),
+         ("fall rate", f"{out['fall_rate']:.2f}"),
+         ("progress along the reference",
+          "—" if progress is None else f"{100 * progress:.0f} %")]))
 
 
 def eval_table(result: dict[str, Any]) -> Any:
     """A rich table of an evaluation: return, episodes, falls, reward terms, tracking."""
-    from rich.table import Table
-
-    table = Table(title=f"{result['robot']}: {Path(result['motion']).name}, "
-                  f"{result['episodes']} episodes at {result['physics_hz']:.0f} Hz physics")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-
     def ratio(v: float | None) -> str:
         return "—" if v is None else f"{100 * v:.0f} %"
 
@@ -277,6 +264,18 @@ def eval_table(result: dict[str, Any]) -> Any:
         if k in result:
             rows.append((k.replace("_", " "), f"{result[k]:+.2f} {unit} (reference "
                          f"{result['ref_' + k]:+.2f}): {ratio(result[k + '_ratio'])}"))
+    return figure_table(f"{result['robot']}: {Path(result['motion']).name}, "
+                        f"{result['episodes']} episodes at {result['physics_hz']:.0f} Hz "
+                        "physics", rows)
+
+
+def figure_table(title: str, rows: list[tuple[str, str]]) -> Any:
+    """A rich two-column table (figure, value) of an evaluation."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
     for name, value in rows:
         table.add_row(name, value)
     return table
