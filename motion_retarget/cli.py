@@ -24,23 +24,58 @@ def progress_bar() -> Progress:
 
 
 def retarget_command(
-    clip: Annotated[Path, typer.Argument(help="Clip: keypoint text (.txt) or BVH (.bvh).")],
+    clip: Annotated[Path, typer.Argument(help="Clip: keypoint text (.txt) or BVH (.bvh); with "
+                                         "--from, another robot's motion file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Motion file to write.")],
     robot: Annotated[str, typer.Option(help="Robot: a1, laikago, go1, go2.")] = "a1",
     report: Annotated[Path | None, typer.Option(help="Quality report JSON.")] = None,
     preview: Annotated[Path | None, typer.Option(help="Preview GIF (robot beside clip).")] = None,
+    preview_style: Annotated[str, typer.Option(
+        help="Preview: mesh (the robot's meshes, TinyRenderer) or stick (faster).")] = "mesh",
     start: Annotated[float | None, typer.Option(help="Start time in the clip (s).")] = None,
     end: Annotated[float | None, typer.Option(help="End time in the clip (s).")] = None,
     up: Annotated[str, typer.Option(help="Up axis of the clip: y or z.")] = "y",
     units: Annotated[str | None, typer.Option(help="m, cm or mm (default: m; BVH: auto).")] = None,
     fps: Annotated[float | None, typer.Option(help="Frame rate of a text clip (Hz).")] = None,
     scale: Annotated[float | None, typer.Option(help="Animal→robot scale (default: auto).")] = None,
+    roles: Annotated[Path | None, typer.Option(
+        help="Roles file (JSON or TOML): which joints of the clip are pelvis, neck, hips and "
+        "toes (FR, FL, RR, RL), and its up axis, units, handedness.")] = None,
+    cycle: Annotated[str | None, typer.Option(
+        help="'auto': cut the best loopable cycle (0.3-1.2 s) out of the clip; a turning "
+        "stride keeps its heading change (EnableCycleOffsetRotation).")] = None,
+    loop: Annotated[str | None, typer.Option(
+        help="Loop mode of the written motion: wrap (repeats) or clamp (plays once); default: "
+        "the source motion's with --from, else wrap.")] = None,
+    from_robot: Annotated[str | None, typer.Option(
+        "--from", help="The clip is a reference motion of this robot (a1, laikago, go1, go2): "
+        "retarget robot to robot.")] = None,
 ) -> None:
-    """Retarget a dog clip onto a robot and write a motion_imitation reference motion."""
-    from motion_retarget.job import ClipOptions, retarget_file
+    """Retarget a dog clip (or another robot's motion) onto a robot: a motion_imitation file."""
+    from motion_retarget.errors import ClipFormatError
+    from motion_retarget.job import ClipOptions, load_clip_window, retarget_file
+    from motion_retarget.motion import load_motion
     from motion_retarget.retarget import RetargetConfig
+    from motion_retarget.robots import get_robot
 
-    options = ClipOptions(up=up, units=units, fps=fps, start_s=start, end_s=end)
+    for name in (robot, from_robot):
+        if name is not None:
+            get_robot(name)  # an unknown robot is a one-line error before any work
+    if preview_style not in ("mesh", "stick"):
+        raise ClipFormatError(f"--preview-style {preview_style!r}: expected mesh or stick", clip)
+    if cycle not in (None, "auto"):
+        raise ClipFormatError(f"--cycle {cycle!r}: the only choice is 'auto'", clip)
+    if loop is not None and loop.lower() not in ("wrap", "clamp"):
+        raise ClipFormatError(f"--loop {loop!r}: expected wrap or clamp", clip)
+    if from_robot is not None and roles is not None:
+        raise ClipFormatError("--roles maps an animal's joints; a robot's motion (--from) "
+                              "has none to map", roles)
+
+    options = ClipOptions(up=up, units=units, fps=fps, start_s=start, end_s=end, roles=roles)
+    # Read (and so check) the input before the progress bar appears.
+    loaded = load_clip_window(clip, options) if from_robot is None else None
+    if from_robot is not None:
+        load_motion(clip)
     with progress_bar() as bar:
         task = bar.add_task(f"retarget → {robot}", total=None, rate="")
 
@@ -50,7 +85,9 @@ def retarget_command(
 
         _, rep = retarget_file(clip, robot, out, report=report, preview=preview,
                                clip_options=options, config=RetargetConfig(scale=scale),
-                               progress=on_progress)
+                               progress=on_progress, source_robot=from_robot, clip=loaded,
+                               cycle=cycle == "auto", preview_style=preview_style,
+                               loop_mode=None if loop is None else loop.capitalize())
     print_report(rep)
 
 
@@ -81,12 +118,19 @@ def preview_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="GIF to write.")],
     robot: Annotated[str, typer.Option(help="Robot the motion is for.")] = "a1",
     max_frames: Annotated[int, typer.Option(help="At most this many GIF frames.")] = 120,
+    style: Annotated[str, typer.Option(
+        help="mesh (the robot's meshes, TinyRenderer) or stick (faster).")] = "mesh",
 ) -> None:
     """Render a motion file as a GIF (headless)."""
+    from motion_retarget.errors import MotionFormatError
     from motion_retarget.motion import load_motion
-    from motion_retarget.preview import render_gif
+    from motion_retarget.preview import STYLES, render_gif
+    from motion_retarget.robots import get_robot
 
-    render_gif(load_motion(motion), robot, out, max_frames=max_frames)
+    if style not in STYLES:
+        raise MotionFormatError(f"--style {style!r}: expected mesh or stick", motion)
+    get_robot(robot)
+    render_gif(load_motion(motion), robot, out, max_frames=max_frames, style=style)
     console.print(f"wrote {out}")
 
 

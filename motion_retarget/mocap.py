@@ -102,9 +102,21 @@ AI4ANIMATION_NAMES: tuple[str, ...] = (
     "Tail", "Tail1", "Tail1Site",
 )  # fmt: skip
 
+#: Parent of each of the 27 keypoints (-1: the root), as the BVH skeleton nests them.
+AI4ANIMATION_PARENTS: tuple[int, ...] = (-1, 0, 1, 2, 3, 4, 3, 6, 7, 8, 9, 3, 11, 12, 13, 14,
+                                         0, 16, 17, 18, 0, 20, 21, 22, 0, 24, 25)
+
 #: Roles of the text clips (SOURCE.md's mapping), legs FR, FL, RR, RL: shoulders/hips 6, 11,
 #: 16, 20 and toes 10, 15, 19, 23.
 AI4ANIMATION_ROLES = KeypointRoles(pelvis=0, neck=3, hips=(6, 11, 16, 20), toes=(10, 15, 19, 23))
+
+#: The same roles by name (for roles files that override some of them).
+AI4ANIMATION_TEXT_NAMES: dict[str, str | tuple[str, ...]] = {
+    "pelvis": AI4ANIMATION_NAMES[AI4ANIMATION_ROLES.pelvis],
+    "neck": AI4ANIMATION_NAMES[AI4ANIMATION_ROLES.neck],
+    "hips": tuple(AI4ANIMATION_NAMES[i] for i in AI4ANIMATION_ROLES.hips),
+    "toes": tuple(AI4ANIMATION_NAMES[i] for i in AI4ANIMATION_ROLES.toes),
+}
 
 #: Default role names for BVH files (AI4Animation dog skeleton; a BVH is taken as
 #: right-handed, so "Right*" are the robot's right legs). End sites are named after their
@@ -130,6 +142,8 @@ class Clip:
         source: File the clip was read from, or None.
         start_frame: Index of ``positions[0]`` in the source file's frames (0 unless the clip
             is a :meth:`window`; also 0 after resampling a non-uniformly time-stamped file).
+        parents: Parent index of each keypoint (-1 for a root), for drawing the skeleton;
+            None if unknown.
 
     Raises:
         ClipFormatError: (on construction) bad shape, non-finite values, fps <= 0, names or
@@ -142,6 +156,7 @@ class Clip:
     roles: KeypointRoles
     source: Path | None = None
     start_frame: int = 0
+    parents: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         src = None if self.source is None else Path(self.source)
@@ -167,6 +182,12 @@ class Clip:
         if int(self.start_frame) < 0:
             raise ClipFormatError(f"start_frame must be >= 0, got {self.start_frame}", src)
         object.__setattr__(self, "start_frame", int(self.start_frame))
+        if self.parents is not None:
+            parents = tuple(int(i) for i in self.parents)
+            if len(parents) != pos.shape[1] or max(parents) >= pos.shape[1]:
+                raise ClipFormatError(f"parents {parents} do not fit {pos.shape[1]} keypoints",
+                                      src)
+            object.__setattr__(self, "parents", parents)
 
     def __repr__(self) -> str:
         return (f"Clip({self.num_frames} frames x {self.positions.shape[1]} keypoints, "
@@ -213,7 +234,8 @@ class Clip:
                 f"{self.duration_s:.4g} s)", self.source)
         a, b = int(keep[0]), int(keep[-1]) + 1
         return Clip(positions=self.positions[a:b], fps=self.fps, names=self.names,
-                    roles=self.roles, source=self.source, start_frame=self.start_frame + a)
+                    roles=self.roles, source=self.source, start_frame=self.start_frame + a,
+                    parents=self.parents)
 
     def pelvis(self) -> np.ndarray:
         """(T, 3) pelvis positions."""
@@ -463,7 +485,7 @@ def load_keypoint_txt(
     positions = _to_z_up(values.reshape(len(values), 27, 3), up, handedness)
     positions = _scale_and_check(positions, roles, units, path)
     return Clip(positions=positions, fps=fps, names=AI4ANIMATION_NAMES, roles=roles,
-                source=path)
+                source=path, parents=AI4ANIMATION_PARENTS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -685,9 +707,29 @@ def _forward_kinematics(nodes: list[_BvhNode], motion: np.ndarray) -> np.ndarray
     return pos
 
 
+def resolve_roles(names: Sequence[str], overrides: Mapping[str, object] | None,
+                  path: Path | None, defaults: Mapping[str, object] | None = None
+                  ) -> KeypointRoles:
+    """Keypoint roles from joint names (exact, else the one case-insensitive match) or indices.
+
+    Args:
+        names: The clip's keypoint names.
+        overrides: Role -> name or index (``hips`` and ``toes``: 4 of them, FR, FL, RR, RL)
+            replacing ``defaults``.
+        path: The clip, for messages.
+        defaults: Role -> name(s); :data:`AI4ANIMATION_BVH_NAMES` if None.
+
+    Raises:
+        ClipFormatError: An unknown role, a leg list of the wrong length, or a name or index
+            that is not in the clip (the message lists the clip's joints).
+    """
+    return _resolve_bvh_roles(names, overrides, path, defaults)
+
+
 def _resolve_bvh_roles(names: Sequence[str], overrides: Mapping[str, object] | None,
-                       path: Path) -> KeypointRoles:
-    spec: dict[str, object] = dict(AI4ANIMATION_BVH_NAMES)
+                       path: Path | None, defaults: Mapping[str, object] | None = None
+                       ) -> KeypointRoles:
+    spec: dict[str, object] = dict(AI4ANIMATION_BVH_NAMES if defaults is None else defaults)
     if overrides:
         unknown = set(overrides) - set(spec)
         if unknown:
@@ -702,6 +744,11 @@ def _resolve_bvh_roles(names: Sequence[str], overrides: Mapping[str, object] | N
     missing: list[str] = []
 
     def find(name: object) -> int:
+        if isinstance(name, int) and not isinstance(name, bool):
+            if 0 <= name < len(names):
+                return name
+            missing.append(f"index {name}")
+            return 0
         n = str(name)
         if n in exact:
             return exact[n]
@@ -718,12 +765,12 @@ def _resolve_bvh_roles(names: Sequence[str], overrides: Mapping[str, object] | N
         value = spec[role]
         if isinstance(value, str) or not isinstance(value, Sequence) or len(value) != 4:
             raise ClipFormatError(
-                f"names[{role!r}] must list 4 joint names (FR, FL, RR, RL), got {value!r}", path)
+                f"role {role!r} must list 4 joints (FR, FL, RR, RL), got {value!r}", path)
         resolved[role] = tuple(find(v) for v in value)
     if missing:
         raise ClipFormatError(
-            f"BVH has no joint named {', '.join(repr(m) for m in missing)} (needed for the "
-            f"keypoint roles; pass names={{...}} to map them). Available: {', '.join(names)}",
+            f"the clip has no joint {', '.join(repr(m) for m in missing)} (needed for the "
+            f"keypoint roles; map them with a roles file). Its joints: {', '.join(names)}",
             path)
     return KeypointRoles(**resolved)  # type: ignore[arg-type]
 
@@ -825,7 +872,7 @@ def load_bvh(
         raise ClipFormatError(f"role index out of range for {len(nodes)} keypoints", path)
     positions = _scale_and_check(positions, roles, units, path)
     return Clip(positions=positions, fps=1.0 / dt, names=tuple(node_names), roles=roles,
-                source=path)
+                source=path, parents=tuple(n.parent for n in nodes))
 
 
 def load_clip(path: str | Path, **kwargs: object) -> Clip:

@@ -90,8 +90,8 @@ def _earlier(run: Path) -> list[dict[str, Any]]:
 
 
 THRESHOLD = ("no fall in the nominal evaluations at checkpoints, episodes of the full "
-             "length, pose term >= 0.6, and progress along the reference >= 0.85 where it "
-             "travels")
+             "length, pose term >= 0.6, progress along the reference >= 0.85 where it "
+             "travels, and forward, lateral and yaw tracking >= 0.85 where it moves")
 """The tracking threshold whose samples and wall time every bundle reports."""
 
 
@@ -99,7 +99,7 @@ def threshold_figures(curve: list[dict[str, Any]], episode_seconds: float) -> di
     """Samples and wall time of a run (its own curve) to the tracking threshold.
 
     Read from the evaluations at nominal dynamics at checkpoints (``eval_nominal_*``); a run
-    whose evaluations predate the progress figure is judged without it.
+    whose evaluations predate the progress or tracking figure is judged without it.
 
     Args:
         curve: The run's own curve rows (samples counted from its start).
@@ -115,9 +115,12 @@ def threshold_figures(curve: list[dict[str, Any]], episode_seconds: float) -> di
         if "eval_nominal_seconds" not in row:
             continue
         progress = row.get("eval_nominal_progress")
-        if (row["eval_nominal_fall_rate"] == 0.0
-                and row["eval_nominal_seconds"] >= 0.99 * episode_seconds
-                and row["eval_nominal_pose"] >= 0.6 and (progress is None or progress >= 0.85)):
+        tracking = row.get("eval_nominal_tracking")
+        length = row.get("eval_nominal_length",
+                         row["eval_nominal_seconds"] / episode_seconds)
+        if (row["eval_nominal_fall_rate"] == 0.0 and length >= 0.99
+                and row["eval_nominal_pose"] >= 0.6 and (progress is None or progress >= 0.85)
+                and (tracking is None or tracking >= 0.85)):
             out["samples_to_threshold"] = row["timesteps"]
             out["wall_seconds_to_threshold"] = row["wall_seconds"]
             break

@@ -256,14 +256,14 @@ def eval_table(result: dict[str, Any]) -> Any:
 
     rows = [("mean return", f"{result['mean_return']:.1f}"),
             ("mean episode", f"{result['mean_episode_seconds']:.2f} s of "
-                             f"{result['episode_limit_seconds']:.0f} s"),
+                             f"{result['episode_limit_seconds']:.3g} s"),
             ("fall rate", f"{result['fall_rate']:.2f}")]
     rows += [(f"reward term {k}", f"{v:.3f}") for k, v in result["reward_terms"].items()]
     rows += [("progress along the reference", ratio(result.get("progress_ratio")))]
     for k, unit in (("forward_speed", "m/s"), ("lateral_speed", "m/s"), ("yaw_rate", "rad/s")):
         if k in result:
-            rows.append((k.replace("_", " "), f"{result[k]:+.2f} {unit} (reference "
-                         f"{result['ref_' + k]:+.2f}): {ratio(result[k + '_ratio'])}"))
+            rows.append((k.replace("_", " "), f"mean {result[k]:+.2f} {unit} (reference "
+                         f"{result['ref_' + k]:+.2f}), tracking {ratio(result[k + '_ratio'])}"))
     return figure_table(f"{result['robot']}: {Path(result['motion']).name}, "
                         f"{result['episodes']} episodes at {result['physics_hz']:.0f} Hz "
                         "physics", rows)

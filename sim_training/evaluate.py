@@ -13,7 +13,7 @@ from motion_retarget.fileio import atomic_write_text
 from motion_retarget.motion import Motion
 from sim_training.bundle import PolicyBundle
 from sim_training.env import ImitationEnv
-from sim_training.geometry import planar_velocity, yaw_of
+from sim_training.geometry import planar_steps, planar_velocity, yaw_of
 from sim_training.rewards import TRAINING_TERMS
 
 TERMS = TRAINING_TERMS
@@ -21,8 +21,38 @@ TRACKING = ("forward_speed", "lateral_speed", "yaw_rate")
 """Planar motion figures of an episode: mean forward and lateral speed (m/s) and yaw rate
 (rad/s), each in its own heading frame, for the robot and its reference."""
 MOVING = {"forward_speed": 0.1, "lateral_speed": 0.1, "yaw_rate": 0.2}
-"""Reference speeds (m/s, m/s, rad/s) below which a motion does not move in that direction:
-no tracking ratio is given for it."""
+"""Reference speeds (m/s, m/s, rad/s; root mean square over tracking windows) below which a
+motion does not move in that direction: no tracking ratio is given for it."""
+TRACKING_WINDOW_S = 0.5
+"""Length of the windows whose displacements the tracking ratios compare (s): short enough
+that a side-step to the left and back, or a spin and its return, are not averaged away."""
+TRACKING_THRESHOLD = 0.85
+"""Tracking ratio (and progress) a shipped skill reaches where its reference moves."""
+
+
+def window_sums(robot_steps: np.ndarray, ref_steps: np.ndarray, steps_per_window: int
+                ) -> dict[str, float]:
+    """Sums over the windows of an episode that the tracking ratios are made of.
+
+    Args:
+        robot_steps: (N, 3) the robot's per-step forward, lateral (m) and yaw (rad) changes
+            (:func:`sim_training.geometry.planar_steps`).
+        ref_steps: (N, 3) the reference's.
+        steps_per_window: Steps per window; a last partial window is dropped.
+
+    Returns:
+        ``windows`` and, per :data:`TRACKING` key, ``dot.<k>`` (sum over windows of robot
+        times reference displacement) and ``ref2.<k>`` (sum of the reference's squared).
+    """
+    n = len(ref_steps) // steps_per_window
+    cut = n * steps_per_window
+    robot = robot_steps[:cut].reshape(n, steps_per_window, 3).sum(axis=1)
+    ref = ref_steps[:cut].reshape(n, steps_per_window, 3).sum(axis=1)
+    out = {"windows": float(n)}
+    for j, k in enumerate(TRACKING):
+        out[f"dot.{k}"] = float(robot[:, j] @ ref[:, j])
+        out[f"ref2.{k}"] = float(ref[:, j] @ ref[:, j])
+    return out
 
 
 def evaluate(
@@ -44,7 +74,8 @@ def evaluate(
         motion: Motion to imitate (default: the bundle's own).
         dynamics: Fixed dynamics (dict or JSON file); default nominal.
         z: Latent to use (default: bundle's fixed z, else the encoder's mean of the dynamics).
-        episodes: Episodes, each from a random phase, up to the config's episode length.
+        episodes: Episodes, each from a random phase, up to the config's episode length; a
+            Clamp (one-shot) motion from its start to its end (or the episode length).
         seed: Seed of the phases.
         gif: Optional GIF of the first episode.
         json_out: Optional JSON file for the result.
@@ -52,7 +83,8 @@ def evaluate(
             rate (1 kHz, as the robot backends run) is a check of the transfer.
 
     Returns:
-        ``mean_return``, ``mean_episode_seconds``, ``fall_rate``, ``reward_terms.<name>``
+        ``mean_return``, ``mean_episode_seconds``, ``episode_limit_seconds`` (the length of a
+        full episode), ``fall_rate``, ``reward_terms.<name>``
         (mean per step), ``episodes`` (per-episode details) and the settings used.
     """
     env_cfg = bundle.config.env if physics_hz is None else dataclasses.replace(
@@ -62,7 +94,9 @@ def evaluate(
     rows, frames = [], []
     try:
         for ep in range(episodes):
-            obs, info = env.reset(seed=seed + ep)
+            # A one-shot (Clamp) motion is judged over its own length, from its start.
+            obs, info = env.reset(seed=seed + ep,
+                                  options=None if env.ref.wrap else {"phase": 0.0})
             dyn = obs["dynamics"]
             total, steps, terms = 0.0, 0, dict.fromkeys(TERMS, 0.0)
             terminated = truncated = False
@@ -82,22 +116,29 @@ def evaluate(
             dt = env.config.policy_dt
             robot_v = planar_velocity(*map(np.array, zip(*track, strict=True)), dt)
             ref_v = planar_velocity(*map(np.array, zip(*ref_track, strict=True)), dt)
+            sums = window_sums(planar_steps(*map(np.array, zip(*track, strict=True))),
+                               planar_steps(*map(np.array, zip(*ref_track, strict=True))),
+                               max(1, round(TRACKING_WINDOW_S / dt)))
             robot_path = np.array([p for p, _ in track])[:, :2]
             ref_path = np.array([p for p, _ in ref_track])[:, :2]
             rows.append({"return": total, "seconds": steps * dt,
                          "progress": _progress(robot_path, ref_path, steps * dt),
                          "fell": bool(terminated), "steps": steps,
+                         "window_seconds": max(1, round(TRACKING_WINDOW_S / dt)) * dt,
+                         **{f"window.{k}": v for k, v in sums.items()},
                          **{f"reward_terms.{k}": v / steps for k, v in terms.items()},
                          **{k: float(v) for k, v in zip(TRACKING, robot_v, strict=True)},
                          **{f"ref_{k}": float(v) for k, v in zip(TRACKING, ref_v,
                                                                    strict=True)}})
     finally:
         env.close()
+    limit = env.config.episode_seconds if env.ref.wrap else min(env.config.episode_seconds,
+                                                                  env.ref.duration)
     out: dict[str, Any] = {
         "bundle": str(bundle.path), "robot": bundle.robot,
         "motion": str(motion or bundle.motion_path),
         "dynamics": env.dynamics, "z": None if z is None else list(map(float, z)),
-        "episodes": episodes, "episode_limit_seconds": env.config.episode_seconds,
+        "episodes": episodes, "episode_limit_seconds": limit,
         "physics_hz": env.config.physics_hz,
         "mean_return": float(np.mean([r["return"] for r in rows])),
         "mean_episode_seconds": float(np.mean([r["seconds"] for r in rows])),
@@ -143,19 +184,39 @@ def tracking_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
         ``progress_ratio``: the robot's net displacement along the reference's net
         displacement over the reference's (mean over episodes; None for a motion that does
         not travel), the distance criterion of a shipped gait (a robot that turns away from
-        its path or lags scores below 1); ``<k>``, ``ref_<k>`` (means over episodes) and
-        ``<k>_ratio`` (robot / reference, signed: a robot going the wrong way has a negative
-        ratio; None where the reference's |speed| is below :data:`MOVING`) for every
-        :data:`TRACKING` key.
+        its path or lags scores below 1); ``<k>``, ``ref_<k>`` (mean speeds over episodes);
+        ``<k>_ratio``, the tracking ratio: over windows of :data:`TRACKING_WINDOW_S`, the
+        least-squares gain of the robot's displacement in that direction (in its own
+        heading frame) on the reference's, ``sum(robot * ref) / sum(ref**2)``: 1 for exact
+        tracking, the speed ratio for a steady gait, below 1 for a robot that lags, falls
+        short or goes out of phase, negative for one going the wrong way; it also judges
+        motions that go and come back (side-steps, a turn and its return) whose mean speed is
+        zero. None where the reference's root-mean-square speed is below :data:`MOVING`.
+        Rows without the window sums fall back to the ratio of mean speeds.
+        ``tracking_min``: the smallest ratio given (None if none is), which shipped skills
+        hold to :data:`TRACKING_THRESHOLD`.
     """
     out: dict[str, Any] = {}
     progress = [r["progress"] for r in rows if r.get("progress") is not None]
     out["progress_ratio"] = float(np.mean(progress)) if progress else None
+    windowed = all("window.windows" in r for r in rows)
+    ratios = []
     for k in TRACKING:
         robot = float(np.mean([r[k] for r in rows]))
         ref = float(np.mean([r[f"ref_{k}"] for r in rows]))
         out[k], out[f"ref_{k}"] = robot, ref
-        out[f"{k}_ratio"] = robot / ref if abs(ref) >= MOVING[k] else None
+        if windowed:
+            ref2 = sum(r[f"window.ref2.{k}"] for r in rows)
+            windows = sum(r["window.windows"] for r in rows)
+            seconds = rows[0]["window_seconds"] if rows else 1.0
+            moving = windows > 0 and np.sqrt(ref2 / windows) / seconds >= MOVING[k]
+            ratio = sum(r[f"window.dot.{k}"] for r in rows) / ref2 if moving else None
+        else:
+            ratio = robot / ref if abs(ref) >= MOVING[k] else None
+        out[f"{k}_ratio"] = ratio
+        if ratio is not None:
+            ratios.append(ratio)
+    out["tracking_min"] = min(ratios) if ratios else None
     return out
 
 

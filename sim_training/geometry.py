@@ -152,6 +152,31 @@ def log_rotation(r: np.ndarray) -> np.ndarray:
     return out.reshape(r.shape[:-1])
 
 
+def planar_steps(positions: np.ndarray, yaws: np.ndarray) -> np.ndarray:
+    """Each step's forward, lateral (left positive) displacement (m) and yaw change (rad).
+
+    A step's horizontal displacement is expressed in the heading frame halfway through the
+    step, so a turning or side-stepping motion is judged in its own body frame.
+
+    Args:
+        positions: (N, 3) base positions (m).
+        yaws: (N,) headings (rad); unwrapped here.
+
+    Returns:
+        (N - 1, 3) displacements; (0, 3) for N < 2.
+    """
+    positions = np.asarray(positions, dtype=np.float64)
+    yaws = np.unwrap(np.asarray(yaws, dtype=np.float64))
+    if len(positions) < 2:
+        return np.zeros((0, 3))
+    step = np.diff(positions[:, :2], axis=0)
+    dyaw = np.diff(yaws)
+    mid = yaws[:-1] + 0.5 * dyaw
+    c, s = np.cos(mid), np.sin(mid)
+    return np.stack([c * step[:, 0] + s * step[:, 1], -s * step[:, 0] + c * step[:, 1], dyaw],
+                    axis=1)
+
+
 def planar_velocity(positions: np.ndarray, yaws: np.ndarray, dt: float) -> np.ndarray:
     """Mean forward speed, lateral speed and yaw rate of a base trajectory.
 
@@ -166,14 +191,7 @@ def planar_velocity(positions: np.ndarray, yaws: np.ndarray, dt: float) -> np.nd
     Returns:
         (3,) mean forward speed (m/s), lateral speed (m/s, left positive), yaw rate (rad/s).
     """
-    positions = np.asarray(positions, dtype=np.float64)
-    yaws = np.unwrap(np.asarray(yaws, dtype=np.float64))
-    if len(positions) < 2:
+    steps = planar_steps(positions, yaws)
+    if len(steps) == 0:
         return np.zeros(3)
-    step = np.diff(positions[:, :2], axis=0)
-    dyaw = np.diff(yaws)
-    mid = yaws[:-1] + 0.5 * dyaw
-    c, s = np.cos(mid), np.sin(mid)
-    forward = c * step[:, 0] + s * step[:, 1]
-    lateral = -s * step[:, 0] + c * step[:, 1]
-    return np.array([forward.mean(), lateral.mean(), dyaw.mean()]) / dt
+    return steps.mean(axis=0) / dt

@@ -243,10 +243,13 @@ class Trainer:
         ``config.eval_episodes`` deterministic episodes from fixed start phases.
 
         Returns:
-            ``eval_nominal_seconds`` (mean episode, s), ``eval_nominal_fall_rate``,
+            ``eval_nominal_seconds`` (mean episode, s), ``eval_nominal_length`` (its fraction
+            of a full episode: the episode limit, or a one-shot motion's length),
+            ``eval_nominal_fall_rate``,
             ``eval_nominal_pose`` (mean pose term), ``eval_nominal_return`` and, for a
             motion that travels, ``eval_nominal_progress`` (distance along the reference
-            over the reference's).
+            over the reference's) and, for one that moves, ``eval_nominal_tracking`` (the
+            smallest tracking ratio of forward, lateral and yaw motion).
         """
         from sim_training.bundle import PolicyBundle
         from sim_training.evaluate import evaluate
@@ -258,11 +261,15 @@ class Trainer:
                               float(self.norm.epsilon), None)
         result = evaluate(bundle, episodes=self.config.eval_episodes, seed=EVAL_SEED)
         out = {"eval_nominal_seconds": result["mean_episode_seconds"],
+               "eval_nominal_length": (result["mean_episode_seconds"]
+                                       / result["episode_limit_seconds"]),
                "eval_nominal_fall_rate": result["fall_rate"],
                "eval_nominal_pose": result["reward_terms.pose"],
                "eval_nominal_return": result["mean_return"]}
         if result.get("progress_ratio") is not None:
             out["eval_nominal_progress"] = result["progress_ratio"]
+        if result.get("tracking_min") is not None:
+            out["eval_nominal_tracking"] = result["tracking_min"]
         return out
 
     def _restore_generators(self, path: Path) -> None:

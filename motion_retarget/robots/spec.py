@@ -129,6 +129,17 @@ class RobotSpec:
             return path
         return _resolved_copy(str(path), self.name)
 
+    def visual_urdf_path(self) -> Path:
+        """A URDF for rendering: like :meth:`resolved_urdf_path`, with every visual kept.
+
+        COLLADA meshes included: slow to parse, so only previews load this one.
+        """
+        path = self.urdf_path
+        text = path.read_text()
+        if "package://" not in text and _fix_inertias(text) == text:
+            return path
+        return _resolved_copy(str(path), self.name, keep_visuals=True)
+
     @property
     def lower(self) -> np.ndarray:
         """Lower joint limits (12,) rad as an array."""
@@ -177,20 +188,22 @@ def _fix_inertias(text: str) -> str:
 
 
 @functools.cache
-def _resolved_copy(urdf: str, name: str) -> Path:
+def _resolved_copy(urdf: str, name: str, keep_visuals: bool = False) -> Path:
     path = Path(urdf)
     # example-robot-data's URIs read package://example-robot-data/robots/<robot>/...
     robots_dir = path.parents[2]
     text = re.sub(r"package://example-robot-data/robots/", f"{robots_dir.as_posix()}/",
                   path.read_text())
     text = re.sub(r"package://[^/\"]+/", f"{path.parents[1].as_posix()}/", text)
-    text = re.sub(r"<visual\b.*?</visual>",
-                  lambda m: "" if ".dae" in m.group(0) else m.group(0), text, flags=re.S)
+    if not keep_visuals:
+        text = re.sub(r"<visual\b.*?</visual>",
+                      lambda m: "" if ".dae" in m.group(0) else m.group(0), text, flags=re.S)
     text = _fix_inertias(text)
     # The copy lives elsewhere: relative mesh paths become absolute.
     text = re.sub(r'filename="(?!/)([^"]+)"',
                   lambda m: f'filename="{(path.parent / m.group(1)).as_posix()}"', text)
-    out = Path(tempfile.gettempdir()) / "quadmimic_urdf" / f"{name}_{path.name}"
+    suffix = "_visual" if keep_visuals else ""
+    out = Path(tempfile.gettempdir()) / "quadmimic_urdf" / f"{name}{suffix}_{path.name}"
     out.parent.mkdir(parents=True, exist_ok=True)
     # A unique temp file per writer: env worker processes starting together on a machine
     # without the cached copy each write it (one shared ".tmp" name raced: one process's

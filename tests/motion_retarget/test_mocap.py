@@ -353,8 +353,9 @@ def test_bvh_chain_agrees_with_bvhio_evaluation() -> None:
         np.testing.assert_allclose(clip.positions[frame, :3], world, atol=1e-6)
 
 
-def write_dog_bvh(path: Path, raw: np.ndarray, scale: float = 1.0) -> Path:
-    """Whole-dog BVH from raw (Y-up) keypoints (T, 27, 3), AI4Animation names.
+def write_dog_bvh(path: Path, raw: np.ndarray, scale: float = 1.0,
+                  names: tuple[str, ...] = AI4ANIMATION_NAMES) -> Path:
+    """Whole-dog BVH from raw (Y-up) keypoints (T, 27, 3), AI4Animation names (or ``names``).
 
     Every joint has 6 channels: its position relative to its parent, and a rotation that is
     zero except for the joints that carry an end site, whose rotation turns the frame-0 site
@@ -370,7 +371,7 @@ def write_dog_bvh(path: Path, raw: np.ndarray, scale: float = 1.0) -> Path:
 
     def emit(j: int, depth: int) -> None:
         pad = "  " * depth
-        out.extend([f"{pad}{'ROOT' if j == 0 else 'JOINT'} {AI4ANIMATION_NAMES[j]}", f"{pad}{{"])
+        out.extend([f"{pad}{'ROOT' if j == 0 else 'JOINT'} {names[j]}", f"{pad}{{"])
         off = rel[0, j] * scale
         out.append(f"{pad}  OFFSET {off[0]:.7f} {off[1]:.7f} {off[2]:.7f}")
         out.append(f"{pad}  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation "
