@@ -279,3 +279,33 @@ def _render_mesh_gif(motion: Motion, robot: str, out: str | Path, *,
     duration_ms = 1000.0 * step / motion.fps
     return atomic_write(out, lambda f: iio.imwrite(f, np.stack(images), extension=".gif",
                                                    duration=duration_ms, loop=0))
+
+
+def gif_strip(gif: str | Path, out: str | Path, frames: int = 5, height: int = 110) -> Path:
+    """A PNG strip of ``frames`` evenly spaced frames of a GIF, side by side (atomically).
+
+    Args:
+        gif: The GIF (e.g. a bundle's rollout).
+        out: The PNG to write.
+        frames: Frames in the strip.
+        height: Height of the strip (px); widths keep the aspect ratio.
+
+    Returns:
+        The written path.
+    """
+    import imageio.v3 as iio
+    from PIL import Image
+
+    images = iio.imread(gif)
+    if images.ndim == 3:
+        images = images[None]
+    idx = np.linspace(0, len(images) - 1, min(frames, len(images))).round().astype(int)
+    tiles = [Image.fromarray(np.asarray(images[i])[..., :3]) for i in idx]
+    tiles = [t.resize((round(t.width * height / t.height), height), Image.LANCZOS)
+             for t in tiles]
+    strip = Image.new("RGB", (sum(t.width for t in tiles), height))
+    x = 0
+    for t in tiles:
+        strip.paste(t, (x, 0))
+        x += t.width
+    return atomic_write(out, lambda f: strip.save(f, format="PNG"))

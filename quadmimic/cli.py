@@ -18,7 +18,13 @@ from motion_retarget.errors import QuadmimicError
 from quadmimic.bench import bench_app
 from quadmimic.demo import demo_command
 from robot_deploy.cli import deploy_command, emulate_command
-from sim_training.cli import bundle_command, eval_command, export_command, train_command
+from sim_training.cli import (
+    bundle_command,
+    eval_command,
+    export_command,
+    skills_command,
+    train_command,
+)
 
 
 def _robot_evaluator(*args: object, **kwargs: object) -> object:
@@ -38,6 +44,7 @@ app.command("train")(train_command)
 app.command("eval")(eval_command)
 app.command("export")(export_command)
 app.command("bundle")(bundle_command)
+app.command("skills")(skills_command)
 app.command("deploy")(deploy_command)
 app.command("emulate")(emulate_command)
 app.command("adapt")(adapt_command)

@@ -307,10 +307,11 @@ def bundle_command(
     episodes: Annotated[int, typer.Option(help="Evaluation episodes at nominal "
                                           "dynamics.")] = 10,
 ) -> None:
-    """Write a shippable bundle: policy, config, motion, learning curve, eval JSON, GIF."""
+    """Write a shippable bundle: policy, config, motion, learning curve, eval JSON, GIF, strip."""
     import shutil
 
     from motion_retarget.cli import console
+    from motion_retarget.preview import gif_strip
     from sim_training.bundle import PolicyBundle, write_bundle
     from sim_training.evaluate import evaluate
 
@@ -322,6 +323,7 @@ def bundle_command(
             result = evaluate(PolicyBundle.load(tmp), episodes=episodes,
                               json_out=tmp / "eval.json", gif=tmp / "rollout.gif",
                               physics_hz=EVAL_PHYSICS_HZ)
+        gif_strip(tmp / "rollout.gif", tmp / "strip.png")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written stays behind
         raise
@@ -329,3 +331,43 @@ def bundle_command(
     tmp.rename(out)
     console.print(eval_table(result))
     console.print(f"bundle: {out}")
+
+
+def skills_command(
+    policies: Annotated[Path, typer.Argument(help="Folder of policy bundles.")] = Path(
+        "data/policies"),
+    markdown: Annotated[bool, typer.Option(help="Print a Markdown table (for a README).")] = False,
+) -> None:
+    """List the shipped skills: source motion, samples, threshold, pose and tracking."""
+    from motion_retarget.cli import console
+    from motion_retarget.errors import QuadmimicError
+    from sim_training.skills import markdown_table, skill_rows
+
+    if not policies.is_dir():
+        raise QuadmimicError(f"{policies}: not a folder of policy bundles")
+    rows = skill_rows(policies)
+    if not rows:
+        raise QuadmimicError(f"{policies}: holds no policy bundle (no manifest.json)")
+    if markdown:
+        typer.echo(markdown_table(rows, relative_to=Path.cwd()), nl=False)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"skills in {policies}")
+    for col in ("skill", "robot", "source motion", "samples", "threshold at", "pose",
+                "progress", "fwd / lat / yaw tracking", "falls"):
+        table.add_column(col)
+
+    def pct(v: float | None) -> str:
+        return "—" if v is None else f"{100 * v:.0f} %"
+
+    for r in rows:
+        at = ("—" if r["samples_to_threshold"] is None
+              else f"{r['samples_to_threshold'] / 1e3:.0f} k, {r['minutes_to_threshold']:.0f} min")
+        table.add_row(r["name"], r["robot"], r["source"] or r["motion"],
+                      f"{r['samples'] / 1e6:.2f} M ({r['wall_hours']:.2f} h)", at,
+                      "—" if r["pose"] is None else f"{r['pose']:.2f}", pct(r["progress"]),
+                      " / ".join(pct(r[f"{k}_ratio"]) for k in
+                                 ("forward_speed", "lateral_speed", "yaw_rate")),
+                      "—" if r["fall_rate"] is None else f"{r['fall_rate']:.0%}")
+    console.print(table)

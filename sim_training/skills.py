@@ -1,0 +1,106 @@
+"""The skill catalogue: what every shipped bundle does, as ``quadmimic skills`` and README show it.
+
+One row per bundle under ``data/policies``, read from the bundle alone: its manifest (robot,
+samples, wall time, samples and wall time to the tracking threshold, warm start), its
+``eval.json`` (pose term, progress, forward / lateral / yaw tracking, falls), the source of its
+motion (the motion's quality report, written next to the motion by ``quadmimic retarget``) and
+its picture (``strip.png``, frames of its evaluation rollout).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sim_training.evaluate import TRACKING
+
+
+def _source_of(motion_path: str, repo: Path) -> str | None:
+    """The clip or motion a reference motion was retargeted from (its report's ``clip``)."""
+    path = Path(motion_path)
+    if not path.is_absolute():
+        path = repo / path
+    report = path.with_name(path.stem + "_report.json")
+    if not report.is_file():
+        return None
+    rep = json.loads(report.read_text())
+    clip = rep.get("clip")
+    if clip is None:
+        return None
+    name = Path(clip).name
+    return f"{name} ({rep['source_robot']})" if rep.get("source_robot") else name
+
+
+def skill_rows(policies: str | Path, repo: str | Path | None = None) -> list[dict[str, Any]]:
+    """One row of figures per bundle directory under ``policies`` (sorted by name).
+
+    Args:
+        policies: Folder of bundles (``data/policies``).
+        repo: Root that relative motion paths in the configs are relative to (default: the
+            parent of ``policies``' parent).
+
+    Returns:
+        Rows with ``name``, ``robot``, ``motion``, ``source``, ``init_from``, ``samples``,
+        ``wall_hours``, ``samples_to_threshold``, ``minutes_to_threshold``, ``pose``,
+        ``fall_rate``, ``progress``, ``<tracking key>_ratio`` and ``strip`` (path or None).
+    """
+    policies = Path(policies)
+    root = Path(repo) if repo is not None else policies.resolve().parents[1]
+    rows = []
+    for bundle in sorted(p for p in policies.iterdir() if (p / "manifest.json").is_file()):
+        manifest = json.loads((bundle / "manifest.json").read_text())
+        config = json.loads((bundle / "config.json").read_text())
+        ev = json.loads((bundle / "eval.json").read_text()) if (
+            bundle / "eval.json").is_file() else {}
+        wall = manifest.get("wall_seconds_to_threshold")
+        row = {
+            "name": bundle.name, "robot": manifest["robot"], "motion": config["motion"],
+            "source": _source_of(config["motion"], root),
+            "init_from": config.get("init_from"),
+            "latent": manifest.get("latent", True),
+            "samples": manifest.get("samples"),
+            "wall_hours": manifest.get("train_wall_seconds", 0.0) / 3600.0,
+            "samples_to_threshold": manifest.get("samples_to_threshold"),
+            "minutes_to_threshold": None if wall is None else wall / 60.0,
+            "pose": ev.get("reward_terms.pose"), "fall_rate": ev.get("fall_rate"),
+            "episodes": ev.get("episodes"), "progress": ev.get("progress_ratio"),
+            "strip": str(bundle / "strip.png") if (bundle / "strip.png").is_file() else None,
+        }
+        for k in TRACKING:
+            row[f"{k}_ratio"] = ev.get(f"{k}_ratio")
+        rows.append(row)
+    return rows
+
+
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{100 * v:.0f} %"
+
+
+def _k(v: float | None) -> str:
+    return "—" if v is None else f"{v / 1e3:.0f} k"
+
+
+def markdown_table(rows: list[dict[str, Any]], relative_to: str | Path | None = None) -> str:
+    """The rows as a Markdown table (README), pictures linked relative to ``relative_to``."""
+    lines = ["| skill | robot | source motion | warm start | samples (wall) | threshold at | "
+             "pose | progress | forward / lateral / yaw tracking | falls | picture |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        init = "—" if not r["init_from"] else f"`{Path(r['init_from']).name}`"
+        at = ("not reached" if r["samples_to_threshold"] is None else
+              f"{_k(r['samples_to_threshold'])}, {r['minutes_to_threshold']:.0f} min")
+        tracking = " / ".join(_pct(r[f"{k}_ratio"]) for k in TRACKING)
+        pose = "—" if r["pose"] is None else f"{r['pose']:.2f}"
+        falls = "—" if r["fall_rate"] is None else f"{r['fall_rate']:.0%} of {r['episodes']}"
+        picture = ""
+        if r["strip"]:
+            path = Path(r["strip"])
+            if relative_to is not None:
+                path = path.resolve().relative_to(Path(relative_to).resolve())
+            picture = f"![{r['name']}]({path.as_posix()})"
+        samples = "—" if r["samples"] is None else f"{r['samples'] / 1e6:.2f} M"
+        lines.append(f"| `{r['name']}` | {r['robot']} | {r['source'] or r['motion']} | {init} | "
+                     f"{samples} ({r['wall_hours']:.2f} h) | {at} | {pose} | "
+                     f"{_pct(r['progress'])} | {tracking} | {falls} | {picture} |")
+    return "\n".join(lines) + "\n"
