@@ -493,7 +493,7 @@ def test_bvh_missing_role_names() -> None:
     with pytest.raises(ClipFormatError) as err:
         load_bvh(CHAIN)  # default AI4Animation names: Hips, Neck, ...
     check_error(err, CHAIN, None, "'Hips'")
-    assert "Available: Root, Mid, Tip, TipSite" in str(err.value)
+    assert "Its joints: Root, Mid, Tip, TipSite" in str(err.value)
 
 
 def test_bvh_malformed_hierarchy(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from sim_training.bundle import PolicyBundle
 from sim_training.cli import EVAL_PHYSICS_HZ
-from sim_training.evaluate import evaluate
+from sim_training.evaluate import TRACKING_THRESHOLD, evaluate
 from tests.conftest import REPO
 
 SHIPPED = sorted(p for p in (REPO / "data" / "policies").iterdir() if p.is_dir())
@@ -28,23 +28,29 @@ def test_the_robots_people_own_have_policies():
 
 @pytest.mark.parametrize("bundle_dir", SHIPPED, ids=lambda p: p.name)
 def test_shipped_bundle_tracks_its_motion_at_nominal_dynamics(bundle_dir):
-    """No fall over 10 s, pose term >= 0.6 and the progress criterion, as its eval.json says
-    (here re-run: 2 phases)."""
+    """No fall over full-length episodes, pose term >= 0.6, progress where the reference
+    travels and tracking where it moves, as its eval.json says (here re-run: 2 phases)."""
     for name in ("eval.json", "rollout.gif", "learning_curve.png", "curve.json"):
         assert (bundle_dir / name).is_file(), name
     saved = json.loads((bundle_dir / "eval.json").read_text())
     assert saved["fall_rate"] == 0.0 and saved["reward_terms.pose"] >= 0.6
     assert saved["physics_hz"] == EVAL_PHYSICS_HZ and saved["episodes"] >= 10
-    assert saved["progress_ratio"] is not None
-    if bundle_dir.name not in BASELINES:
+    held = bundle_dir.name not in BASELINES
+    # Every skill moves somehow: along a path (progress), or turning / stepping (tracking).
+    assert saved["progress_ratio"] is not None or saved.get("tracking_min") is not None
+    if held and saved["progress_ratio"] is not None:
         assert saved["progress_ratio"] >= PROGRESS
+    if held and saved.get("tracking_min") is not None:
+        assert saved["tracking_min"] >= TRACKING_THRESHOLD
     result = evaluate(PolicyBundle.load(bundle_dir), episodes=2, seed=7,
                       physics_hz=EVAL_PHYSICS_HZ)
     assert result["fall_rate"] == 0.0
-    assert result["mean_episode_seconds"] >= 9.9
+    assert result["mean_episode_seconds"] >= 0.99 * result["episode_limit_seconds"]
     assert result["reward_terms.pose"] >= 0.6
-    if bundle_dir.name not in BASELINES:
+    if held and result["progress_ratio"] is not None:
         assert result["progress_ratio"] >= PROGRESS - 0.05  # 2 episodes of the 10
+    if held and "tracking_min" in saved:
+        assert result["tracking_min"] >= TRACKING_THRESHOLD - 0.05
 
 
 MUJOCO_FALLS = {
@@ -63,7 +69,8 @@ def _mujoco_cases() -> list:
 @pytest.mark.slow
 @pytest.mark.parametrize("bundle_dir", _mujoco_cases(), ids=lambda p: p.name)
 def test_shipped_bundle_walks_10_s_in_mujoco(bundle_dir):
-    """The second engine: 10 s at nominal dynamics without a safety trip, moving forward."""
+    """The second engine: 10 s at nominal dynamics without a safety trip (a gait that
+    travels in PyBullet travels there too)."""
     from robot_deploy.backends.mujoco import MujocoBackend
     from robot_deploy.controller import PolicyController
 
@@ -78,4 +85,5 @@ def test_shipped_bundle_walks_10_s_in_mujoco(bundle_dir):
         robot.close()
     assert result.trip is None and result.stopped_by == "time"
     assert result.seconds >= 10.0 - 1e-6
-    assert float(np.hypot(moved[0], moved[1])) > 3.0
+    if json.loads((bundle_dir / "eval.json").read_text())["progress_ratio"] is not None:
+        assert float(np.hypot(moved[0], moved[1])) > 3.0  # a gait that travels, travels
