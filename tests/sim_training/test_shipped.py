@@ -26,6 +26,14 @@ def test_the_robots_people_own_have_policies():
             "go1_trot"} <= names
 
 
+def test_the_go2_skill_catalogue():
+    """Issue 14: six skills besides the trot, spin, side-steps and hop-turn among them."""
+    skills = {p.name.removeprefix("go2_") for p in SHIPPED if p.name.startswith("go2_")}
+    others = skills - {"trot", "trot_robust"}
+    assert {"spin", "sidesteps", "hopturn"} <= others
+    assert len(others) >= 6
+
+
 @pytest.mark.parametrize("bundle_dir", SHIPPED, ids=lambda p: p.name)
 def test_shipped_bundle_tracks_its_motion_at_nominal_dynamics(bundle_dir):
     """No fall over full-length episodes, pose term >= 0.6, progress where the reference
