@@ -10,6 +10,7 @@ import pytest
 from sim_training.bundle import PolicyBundle
 from sim_training.cli import EVAL_PHYSICS_HZ
 from sim_training.evaluate import TRACKING_THRESHOLD, evaluate
+from sim_training.geometry import yaw_of
 from tests.conftest import REPO
 
 SHIPPED = sorted(p for p in (REPO / "data" / "policies").iterdir() if p.is_dir())
@@ -83,15 +84,26 @@ def test_shipped_bundle_walks_10_s_in_mujoco(bundle_dir):
     from robot_deploy.controller import PolicyController
 
     bundle = PolicyBundle.load(bundle_dir)
+    saved = json.loads((bundle_dir / "eval.json").read_text())
     robot = MujocoBackend(bundle.robot)
     robot.connect()
+    yaws: list[tuple[float, float]] = []
     try:
         start = robot.base_pose()[0].copy()
-        result = PolicyController(bundle, robot).run(10.0, ramp_seconds=1.0)
+        controller = PolicyController(bundle, robot)
+
+        def on_step(t: float, state, action) -> None:
+            yaws.append((state.yaw, float(yaw_of(controller.ref.state(t).root_rot))))
+
+        result = controller.run(10.0, ramp_seconds=1.0, on_step=on_step)
         moved = robot.base_pose()[0] - start
     finally:
         robot.close()
     assert result.trip is None and result.stopped_by == "time"
     assert result.seconds >= 10.0 - 1e-6
-    if json.loads((bundle_dir / "eval.json").read_text())["progress_ratio"] is not None:
+    if saved["progress_ratio"] is not None:
         assert float(np.hypot(moved[0], moved[1])) > 3.0  # a gait that travels, travels
+    if saved.get("yaw_rate_ratio") is not None:  # a turning skill turns as far there too
+        robot_yaw, ref_yaw = (np.unwrap(np.array(v)) for v in zip(*yaws, strict=True))
+        turned, asked = robot_yaw[-1] - robot_yaw[0], ref_yaw[-1] - ref_yaw[0]
+        assert turned / asked >= TRACKING_THRESHOLD, (turned, asked)
