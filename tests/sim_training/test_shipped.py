@@ -9,8 +9,13 @@ import pytest
 
 from sim_training.bundle import PolicyBundle
 from sim_training.cli import EVAL_PHYSICS_HZ
-from sim_training.evaluate import TRACKING_THRESHOLD, evaluate
-from sim_training.geometry import yaw_of
+from sim_training.evaluate import (
+    TRACKING_THRESHOLD,
+    TRACKING_WINDOW_S,
+    evaluate,
+    window_sums,
+)
+from sim_training.geometry import planar_steps, yaw_of
 from tests.conftest import REPO
 
 SHIPPED = sorted(p for p in (REPO / "data" / "policies").iterdir() if p.is_dir())
@@ -75,11 +80,16 @@ def _mujoco_cases() -> list:
             if p.name in MUJOCO_FALLS else p for p in SHIPPED]
 
 
+MUJOCO_TRACKING = 0.75
+"""Lateral and yaw tracking a skill keeps in MuJoCo where its reference moves that way (the
+windowed ratio of ``quadmimic eval``; another engine, so below the PyBullet threshold)."""
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("bundle_dir", _mujoco_cases(), ids=lambda p: p.name)
 def test_shipped_bundle_walks_10_s_in_mujoco(bundle_dir):
-    """The second engine: 10 s at nominal dynamics without a safety trip (a gait that
-    travels in PyBullet travels there too)."""
+    """The second engine: 10 s at nominal dynamics without a safety trip; a gait that travels
+    in PyBullet travels there too, and a skill that turns or side-steps does so there too."""
     from robot_deploy.backends.mujoco import MujocoBackend
     from robot_deploy.controller import PolicyController
 
@@ -87,13 +97,15 @@ def test_shipped_bundle_walks_10_s_in_mujoco(bundle_dir):
     saved = json.loads((bundle_dir / "eval.json").read_text())
     robot = MujocoBackend(bundle.robot)
     robot.connect()
-    yaws: list[tuple[float, float]] = []
+    track: list[tuple] = []
     try:
         start = robot.base_pose()[0].copy()
         controller = PolicyController(bundle, robot)
 
         def on_step(t: float, state, action) -> None:
-            yaws.append((state.yaw, float(yaw_of(controller.ref.state(t).root_rot))))
+            ref = controller.ref.state(t)
+            track.append((robot.base_pose()[0].copy(), state.yaw, ref.root_pos.copy(),
+                          float(yaw_of(ref.root_rot))))
 
         result = controller.run(10.0, ramp_seconds=1.0, on_step=on_step)
         moved = robot.base_pose()[0] - start
@@ -103,7 +115,11 @@ def test_shipped_bundle_walks_10_s_in_mujoco(bundle_dir):
     assert result.seconds >= 10.0 - 1e-6
     if saved["progress_ratio"] is not None:
         assert float(np.hypot(moved[0], moved[1])) > 3.0  # a gait that travels, travels
-    if saved.get("yaw_rate_ratio") is not None:  # a turning skill turns as far there too
-        robot_yaw, ref_yaw = (np.unwrap(np.array(v)) for v in zip(*yaws, strict=True))
-        turned, asked = robot_yaw[-1] - robot_yaw[0], ref_yaw[-1] - ref_yaw[0]
-        assert turned / asked >= TRACKING_THRESHOLD, (turned, asked)
+    robot_pos, robot_yaw, ref_pos, ref_yaw = (np.array(v) for v in zip(*track, strict=True))
+    sums = window_sums(planar_steps(robot_pos, robot_yaw), planar_steps(ref_pos, ref_yaw),
+                       round(TRACKING_WINDOW_S / controller.policy_dt))
+    for k in ("lateral_speed", "yaw_rate"):
+        if saved.get(f"{k}_ratio") is None or "tracking_min" not in saved:
+            continue  # the reference does not move that way (or an older evaluation)
+        ratio = sums[f"dot.{k}"] / sums[f"ref2.{k}"]
+        assert ratio >= MUJOCO_TRACKING, (k, ratio)
