@@ -32,6 +32,9 @@ def train_command(
                                                       "checkpoints.")] = 5.0,
     physics_hz: Annotated[float, typer.Option(help="Physics rate of the training envs "
                                               "(Hz).")] = 500.0,
+    standing_starts: Annotated[float, typer.Option(
+        help="Fraction of episodes that start standing still (as on a robot after its ramp) "
+        "instead of on the moving reference.")] = 0.0,
     ray: Annotated[bool, typer.Option("--ray", help="Run as Ray Tune trials (local Ray "
                                       "instance unless --ray-address).")] = False,
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster HOST:PORT.")] = None,
@@ -47,7 +50,6 @@ def train_command(
         raise QuadmimicError("give MOTION and --out for a new run, or --resume RUN_DIR")
     if ray or ray_address:
         from sim_training.distributed import train_on_ray
-        from sim_training.env import EnvConfig
 
         if motion is None or out is None:
             raise QuadmimicError("with --ray give MOTION and --out (re-running resumes trials)")
@@ -57,7 +59,7 @@ def train_command(
                                groups_per_worker=groups_per_worker,
                                latent=not no_latent, checkpoint_minutes=checkpoint_minutes,
                                init_from=None if init_from is None else str(init_from),
-                               env=EnvConfig(physics_hz=physics_hz, heading_feedback=True))
+                               env=_env_config(physics_hz, standing_starts))
         validate_config(config)
         seed_list = tuple(int(v) for v in seeds.split(",") if v.strip()) or (seed,)
         lr_list = tuple(float(v) for v in lrs.split(",") if v.strip()) or None
@@ -71,15 +73,13 @@ def train_command(
         return
     config = None
     if resume is None:
-        from sim_training.env import EnvConfig
-
         config = _train_config(motion=str(motion), robot=robot,
                                timesteps=timesteps or 2_000_000, num_envs=num_envs,
                                num_workers=num_workers, seed=seed, latent=not no_latent,
                                groups_per_worker=groups_per_worker,
                                checkpoint_minutes=checkpoint_minutes,
                                init_from=None if init_from is None else str(init_from),
-                               env=EnvConfig(physics_hz=physics_hz, heading_feedback=True))
+                               env=_env_config(physics_hz, standing_starts))
         validate_config(config)  # before the progress bar and any worker
     with progress_bar() as bar:
         task = bar.add_task("train", total=None, rate="")
@@ -113,6 +113,18 @@ def train_command(
             trainer.close()
     console.print(f"run: {trainer.run_dir}  samples: {trainer.model.num_timesteps:,}  "
                   f"checkpoint: {(trainer.run_dir / 'LATEST').read_text().strip()}")
+
+
+def _env_config(physics_hz: float, standing_starts: float) -> Any:
+    """The env config of a new run from CLI options; an impossible value is one line."""
+    from motion_retarget.errors import QuadmimicError
+    from sim_training.env import EnvConfig
+
+    try:
+        return EnvConfig(physics_hz=physics_hz, heading_feedback=True,
+                         standing_start_fraction=standing_starts)
+    except ValueError as exc:
+        raise QuadmimicError(f"invalid options: {exc}") from exc
 
 
 def _train_config(**kwargs: Any) -> Any:

@@ -83,6 +83,13 @@ class EnvConfig:
     A heading drift is then observable and punished instead of reset away every cycle:
     without it the shipped A1 pace turned at 0.64 rad/s and got nowhere (progress −5 % of
     its reference in 10 s). False: as the first A1 bundles were trained."""
+    standing_start_fraction: float = 0.0
+    """Fraction of randomised episodes that start as a robot starts on the ground: standing
+    still in the default pose (feet on the ground, zero velocities), heading and position
+    of the reference at phase 0, as the deploy controller hands over after its ramp. Without
+    them a fast gait learns to run only from the reference's own moving states: the
+    backwards trot (1.1 m/s) passed its evaluation yet tripped 1 s after a standing start,
+    in PyBullet and MuJoCo alike (measured). 0: every episode starts on the reference."""
     ranges: RandomizationRanges = field(default_factory=RandomizationRanges)
     """Domain randomisation ranges (used when ``randomize``)."""
     randomization_fraction: float = 1.0
@@ -96,6 +103,8 @@ class EnvConfig:
             raise ValueError(f"action_mode must be residual or absolute, got {self.action_mode}")
         if not (0 < self.policy_hz <= self.physics_hz):
             raise ValueError("need 0 < policy_hz <= physics_hz")
+        if not 0.0 <= self.standing_start_fraction <= 1.0:
+            raise ValueError("standing_start_fraction must be in [0, 1]")
         if self.history < 1 or not self.future_steps or min(self.future_steps) < 1:
             raise ValueError("history >= 1 and future_steps >= 1 are required")
 
@@ -191,7 +200,9 @@ class ImitationEnv(gym.Env):
         """Start an episode: new dynamics (if randomising), robot on the reference.
 
         Options: ``{"phase": seconds}`` starts at that phase instead of a random one;
-        ``{"dynamics": dict}`` uses those params for this episode.
+        ``{"dynamics": dict}`` uses those params for this episode; ``{"standing": bool}``
+        starts standing still in the default pose (or on the reference) whatever
+        ``standing_start_fraction`` draws.
         """
         super().reset(seed=seed)
         options = options or {}
@@ -204,8 +215,13 @@ class ImitationEnv(gym.Env):
         self.robot.apply_dynamics(self.dynamics)
         self._dynamics_vec = dynamics_vector(self.dynamics)
         self._next_ref = None
+        fraction = self.config.standing_start_fraction
+        standing = bool(options.get("standing", self.randomize and fraction > 0.0
+                                    and self.np_random.uniform() < fraction))
         if "phase" in options:
             phase = float(options["phase"])
+        elif standing:
+            phase = 0.0
         elif self.config.random_start and self.ref.duration > 0:
             phase = float(self.np_random.uniform(0.0, self.ref.duration))
         else:
@@ -218,13 +234,20 @@ class ImitationEnv(gym.Env):
         quat = self._base_quat(ref.root_rot)
         # Lift the robot to clear a sloped ground; it then settles within the first step.
         lift = abs(np.tan(self.dynamics["ground_slope_rad"])) * 0.5
-        self.robot.reset(ref.root_pos + [0.0, 0.0, lift], quat, ref.joints, ref.joint_vel,
-                         ref.root_lin_vel, ref.root_ang_vel)
+        if standing:
+            stand = self.kin.standing_q()
+            quat = self._base_quat(yaw_matrix(float(yaw_of(ref.root_rot))))
+            pos = np.r_[ref.root_pos[:2], stand[2] + lift]
+            zero = np.zeros(3)
+            self.robot.reset(pos, quat, self.spec_robot.default, np.zeros(12), zero, zero)
+        else:
+            self.robot.reset(ref.root_pos + [0.0, 0.0, lift], quat, ref.joints, ref.joint_vel,
+                             ref.root_lin_vel, ref.root_ang_vel)
         self._action = np.zeros(12)
         self.actions.reset()
         self.builder.reset(self._proprio())
         obs = self._observation(ref)
-        return obs, {"dynamics": dict(self.dynamics), "phase": phase}
+        return obs, {"dynamics": dict(self.dynamics), "phase": phase, "standing": standing}
 
     def step(
         self, action: np.ndarray,

@@ -259,3 +259,41 @@ def test_heading_feedback_shows_the_robot_its_turn_and_keeps_it_across_cycles(tr
     state = env._robot_quantities()
     np.testing.assert_allclose(env.ref_at(env.t).root_pos[:2], state["root_pos"][:2], atol=1e-9)
     env.close()
+
+
+def test_standing_starts_begin_as_a_robot_does_after_its_ramp():
+    """Standing still in the default pose at the reference's phase-0 place and heading."""
+    import dataclasses
+
+    from motion_retarget.robots import get_robot
+    from sim_training.env import EnvConfig, ImitationEnv
+    from sim_training.geometry import quat_to_matrix, yaw_of
+    from tests.conftest import REPO
+
+    motion = REPO / "data" / "motions" / "go2_backwards_trot.txt"
+    cfg = dataclasses.replace(EnvConfig(heading_feedback=True), standing_start_fraction=1.0)
+    env = ImitationEnv(motion, robot="go2", randomize=True, seed=3, config=cfg)
+    try:
+        _, info = env.reset(seed=3)
+        assert info["standing"] and info["phase"] == 0.0
+        q, dq = env.robot.joint_state()
+        np.testing.assert_allclose(q, get_robot("go2").default, atol=1e-9)
+        assert np.all(dq == 0.0)
+        pos, quat = env.robot.base_pose()
+        ref = env.ref.state(0.0)
+        np.testing.assert_allclose(pos[:2], ref.root_pos[:2], atol=1e-9)
+        assert float(yaw_of(quat_to_matrix(quat))) == pytest.approx(float(yaw_of(ref.root_rot)))
+        feet = env.robot.foot_positions()[:, 2]
+        assert np.all(np.abs(feet - get_robot("go2").foot_radius) < 0.01)  # on the ground
+        # The option overrides the draw both ways.
+        assert not env.reset(seed=4, options={"standing": False})[1]["standing"]
+    finally:
+        env.close()
+    # With the default fraction 0, no draw is made: the episodes are those of before.
+    plain = ImitationEnv(motion, robot="go2", randomize=True, seed=3,
+                         config=EnvConfig(heading_feedback=True))
+    try:
+        infos = [plain.reset(seed=s)[1] for s in (5, 6)]
+        assert not any(i["standing"] for i in infos)
+    finally:
+        plain.close()
