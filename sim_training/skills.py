@@ -73,6 +73,16 @@ def skill_rows(policies: str | Path, repo: str | Path | None = None) -> list[dic
     return rows
 
 
+def _warm_start(init_from: str) -> str:
+    """A warm start as a reader wants it: a bundle's name, or a run's name and sample count."""
+    name = Path(init_from).name
+    if "@" in name:  # a run directory kept at one of its checkpoints: "<run>@<samples>"
+        run, step = name.split("@", 1)
+        if step.isdigit():
+            return f"`{run}` at {int(step) / 1e3:.0f} k"
+    return f"`{name}`"
+
+
 def _pct(v: float | None) -> str:
     return "—" if v is None else f"{100 * v:.0f} %"
 
@@ -87,7 +97,7 @@ def markdown_table(rows: list[dict[str, Any]], relative_to: str | Path | None = 
              "pose | progress | forward / lateral / yaw tracking | falls | picture |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        init = "—" if not r["init_from"] else f"`{Path(r['init_from']).name}`"
+        init = "—" if not r["init_from"] else _warm_start(r["init_from"])
         at = ("not reached" if r["samples_to_threshold"] is None else
               f"{_k(r['samples_to_threshold'])}, {r['minutes_to_threshold']:.0f} min")
         tracking = " / ".join(_pct(r[f"{k}_ratio"]) for k in TRACKING)
