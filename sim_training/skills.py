@@ -32,6 +32,37 @@ def _source_of(motion_path: str, repo: Path) -> str | None:
     return f"{name} ({rep['source_robot']})" if rep.get("source_robot") else name
 
 
+def _since_ancestor(bundle: Path, sources: dict[str, str]) -> tuple[str, float, float] | None:
+    """The nearest shipped ancestor of a bundle, and the samples and hours trained since.
+
+    The learning curve holds the whole lineage, each row marked with the run it came from
+    (``from``); a run that a shipped bundle was written from (its manifest's ``source_run``)
+    is an ancestor. Hours add up each later run's own wall time.
+
+    Returns:
+        ``(ancestor name, samples, hours)``, or None if no ancestor is in ``sources``.
+    """
+    curve_path = bundle / "curve.json"
+    if not curve_path.is_file():
+        return None
+    curve = json.loads(curve_path.read_text())
+    rows = curve if isinstance(curve, list) else curve.get("rows", [])
+    segments: list[tuple[str, float, float]] = []  # run, last samples, last wall seconds
+    for r in rows:
+        run = str(r.get("from", ""))
+        if segments and segments[-1][0] == run:
+            segments[-1] = (run, r["timesteps"], r["wall_seconds"])
+        else:
+            segments.append((run, r["timesteps"], r["wall_seconds"]))
+    for i in range(len(segments) - 2, -1, -1):
+        name = sources.get(segments[i][0])
+        if name is not None and name != bundle.name:
+            later = segments[i + 1:]
+            return (name, later[-1][1] - segments[i][1],
+                    sum(wall for _, _, wall in later) / 3600.0)
+    return None
+
+
 def skill_rows(policies: str | Path, repo: str | Path | None = None) -> list[dict[str, Any]]:
     """One row of figures per bundle directory under ``policies`` (sorted by name).
 
@@ -42,13 +73,22 @@ def skill_rows(policies: str | Path, repo: str | Path | None = None) -> list[dic
 
     Returns:
         Rows with ``name``, ``robot``, ``motion``, ``source``, ``init_from``, ``samples``,
-        ``wall_hours``, ``samples_to_threshold``, ``minutes_to_threshold``, ``pose``,
+        ``wall_hours`` (the bundle's own run), ``ancestor`` (the nearest shipped bundle in its
+        lineage, or None), ``samples_since`` and ``hours_since`` (trained since that
+        ancestor, over every run in between), ``samples_to_threshold``,
+        ``minutes_to_threshold`` (the bundle's own run), ``pose``,
         ``fall_rate``, ``progress``, ``<tracking key>_ratio`` and ``strip`` (path or None).
     """
     policies = Path(policies)
     root = Path(repo) if repo is not None else policies.resolve().parents[1]
+    bundles = sorted(p for p in policies.iterdir() if (p / "manifest.json").is_file())
+    sources = {}
+    for bundle in bundles:
+        source = json.loads((bundle / "manifest.json").read_text()).get("source_run")
+        if source:
+            sources[str(source)] = bundle.name
     rows = []
-    for bundle in sorted(p for p in policies.iterdir() if (p / "manifest.json").is_file()):
+    for bundle in bundles:
         manifest = json.loads((bundle / "manifest.json").read_text())
         config = json.loads((bundle / "config.json").read_text())
         ev = json.loads((bundle / "eval.json").read_text()) if (
@@ -69,6 +109,8 @@ def skill_rows(policies: str | Path, repo: str | Path | None = None) -> list[dic
         }
         for k in TRACKING:
             row[f"{k}_ratio"] = ev.get(f"{k}_ratio")
+        since = _since_ancestor(bundle, sources)
+        row["ancestor"], row["samples_since"], row["hours_since"] = since or (None, None, None)
         rows.append(row)
     return rows
 
@@ -93,11 +135,18 @@ def _k(v: float | None) -> str:
 
 def markdown_table(rows: list[dict[str, Any]], relative_to: str | Path | None = None) -> str:
     """The rows as a Markdown table (README), pictures linked relative to ``relative_to``."""
-    lines = ["| skill | robot | source motion | warm start | samples (wall) | threshold at | "
-             "pose | progress | forward / lateral / yaw tracking | falls | picture |",
+    lines = ["| skill | robot | source motion | warm start | samples (wall) since it | "
+             "threshold at | pose | progress | forward / lateral / yaw tracking | falls | "
+             "picture |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         init = "—" if not r["init_from"] else _warm_start(r["init_from"])
+        if r["ancestor"] is not None:
+            init = f"`{r['ancestor']}`"
+            samples = f"{r['samples_since'] / 1e6:.2f} M ({r['hours_since']:.2f} h)"
+        else:
+            samples = ("—" if r["samples"] is None else
+                       f"{r['samples'] / 1e6:.2f} M ({r['wall_hours']:.2f} h)")
         at = ("not reached" if r["samples_to_threshold"] is None else
               f"{_k(r['samples_to_threshold'])}, {r['minutes_to_threshold']:.0f} min")
         tracking = " / ".join(_pct(r[f"{k}_ratio"]) for k in TRACKING)
@@ -109,8 +158,7 @@ def markdown_table(rows: list[dict[str, Any]], relative_to: str | Path | None = 
             if relative_to is not None:
                 path = path.resolve().relative_to(Path(relative_to).resolve())
             picture = f"![{r['name']}]({path.as_posix()})"
-        samples = "—" if r["samples"] is None else f"{r['samples'] / 1e6:.2f} M"
         lines.append(f"| `{r['name']}` | {r['robot']} | {r['source'] or r['motion']} | {init} | "
-                     f"{samples} ({r['wall_hours']:.2f} h) | {at} | {pose} | "
+                     f"{samples} | {at} | {pose} | "
                      f"{_pct(r['progress'])} | {tracking} | {falls} | {picture} |")
     return "\n".join(lines) + "\n"
