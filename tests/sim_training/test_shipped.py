@@ -76,7 +76,7 @@ MUJOCO_FALLS = {
                "ranges that made the Go2 trot transfer still tripped at 1.5-2.4 s",
     "go2_backwards_trot": "rolls over 0.6-1 s after a standing start in MuJoCo (roll 0.17 -> "
                           "0.8 rad from 0.45 s on, actions saturated); in PyBullet the same "
-                          "start walks 9.3 m backwards in 10 s (trained with standing starts)",
+                          "start walks 9.5 m backwards in 10 s (trained with standing starts)",
     "go2_backwards_pace": "no fall in MuJoCo, but from a standing start it stays in place "
                           "(0.2 m in 10 s; 1.9 m in PyBullet, whose evaluation starts on the "
                           "moving reference and tracks 91 %)",
