@@ -55,13 +55,14 @@ def retarget_command(
     from motion_retarget.errors import ClipFormatError
     from motion_retarget.job import ClipOptions, load_clip_window, retarget_file
     from motion_retarget.motion import load_motion
+    from motion_retarget.preview import STYLES
     from motion_retarget.retarget import RetargetConfig
     from motion_retarget.robots import get_robot
 
     for name in (robot, from_robot):
         if name is not None:
             get_robot(name)  # an unknown robot is a one-line error before any work
-    if preview_style not in ("mesh", "stick"):
+    if preview_style not in STYLES:
         raise ClipFormatError(f"--preview-style {preview_style!r}: expected mesh or stick", clip)
     if cycle not in (None, "auto"):
         raise ClipFormatError(f"--cycle {cycle!r}: the only choice is 'auto'", clip)

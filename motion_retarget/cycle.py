@@ -47,15 +47,7 @@ class Cycle:
 
 def _features(motion: Motion, robot: str) -> np.ndarray:
     """(T, F) per-frame state: joints, body height, roll/pitch, heading-frame velocities."""
-    rm = robot_model(robot)
-    q = motion.root_quat
-    x, y, z, w = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
-    r_base = np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
-        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
-        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
-    ], axis=1)
-    r_body = r_base @ rm.base_offset.T
+    r_body = robot_model(robot).body_rotations(motion.root_quat)
     up = r_body[:, 2, :]  # world z in body coordinates: its x and y are pitch and roll
     heading = np.unwrap(np.arctan2(r_body[:, 1, 0], r_body[:, 0, 0]))
     dt = motion.frame_duration

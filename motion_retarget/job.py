@@ -25,7 +25,7 @@ from motion_retarget.mocap import (
     load_clip,
     resolve_roles,
 )
-from motion_retarget.motion import Motion, load_motion, save_motion, window
+from motion_retarget.motion import load_motion, save_motion, window
 from motion_retarget.preview import DOG_PARENTS, render_gif
 from motion_retarget.quality import quality_report
 from motion_retarget.retarget import RetargetConfig, RetargetResult, retarget
@@ -134,11 +134,8 @@ def retarget_file(
         found = find_cycle(result.motion, robot)
         result = _cut(result, found, robot)
     if loop_mode is not None:
-        m = result.motion
-        result = dataclasses.replace(result, motion=Motion(
-            frames=m.frames, frame_duration=m.frame_duration, loop_mode=loop_mode,
-            enable_cycle_offset_position=m.enable_cycle_offset_position,
-            enable_cycle_offset_rotation=m.enable_cycle_offset_rotation))
+        result = dataclasses.replace(
+            result, motion=dataclasses.replace(result.motion, loop_mode=loop_mode))
     save_motion(result.motion, out)
     seconds = time.perf_counter() - start
     rep = quality_report(result, config, seconds=seconds, clip_name=str(clip_path))
@@ -153,9 +150,7 @@ def retarget_file(
     if source_robot is not None:
         rep["source_robot"] = source_robot
     if preview is not None:
-        parents = (clip.parents if source_robot is None and clip is not None
-                   and clip.parents is not None else ROBOT_PARENTS if source_robot is not None
-                   else DOG_PARENTS)
+        parents = ROBOT_PARENTS if source_robot is not None else clip.parents or DOG_PARENTS
         render_gif(result.motion, robot, preview, keypoints=result.keypoints, parents=parents,
                    style=preview_style,
                    contacts=result.stance, title=f"{robot} ← {Path(clip_path).stem}")
@@ -193,10 +188,10 @@ def retarget_motion_file(
                         source.duration if opts.end_s is None else opts.end_s)
     clip = clip_from_motion(source, source_robot, path)
     result = retarget(clip, robot, config, progress=progress)
-    motion = Motion(frames=result.motion.frames, frame_duration=result.motion.frame_duration,
-                    loop_mode=source.loop_mode,
-                    enable_cycle_offset_position=source.enable_cycle_offset_position,
-                    enable_cycle_offset_rotation=source.enable_cycle_offset_rotation)
+    motion = dataclasses.replace(
+        result.motion, loop_mode=source.loop_mode,
+        enable_cycle_offset_position=source.enable_cycle_offset_position,
+        enable_cycle_offset_rotation=source.enable_cycle_offset_rotation)
     return dataclasses.replace(result, motion=motion)
 
 

@@ -88,6 +88,15 @@ class RobotModel:
         quat.normalize()
         return quat.coeffs().copy()
 
+    def body_rotations(self, base_quats: np.ndarray) -> np.ndarray:
+        """Body orientations (T, 3, 3) (x fwd, z up) of URDF base quaternions (T, 4) xyzw.
+
+        The inverse of :meth:`body_quat_to_base`: ``R_body = R_base · offset^T``.
+        """
+        q = np.asarray(base_quats, dtype=np.float64).reshape(-1, 4)
+        return np.array([pin.Quaternion(w, x, y, z).normalized().toRotationMatrix()
+                         for x, y, z, w in q]) @ self.base_offset.T
+
     # ----------------------------------------------------------------- kinematics
     def foot_positions(self, q: np.ndarray) -> np.ndarray:
         """World positions (4, 3) m of the foot centres, FR, FL, RR, RL, for configuration q."""

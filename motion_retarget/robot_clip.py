@@ -22,7 +22,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pinocchio as pin
 
 from motion_retarget.kinematics import robot_model
 from motion_retarget.mocap import Clip, KeypointRoles
@@ -52,13 +51,10 @@ def clip_from_motion(motion: Motion, robot: str, source: str | Path | None = Non
     rm = robot_model(robot)
     frames = motion.frames
     keypoints = np.empty((len(frames), len(NAMES), 3))
+    bodies = rm.body_rotations(motion.root_quat)
     for t, frame in enumerate(frames):
-        q = rm.q_of(frame)
-        feet = rm.foot_positions(q)
-        x, y, z, w = frame[3:7]
-        r_base = pin.Quaternion(w, x, y, z).normalized().toRotationMatrix()
-        r_body = r_base @ rm.base_offset.T
-        hips = frame[:3] + rm.hip_anchors @ r_body.T
+        feet = rm.foot_positions(rm.q_of(frame))
+        hips = frame[:3] + rm.hip_anchors @ bodies[t].T
         keypoints[t, 2:6] = hips
         keypoints[t, 6:10] = feet - np.array([0.0, 0.0, rm.spec.foot_radius])
         keypoints[t, 0] = hips[2:4].mean(axis=0)
