@@ -53,7 +53,7 @@ from adaptation.returns import step_reward
 from motion_retarget.errors import DynamicsError, QuadmimicError
 from motion_retarget.kinematics import robot_model
 from robot_deploy.controller import PolicyController
-from robot_deploy.noise import NoisyRobot, SensorNoise
+from robot_deploy.noise import NoisyRobot
 from robot_deploy.robot import JointCommand, RobotState, RobotWrapper
 from robot_deploy.safety import SafetyConfig, SafetyLayer
 from sim_training.bundle import PolicyBundle
@@ -61,6 +61,7 @@ from sim_training.dynamics import DYNAMICS_KEYS, NOMINAL, dynamics_from
 from sim_training.evaluate import _progress
 from sim_training.export import OnnxActor
 from sim_training.geometry import quat_to_matrix, roll_pitch, yaw_matrix, yaw_of
+from sim_training.noise import SensorNoise
 from sim_training.randomization import RandomizationRanges
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ class TransferRobot:
     dynamics: dict[str, float] = field(default_factory=lambda: dict(NOMINAL))
     """Complete dynamics dict (:mod:`sim_training.dynamics`)."""
     sensor_noise: SensorNoise = field(default_factory=SensorNoise)
-    """Gaussian noise on every reading (:class:`~robot_deploy.noise.SensorNoise`)."""
+    """Gaussian noise on every reading (:class:`~sim_training.noise.SensorNoise`)."""
     torque_speed: float = 1.0
     """Scale of the actuator's no-load and knee speeds of the torque–speed curve (MuJoCo)."""
     note: str = ""
@@ -165,7 +166,7 @@ def load_held_out(path: str | Path) -> list[TransferRobot]:
     The file is a JSON object ``{"description": str, "robots": [...]}``; each robot is an
     object with ``name`` (unique), optional ``note``, ``dynamics`` (keys of
     :data:`~sim_training.dynamics.DYNAMICS_KEYS`, missing keys nominal), ``sensor_noise``
-    (fields of :class:`~robot_deploy.noise.SensorNoise`: std of joint angle rad, joint speed
+    (fields of :class:`~sim_training.noise.SensorNoise`: std of joint angle rad, joint speed
     rad/s, gyro rad/s, roll/pitch rad) and ``torque_speed`` (scale of the actuator's speeds,
     > 0, default 1).
 
@@ -257,7 +258,8 @@ def robot_summary(robot: TransferRobot) -> dict[str, Any]:
             "torque_speed": robot.torque_speed,
             "outside_training_ranges": outside_ranges(robot.dynamics),
             "beyond_training_also": [x for x, on in (
-                ("sensor_noise (training: none)", not robot.sensor_noise.silent),
+                ("sensor_noise (bundles trained without EnvConfig.sensor_noise)",
+                 not robot.sensor_noise.silent),
                 ("torque_speed (training: no torque-speed curve)", robot.torque_speed < 1.0))
                 if on]}
 

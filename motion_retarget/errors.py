@@ -56,6 +56,10 @@ class DynamicsError(_LocatedError):
     """A dynamics-parameter dict or file has an unknown key or an impossible value."""
 
 
+class ConfigError(_LocatedError):
+    """A settings file (e.g. ``quadmimic train --env-config``) is unreadable or impossible."""
+
+
 class BundleError(_LocatedError):
     """A policy bundle directory is missing a file or is inconsistent."""
 

@@ -21,13 +21,12 @@ one error line that lists the clip's joints.
 
 from __future__ import annotations
 
-import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from motion_retarget.errors import ClipFormatError
+from motion_retarget.fileio import read_table
 
 ROLE_KEYS = ("pelvis", "neck", "hips", "toes")
 """Keys of a roles file that name keypoints."""
@@ -73,19 +72,7 @@ def load_roles(path: str | Path) -> RolesFile:
     path = Path(path)
     if not path.is_file():
         raise ClipFormatError("roles file not found", path)
-    text = path.read_text(encoding="utf-8", errors="replace")
-    if path.suffix.lower() == ".toml":
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ClipFormatError(f"not valid TOML: {exc}", path) from None
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ClipFormatError(f"not valid JSON: {exc.msg}", path, exc.lineno) from None
-    if not isinstance(data, dict):
-        raise ClipFormatError("a roles file is a table of role = joint name(s)", path)
+    data = read_table(path, ClipFormatError, "roles file")
     unknown = sorted(set(data) - set(ROLE_KEYS) - set(OPTION_KEYS))
     if unknown:
         raise ClipFormatError(f"unknown key(s) {', '.join(unknown)}; expected some of "

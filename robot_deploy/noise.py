@@ -3,7 +3,8 @@
 :class:`NoisyRobot` follows the :class:`~robot_deploy.safety.SafetyLayer` pattern (a Robot
 around a Robot): commands pass through untouched, and every :meth:`NoisyRobot.read` returns
 the inner robot's state with independent zero-mean Gaussian noise on the joint angles, joint
-speeds, gyro and body roll/pitch (:class:`SensorNoise`). The noise comes from one seeded
+speeds, gyro and body roll/pitch (:class:`~sim_training.noise.SensorNoise`, the config the
+training env's noise uses too). The noise comes from one seeded
 ``numpy`` Generator, so a rollout's noise is reproducible from its seed
 (:meth:`NoisyRobot.reseed` between rollouts). Roll and pitch are perturbed as angles: the
 quaternion is decomposed into yaw, pitch and roll (Z-Y-X, the convention of
@@ -15,40 +16,15 @@ through as read.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import replace
 
 import numpy as np
 
 from robot_deploy.robot import Robot, RobotState, RobotWrapper
 from sim_training.geometry import matrix_to_quat, quat_to_matrix
+from sim_training.noise import SensorNoise
 
-
-@dataclass(frozen=True)
-class SensorNoise:
-    """Standard deviations of the Gaussian noise added to each reading (0 = none)."""
-
-    joint_angle: float = 0.0
-    """Joint encoder angles (rad), each of the 12 independently."""
-    joint_speed: float = 0.0
-    """Joint speeds (rad/s), each of the 12 independently."""
-    gyro: float = 0.0
-    """Body angular velocity (rad/s), each of the 3 axes independently."""
-    roll_pitch: float = 0.0
-    """Body roll and pitch of the IMU orientation (rad), each independently."""
-
-    def __post_init__(self) -> None:
-        """Every standard deviation must be a finite number ≥ 0."""
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"sensor noise {f.name} must be a number, got {value!r}")
-            if not math.isfinite(value) or value < 0.0:
-                raise ValueError(f"sensor noise {f.name} must be finite and >= 0, got {value}")
-
-    @property
-    def silent(self) -> bool:
-        """No noise at all."""
-        return all(getattr(self, f.name) == 0.0 for f in fields(self))
+__all__ = ["NoisyRobot", "SensorNoise"]
 
 
 def _euler_zyx(rot: np.ndarray) -> tuple[float, float, float]:

@@ -30,11 +30,15 @@ def train_command(
                                             "dynamics encoder.")] = False,
     checkpoint_minutes: Annotated[float, typer.Option(help="Minutes between "
                                                       "checkpoints.")] = 5.0,
-    physics_hz: Annotated[float, typer.Option(help="Physics rate of the training envs "
-                                              "(Hz).")] = 500.0,
-    standing_starts: Annotated[float, typer.Option(
+    physics_hz: Annotated[float | None, typer.Option(help="Physics rate of the training envs "
+                                                     "(Hz) [default: 500].")] = None,
+    standing_starts: Annotated[float | None, typer.Option(
         help="Fraction of episodes that start standing still (as on a robot after its ramp) "
-        "instead of on the moving reference.")] = 0.0,
+        "instead of on the moving reference [default: 0].")] = None,
+    env_config: Annotated[Path | None, typer.Option(
+        help="JSON object of env settings (EnvConfig fields; nested ranges, reward and "
+        "sensor_noise may be partial), e.g. wider randomisation, pushes, sensor noise; "
+        "--physics-hz and --standing-starts override it.")] = None,
     ray: Annotated[bool, typer.Option("--ray", help="Run as Ray Tune trials (local Ray "
                                       "instance unless --ray-address).")] = False,
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster HOST:PORT.")] = None,
@@ -59,7 +63,7 @@ def train_command(
                                groups_per_worker=groups_per_worker,
                                latent=not no_latent, checkpoint_minutes=checkpoint_minutes,
                                init_from=None if init_from is None else str(init_from),
-                               env=_env_config(physics_hz, standing_starts))
+                               env=_env_config(physics_hz, standing_starts, env_config))
         validate_config(config)
         seed_list = tuple(int(v) for v in seeds.split(",") if v.strip()) or (seed,)
         lr_list = tuple(float(v) for v in lrs.split(",") if v.strip()) or None
@@ -79,7 +83,7 @@ def train_command(
                                groups_per_worker=groups_per_worker,
                                checkpoint_minutes=checkpoint_minutes,
                                init_from=None if init_from is None else str(init_from),
-                               env=_env_config(physics_hz, standing_starts))
+                               env=_env_config(physics_hz, standing_starts, env_config))
         validate_config(config)  # before the progress bar and any worker
     with progress_bar() as bar:
         task = bar.add_task("train", total=None, rate="")
@@ -115,14 +119,27 @@ def train_command(
                   f"checkpoint: {(trainer.run_dir / 'LATEST').read_text().strip()}")
 
 
-def _env_config(physics_hz: float, standing_starts: float) -> Any:
-    """The env config of a new run from CLI options; an impossible value is one line."""
+def _env_config(physics_hz: float | None, standing_starts: float | None,
+                path: Path | None = None) -> Any:
+    """The env config of a new run from CLI options and an env-config file.
+
+    Precedence: explicit options, then the file, then the training defaults (500 Hz physics,
+    heading feedback). A bad file or an impossible value is one line naming it.
+    """
     from motion_retarget.errors import QuadmimicError
+    from sim_training.config import env_config_from
     from sim_training.env import EnvConfig
 
+    overrides: dict[str, Any] = {}
+    if physics_hz is not None:
+        overrides["physics_hz"] = physics_hz
+    if standing_starts is not None:
+        overrides["standing_start_fraction"] = standing_starts
+    base = EnvConfig(physics_hz=500.0, heading_feedback=True)
+    if path is not None:
+        return env_config_from(path, base, overrides)
     try:
-        return EnvConfig(physics_hz=physics_hz, heading_feedback=True,
-                         standing_start_fraction=standing_starts)
+        return dataclasses.replace(base, **overrides)
     except ValueError as exc:
         raise QuadmimicError(f"invalid options: {exc}") from exc
 

@@ -141,6 +141,43 @@ def _tuple_of(value: list) -> tuple:
     return tuple(_tuple_of(v) if isinstance(v, list) else v for v in value)
 
 
+def _merged(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``update``'s values, nested tables merged key by key."""
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def env_config_from(path: str | Path, base: EnvConfig | None = None,
+                    overrides: dict[str, Any] | None = None) -> EnvConfig:
+    """An :class:`EnvConfig` from a settings file (JSON, or TOML by suffix) over ``base``.
+
+    The file names any :class:`EnvConfig` fields; nested ones (``ranges``, ``reward``,
+    ``sensor_noise``) may be partial, e.g. ``{"ranges": {"latency_s": [0, 0.06]},
+    "push_interval_s": 5, "push_speed": 0.5}``. ``overrides`` (field → value) win over the file.
+
+    Raises:
+        ConfigError: Unreadable file, bad syntax, an unknown field or an impossible value,
+            naming the file.
+    """
+    from motion_retarget.errors import ConfigError, QuadmimicError
+    from motion_retarget.fileio import read_table
+
+    data = read_table(path, ConfigError, "env settings file")
+    merged = _merged(to_dict(base or EnvConfig()), data)
+    merged.update(overrides or {})
+    try:
+        return from_dict(EnvConfig, merged)
+    except QuadmimicError as exc:  # a range outside the simulable limits
+        raise ConfigError(str(exc), path) from None
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(str(exc), path) from None
+
+
 def save_config(config: Any, path: str | Path) -> Path:
     """Write a config as JSON (atomically)."""
     from motion_retarget.fileio import atomic_write_text

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from motion_retarget.errors import DynamicsError
+from motion_retarget.fileio import read_table
 
 DYNAMICS_KEYS: tuple[str, ...] = (
     "base_mass_scale",
@@ -81,16 +82,7 @@ def dynamics_from(
     path = None
     if isinstance(value, (str, Path)):
         path = Path(value)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise DynamicsError(f"cannot read dynamics file: {exc.strerror}", path) from exc
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DynamicsError(f"not valid JSON: {exc.msg}", path, exc.lineno) from exc
-        if not isinstance(value, dict):
-            raise DynamicsError("a dynamics file holds one JSON object", path)
+        value = read_table(path, DynamicsError, "dynamics file")
     where = path if path is not None else source
     out = dict(NOMINAL)
     for key, raw in (value or {}).items():

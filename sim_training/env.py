@@ -36,6 +36,7 @@ from sim_training.geometry import (
     yaw_matrix,
     yaw_of,
 )
+from sim_training.noise import SensorNoise, noisy_imu_and_joints
 from sim_training.observations import ObservationBuilder, proprio_frame
 from sim_training.randomization import RandomizationRanges, sample_dynamics
 from sim_training.reference import ReferenceMotion, RefState
@@ -90,6 +91,16 @@ class EnvConfig:
     them a fast gait learns to run only from the reference's own moving states: the
     backwards trot (1.1 m/s) passed its evaluation yet tripped 1 s after a standing start,
     in PyBullet and MuJoCo alike (measured). 0: every episode starts on the reference."""
+    sensor_noise: SensorNoise = field(default_factory=SensorNoise)
+    """Gaussian noise on the observed roll/pitch, gyro and joint angles of randomised episodes
+    (training; an env at fixed dynamics observes the truth). The reward and the terminations
+    use the true state. Default silent, as the first bundles were trained."""
+    push_interval_s: float = 0.0
+    """Mean time between pushes in randomised episodes (s; a Poisson process at the policy
+    rate); 0: none. legged_gym pushes every 15 s."""
+    push_speed: float = 0.0
+    """Largest horizontal speed change of a push (m/s), uniform over the disc of that radius
+    (legged_gym: up to 1 m/s per axis)."""
     ranges: RandomizationRanges = field(default_factory=RandomizationRanges)
     """Domain randomisation ranges (used when ``randomize``)."""
     randomization_fraction: float = 1.0
@@ -105,6 +116,8 @@ class EnvConfig:
             raise ValueError("need 0 < policy_hz <= physics_hz")
         if not 0.0 <= self.standing_start_fraction <= 1.0:
             raise ValueError("standing_start_fraction must be in [0, 1]")
+        if not (self.push_interval_s >= 0.0 and self.push_speed >= 0.0):
+            raise ValueError("push_interval_s and push_speed must be >= 0")
         if self.history < 1 or not self.future_steps or min(self.future_steps) < 1:
             raise ValueError("history >= 1 and future_steps >= 1 are required")
 
@@ -259,6 +272,7 @@ class ImitationEnv(gym.Env):
         ref = self._placed(raw)
         target = self.actions(action, ref.joints)
         self._action = self.actions.last_action
+        self._maybe_push()
         self.robot.command(target)
         self.robot.step(cfg.substeps)
         self.t = t_next
@@ -346,11 +360,25 @@ class ImitationEnv(gym.Env):
         return {"joints": q, "joint_vel": dq, "feet_local": feet, "root_pos": pos,
                 "root_rot": rot, "lin_vel": lin, "ang_vel": ang}
 
+    def _maybe_push(self) -> None:
+        """In a randomised episode, push the base now with probability policy_dt / interval."""
+        cfg = self.config
+        if not (self.randomize and cfg.push_interval_s > 0.0 and cfg.push_speed > 0.0):
+            return
+        if self.np_random.uniform() >= cfg.policy_dt / cfg.push_interval_s:
+            return
+        speed = cfg.push_speed * np.sqrt(self.np_random.uniform())  # uniform over the disc
+        angle = self.np_random.uniform(-np.pi, np.pi)
+        self.robot.shove(np.array([speed * np.cos(angle), speed * np.sin(angle), 0.0]))
+
     def _proprio(self, state: dict[str, np.ndarray] | None = None) -> np.ndarray:
         state = state or self._robot_quantities()
         rot = state["root_rot"]
-        gyro = rot.T @ state["ang_vel"]
-        return proprio_frame(roll_pitch(rot), gyro, state["joints"], self._action)
+        rp, gyro, joints = roll_pitch(rot), rot.T @ state["ang_vel"], state["joints"]
+        if self.randomize:
+            rp, gyro, joints = noisy_imu_and_joints(self.config.sensor_noise, self.np_random,
+                                                    rp, gyro, joints)
+        return proprio_frame(rp, gyro, joints, self._action)
 
     def heading_error(self, raw: RefState, state: dict[str, np.ndarray] | None = None) -> float:
         """The placed reference's heading minus the robot's (rad, wrapped to ±π).

@@ -178,6 +178,12 @@ class SimRobot:
         w = np.asarray(ang)
         return np.asarray(lin) + np.cross(w, np.subtract(origin, com_pos)), w
 
+    def shove(self, velocity: np.ndarray) -> None:
+        """Add a world-frame velocity (3,) m/s to the base: a push."""
+        lin, ang = pb.getBaseVelocity(self.body, physicsClientId=self.client)
+        pb.resetBaseVelocity(self.body, (np.asarray(lin) + velocity).tolist(), ang,
+                             physicsClientId=self.client)
+
     def foot_positions(self) -> np.ndarray:
         """World positions (4, 3) m of the foot link frames (sphere centres)."""
         states = pb.getLinkStates(self.body, self.foot_ids, computeForwardKinematics=True,

@@ -107,13 +107,9 @@ class SimBackend(SimulatedBackend):
     # ------------------------------------------------------------------ out of band
     def shove(self, velocity: np.ndarray) -> None:
         """Add a world-frame velocity (m/s) to the base: an operator's push."""
-        import pybullet as pb
-
         sim = self._require()
         with self._lock:
-            lin, ang = pb.getBaseVelocity(sim.body, physicsClientId=sim.client)
-            pb.resetBaseVelocity(sim.body, (np.asarray(lin) + velocity).tolist(), ang,
-                                 physicsClientId=sim.client)
+            sim.shove(np.asarray(velocity, dtype=np.float64))
             self._prev_vel = sim.base_velocity()[0]
 
     def set_dynamics(self, dynamics: Mapping | str | Path | None) -> None:

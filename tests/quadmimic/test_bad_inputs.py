@@ -94,6 +94,17 @@ CASES: list[Case] = [
                                                          str(t / "run"), "--standing-starts",
                                                          "1.5"], ("standing_start_fraction",),
      ("run",)),
+    ("train-env-config-unknown-field", lambda t, p: [
+        "train", MOTION, "--out", str(t / "run"), "--env-config",
+        _write(t / "env.json", '{"push_speed": 0.5, "pushes": 3}')], ("env.json", "pushes"),
+     ("run",)),
+    ("train-env-config-range-outside-limits", lambda t, p: [
+        "train", MOTION, "--out", str(t / "run"), "--env-config",
+        _write(t / "env.toml", "[ranges]\nlatency_s = [0.0, 0.5]\n")],
+     ("env.toml", "latency_s"), ("run",)),
+    ("train-env-config-bad-json", lambda t, p: [
+        "train", MOTION, "--out", str(t / "run"), "--env-config",
+        _write(t / "env.json", '{"push_speed": }')], ("env.json", "line 1", "JSON"), ("run",)),
     ("train-without-out", lambda t, p: ["train", MOTION], ("--out",), ()),
     ("train-resume-not-a-run", lambda t, p: ["train", "--resume", str(t)], ("config.json",),
      ()),

@@ -297,3 +297,118 @@ def test_standing_starts_begin_as_a_robot_does_after_its_ramp():
         assert not any(i["standing"] for i in infos)
     finally:
         plain.close()
+
+
+def test_sensor_noise_perturbs_what_training_observes_not_what_it_is_rewarded_on():
+    """Randomised episodes observe noisy IMU and encoders (the configured std); the reward
+    and an env at fixed dynamics see the truth; a silent config draws nothing."""
+    import dataclasses
+
+    from sim_training.env import EnvConfig, ImitationEnv
+    from sim_training.noise import SensorNoise
+    from tests.conftest import REPO
+
+    motion = REPO / "data" / "motions" / "go2_trot.txt"
+    noise = SensorNoise(joint_angle=0.02, gyro=0.3, roll_pitch=0.05)
+    cfg = dataclasses.replace(EnvConfig(heading_feedback=True), sensor_noise=noise)
+    noisy = ImitationEnv(motion, robot="go2", randomize=True, seed=1, config=cfg)
+    exact = ImitationEnv(motion, robot="go2", dynamics={}, seed=1, config=cfg)
+    try:
+        for env, expect_noise in ((noisy, True), (exact, False)):
+            env.reset(seed=1)
+            diffs = []
+            for _ in range(40):
+                obs = env.step(np.zeros(12))[0]["obs"]
+                state = env._robot_quantities()
+                diffs.append(obs[4:16] - state["joints"])  # newest frame's joint block
+            diffs = np.array(diffs)
+            if expect_noise:
+                assert 0.012 < diffs.std() < 0.03  # 0.02 rad, measured over 480 draws
+            else:
+                assert np.abs(diffs).max() < 1e-6  # float32 observation
+    finally:
+        noisy.close()
+        exact.close()
+    from sim_training.noise import noisy_imu_and_joints
+
+    rng_before = np.random.default_rng(0)
+    rp, gyro, q = noisy_imu_and_joints(SensorNoise(), rng_before, np.zeros(2), np.zeros(3),
+                                       np.zeros(12))
+    assert rng_before.uniform() == np.random.default_rng(0).uniform()  # nothing drawn
+    assert not rp.any() and not gyro.any() and not q.any()
+
+
+def test_pushes_change_the_base_velocity_at_the_configured_rate():
+    """A push adds up to push_speed m/s of horizontal base velocity; with a mean interval
+    of one policy step every step pushes, and none happen at fixed dynamics."""
+    import dataclasses
+
+    from sim_training.env import EnvConfig, ImitationEnv
+    from tests.conftest import REPO
+
+    motion = REPO / "data" / "motions" / "go2_trot.txt"
+    base = EnvConfig(heading_feedback=True)
+    cfg = dataclasses.replace(base, push_interval_s=base.policy_dt / 2, push_speed=0.8)
+    env = ImitationEnv(motion, robot="go2", randomize=True, seed=2, config=cfg)
+    calm = ImitationEnv(motion, robot="go2", randomize=True, seed=2, config=base)
+    try:
+        speeds = []
+        for e in (env, calm):
+            e.reset(seed=2, options={"dynamics": {}, "phase": 0.0})
+            before = e.robot.base_velocity()[0].copy()
+            e._maybe_push()
+            speeds.append(e.robot.base_velocity()[0] - before)
+        pushed, unpushed = speeds
+        assert 0.0 < np.hypot(*pushed[:2]) <= 0.8 + 1e-9 and abs(pushed[2]) < 1e-9
+        assert np.allclose(unpushed, 0.0)
+        # Over many draws the pushes fill the disc: some near its edge, none beyond.
+        draws = []
+        for _ in range(200):
+            v0 = env.robot.base_velocity()[0].copy()
+            env._maybe_push()
+            draws.append(np.hypot(*(env.robot.base_velocity()[0] - v0)[:2]))
+        assert max(draws) <= 0.8 + 1e-9 and max(draws) > 0.7 and min(draws) > 0.0
+    finally:
+        env.close()
+        calm.close()
+    with pytest.raises(ValueError, match="push"):
+        dataclasses.replace(base, push_speed=-1.0)
+
+
+def test_env_config_file_merges_nested_tables_and_names_the_file(tmp_path):
+    """``--env-config``: a partial JSON/TOML over the training defaults; bad ones are located."""
+    from motion_retarget.errors import ConfigError
+    from sim_training.config import env_config_from
+    from sim_training.env import EnvConfig
+
+    path = tmp_path / "env.toml"
+    path.write_text('push_interval_s = 5.0\npush_speed = 0.5\n[ranges]\n'
+                    'latency_s = [0.0, 0.06]\n[sensor_noise]\ngyro = 0.2\n')
+    cfg = env_config_from(path, EnvConfig(physics_hz=500.0, heading_feedback=True),
+                          {"standing_start_fraction": 0.25})
+    assert cfg.physics_hz == 500.0 and cfg.heading_feedback  # the base is kept
+    assert cfg.ranges.latency_s == (0.0, 0.06) and cfg.ranges.foot_friction == (0.5, 1.25)
+    assert cfg.sensor_noise.gyro == 0.2 and cfg.sensor_noise.joint_angle == 0.0
+    assert (cfg.push_interval_s, cfg.push_speed, cfg.standing_start_fraction) == (5.0, 0.5, 0.25)
+    from tests.conftest import REPO
+
+    shipped = env_config_from(REPO / "data" / "training" / "env_robust.json")  # what runs use
+    assert shipped.push_speed > 0 and not shipped.sensor_noise.silent
+    assert shipped.standing_start_fraction == 0.25
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"sensor_noise": {"gyro": -1}}')
+    with pytest.raises(ConfigError, match=r"bad\.json.*gyro"):
+        env_config_from(bad)
+
+
+def test_train_options_win_over_the_env_config_file(tmp_path):
+    """``quadmimic train --env-config F --standing-starts X``: the option wins, the file's
+    other fields stay, and unset options keep the training defaults (500 Hz, heading)."""
+    from sim_training.cli import _env_config
+
+    path = tmp_path / "env.json"
+    path.write_text('{"standing_start_fraction": 0.1, "push_speed": 0.4, "push_interval_s": 3}')
+    cfg = _env_config(None, 0.5, path)
+    assert (cfg.standing_start_fraction, cfg.push_speed, cfg.push_interval_s) == (0.5, 0.4, 3)
+    assert cfg.physics_hz == 500.0 and cfg.heading_feedback
+    assert _env_config(None, None).standing_start_fraction == 0.0
