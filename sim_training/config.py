@@ -172,9 +172,7 @@ def env_config_from(path: str | Path, base: EnvConfig | None = None,
     merged.update(overrides or {})
     try:
         return from_dict(EnvConfig, merged)
-    except QuadmimicError as exc:  # a range outside the simulable limits
-        raise ConfigError(str(exc), path) from None
-    except (ValueError, TypeError) as exc:
+    except (QuadmimicError, ValueError, TypeError) as exc:  # e.g. a range outside the limits
         raise ConfigError(str(exc), path) from None
 
 
