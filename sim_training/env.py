@@ -271,13 +271,14 @@ class ImitationEnv(gym.Env):
         raw = self._next_ref if self._next_ref is not None else self.ref.state(t_next)
         ref = self._placed(raw)
         target = self.actions(action, ref.joints)
-        self._action = self.actions.last_action
+        previous, self._action = self._action, self.actions.last_action
         self._maybe_push()
         self.robot.command(target)
         self.robot.step(cfg.substeps)
         self.t = t_next
         self.steps += 1
         state = self._robot_quantities()
+        state["action_change"] = self._action - previous
         reward, terms = imitation_reward(cfg.reward, state, _ref_quantities(ref))
         feet_contact, body_contact = self.robot.ground_contacts()
         pos_err = float(np.linalg.norm(state["root_pos"] - ref.root_pos))

@@ -14,9 +14,9 @@ from motion_retarget.motion import Motion
 from sim_training.bundle import PolicyBundle
 from sim_training.env import ImitationEnv
 from sim_training.geometry import planar_steps, planar_velocity, yaw_of
-from sim_training.rewards import TRAINING_TERMS
+from sim_training.rewards import REGULARIZATION_TERMS, TRAINING_TERMS
 
-TERMS = TRAINING_TERMS
+TERMS = TRAINING_TERMS + REGULARIZATION_TERMS
 TRACKING = ("forward_speed", "lateral_speed", "yaw_rate")
 """Planar motion figures of an episode: mean forward and lateral speed (m/s) and yaw rate
 (rad/s), each in its own heading frame, for the robot and its reference."""

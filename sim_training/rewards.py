@@ -56,6 +56,13 @@ class RewardConfig:
     """s²/m² on the squared root linear velocity error (paper: 2)."""
     root_angular_velocity_scale: float = 0.2
     """s²/rad² on the squared root angular velocity error (paper: 0.2)."""
+    action_rate_weight: float = 0.0
+    """Weight of the action-rate term (not in the paper; 0 leaves the paper's reward exactly).
+    Positive, it rewards smooth commands, as legged_gym's ``action_rate`` penalty does; the
+    total is then renormalised so the weights sum to 1."""
+    action_rate_scale: float = 0.1
+    """1/unit² on the sum of squared changes of the 12 clipped policy actions between two
+    policy steps (an action is in [-1, 1])."""
 
     def __post_init__(self) -> None:
         """Weights and scales must be non-negative and finite."""
@@ -69,7 +76,8 @@ class RewardConfig:
         """Term name → weight."""
         return {"pose": self.pose_weight, "velocity": self.velocity_weight,
                 "end_effector": self.end_effector_weight, "root_pose": self.root_pose_weight,
-                "root_velocity": self.root_velocity_weight}
+                "root_velocity": self.root_velocity_weight,
+                "action_rate": self.action_rate_weight}
 
 
 def pose_reward(joints: np.ndarray, ref_joints: np.ndarray, scale: float) -> float:
@@ -144,6 +152,15 @@ def planar_velocity_reward(vel_xy: np.ndarray, ref_vel_xy: np.ndarray, scale: fl
     return math.exp(-scale * err) if np.isfinite(err) else 0.0
 
 
+def action_rate_reward(action_change: np.ndarray, scale: float) -> float:
+    """exp(−scale · Σ (aₜ − aₜ₋₁)²) over the 12 clipped policy actions (unitless, in [-1, 1]).
+
+    A smoothness term with no reference: 1 for a policy whose command does not jump between
+    policy steps, falling as it chatters (legged_gym's ``action_rate`` as a bounded term).
+    """
+    return math.exp(-scale * _sq(action_change))
+
+
 Quantities = dict[str, np.ndarray]
 """Robot or reference quantities by name (see :func:`imitation_reward` for the keys)."""
 
@@ -166,12 +183,17 @@ REWARD_TERMS: dict[str, Callable[[Quantities, Quantities, RewardConfig], float]]
     "angular_velocity": lambda r, f, c: angular_velocity_reward(
         r["root_rot"].T @ r["ang_vel"], f["root_rot"].T @ f["ang_vel"],
         c.root_angular_velocity_scale),
+    "action_rate": lambda r, f, c: action_rate_reward(r["action_change"], c.action_rate_scale),
 }
 """Every reward term by name: ``term(robot, reference, config) -> value in (0, 1]``."""
 
 TRAINING_TERMS: tuple[str, ...] = ("pose", "velocity", "end_effector", "root_pose",
                                    "root_velocity")
 """The paper's five terms: the training reward (needs base position and velocity)."""
+
+REGULARIZATION_TERMS: tuple[str, ...] = ("action_rate",)
+"""Terms of the training reward beyond the paper's, weighted 0 unless a config sets them: the
+env reports them always (so their value is logged), they change the total only when weighted."""
 
 MEASURABLE_TERMS: tuple[str, ...] = ("pose", "velocity", "end_effector", "orientation",
                                      "planar_velocity", "angular_velocity")
@@ -214,10 +236,20 @@ def imitation_reward(cfg: RewardConfig, robot: dict, ref: dict) -> tuple[float, 
     Args:
         cfg: Weights and scales.
         robot: ``joints``, ``joint_vel``, ``feet_local``, ``root_pos``, ``root_rot``,
-            ``lin_vel``, ``ang_vel`` of the robot (shapes as in the term functions).
-        ref: The same keys for the reference.
+            ``lin_vel``, ``ang_vel`` of the robot (shapes as in the term functions), and
+            optionally ``action_change`` (12,): the policy action minus the previous one,
+            which adds the :data:`REGULARIZATION_TERMS`.
+        ref: The reference's quantities (the keys above but ``action_change``).
 
     Returns:
         (total, {term name: value in (0, 1]}).
+
+    Raises:
+        KeyError: ``cfg`` weights the action rate but ``robot`` has no ``action_change``.
     """
-    return weighted_reward(cfg, robot, ref, TRAINING_TERMS)
+    names = TRAINING_TERMS
+    if "action_change" in robot:
+        names = names + REGULARIZATION_TERMS
+    elif cfg.action_rate_weight > 0:
+        raise KeyError("action_rate_weight > 0 needs robot['action_change']")
+    return weighted_reward(cfg, robot, ref, names)

@@ -30,10 +30,10 @@ from sim_training.collect import SegmentRolloutBuffer
 from sim_training.config import TrainConfig, load_train_config, save_config
 from sim_training.policy import LatentActorCriticPolicy, LatentNoise, dynamics_normaliser
 from sim_training.ppo import LatentPPO
-from sim_training.rewards import TRAINING_TERMS
+from sim_training.rewards import REGULARIZATION_TERMS, TRAINING_TERMS
 from sim_training.vec_env import TRAINING_INFO_KEYS, make_vec_env
 
-TERMS = TRAINING_TERMS
+TERMS = TRAINING_TERMS + REGULARIZATION_TERMS
 
 
 def build(config: TrainConfig) -> tuple[LatentPPO, VecNormalize, LatentNoise]:

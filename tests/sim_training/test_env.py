@@ -55,7 +55,7 @@ def test_contract_on_retargeted_motion(robot, trot_motions):
         assert isinstance(reward, float) and np.isfinite(reward) and 0.0 <= reward <= 1.0
         assert isinstance(terminated, bool) and isinstance(truncated, bool)
         assert set(info["reward_terms"]) == {"pose", "velocity", "end_effector", "root_pose",
-                                             "root_velocity"}
+                                             "root_velocity", "action_rate"}
         if terminated or truncated:
             obs, _ = env.reset()
     with pytest.raises(ValueError, match="12 finite"):
@@ -395,6 +395,8 @@ def test_env_config_file_merges_nested_tables_and_names_the_file(tmp_path):
     shipped = env_config_from(REPO / "data" / "training" / "env_robust.json")  # what runs use
     assert shipped.push_speed > 0 and not shipped.sensor_noise.silent
     assert shipped.standing_start_fraction == 0.25
+    smooth = env_config_from(REPO / "data" / "training" / "env_smooth.json")
+    assert smooth.reward.action_rate_weight == 0.1 and smooth.ranges == shipped.ranges
     bad = tmp_path / "bad.json"
     bad.write_text('{"sensor_noise": {"gyro": -1}}')
     with pytest.raises(ConfigError, match=r"bad\.json.*gyro"):
@@ -412,3 +414,30 @@ def test_train_options_win_over_the_env_config_file(tmp_path):
     assert (cfg.standing_start_fraction, cfg.push_speed, cfg.push_interval_s) == (0.5, 0.4, 3)
     assert cfg.physics_hz == 500.0 and cfg.heading_feedback
     assert _env_config(None, None).standing_start_fraction == 0.0
+
+
+def test_action_rate_term_sees_the_policy_command_change():
+    """The env reports ``action_rate`` from the change of the clipped action: 1 for a held
+    command, exp(−scale·Σ Δa²) for a jump; weighted, it enters the total (renormalised)."""
+    from sim_training.rewards import REGULARIZATION_TERMS, RewardConfig
+    from tests.conftest import REPO
+
+    motion = REPO / "data" / "motions" / "go2_trot.txt"
+    reward = RewardConfig(action_rate_weight=0.2, action_rate_scale=0.1)
+    cfg = dataclasses.replace(EnvConfig(heading_feedback=True), reward=reward)
+    env = ImitationEnv(motion, robot="go2", dynamics={}, seed=0, config=cfg)
+    try:
+        env.reset(seed=0, options={"phase": 0.0})
+        first = env.step(np.full(12, 0.5))[4]["reward_terms"]["action_rate"]
+        held = env.step(np.full(12, 0.5))[4]["reward_terms"]["action_rate"]
+        flip = np.full(12, -3.0)  # clipped to -1: a change of 1.5 per joint
+        _, total, _, _, info = env.step(flip)
+        terms = info["reward_terms"]
+    finally:
+        env.close()
+    assert first == pytest.approx(np.exp(-0.1 * 12 * 0.25))  # from rest (zeros) to 0.5
+    assert held == 1.0
+    assert terms["action_rate"] == pytest.approx(np.exp(-0.1 * 12 * 1.5**2))
+    paper = sum(w * terms[k] for k, w in RewardConfig().weights.items() if k in terms
+                and k not in REGULARIZATION_TERMS)
+    assert total == pytest.approx((paper + 0.2 * terms["action_rate"]) / 1.2)

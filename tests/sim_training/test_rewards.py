@@ -59,3 +59,45 @@ def test_weights_sum_to_one_and_bad_config_is_rejected():
     assert sum(rw.RewardConfig().weights.values()) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="pose_scale"):
         rw.RewardConfig(pose_scale=-1.0)
+
+
+def _state(rng: np.random.Generator) -> dict:
+    return {"joints": rng.normal(size=12), "joint_vel": rng.normal(size=12),
+            "feet_local": rng.normal(size=(4, 3)), "root_pos": rng.normal(size=3),
+            "root_rot": yaw_matrix(0.3), "lin_vel": rng.normal(size=3),
+            "ang_vel": rng.normal(size=3)}
+
+
+def test_action_rate_term_hand_computed_and_one_for_a_steady_command():
+    assert rw.action_rate_reward(np.zeros(12), 0.1) == 1.0
+    change = np.zeros(12)
+    change[3], change[7] = 2.0, -1.0  # a jump from -1 to 1 on one joint: Σ = 5
+    assert rw.action_rate_reward(change, 0.1) == pytest.approx(math.exp(-0.5))
+    values = [rw.action_rate_reward(np.full(12, d), 0.1) for d in (0.0, 0.1, 0.5, 1.0, 2.0)]
+    assert all(a > b for a, b in itertools.pairwise(values))
+
+
+def test_unweighted_action_rate_leaves_the_paper_reward_exactly():
+    rng = np.random.default_rng(1)
+    robot, ref = _state(rng), _state(rng)
+    paper, paper_terms = rw.imitation_reward(rw.RewardConfig(), robot, ref)
+    robot["action_change"] = rng.uniform(-2, 2, size=12)
+    total, terms = rw.imitation_reward(rw.RewardConfig(), robot, ref)
+    assert total == paper  # exactly: a 0 weight adds nothing
+    assert set(terms) == set(paper_terms) | {"action_rate"}
+    assert terms["action_rate"] == rw.action_rate_reward(robot["action_change"], 0.1)
+
+
+def test_weighted_action_rate_is_renormalised_and_needs_the_action():
+    rng = np.random.default_rng(2)
+    robot, ref = _state(rng), _state(rng)
+    cfg = rw.RewardConfig(action_rate_weight=0.25)
+    paper, _ = rw.imitation_reward(rw.RewardConfig(), robot, ref)
+    robot["action_change"] = np.full(12, 0.5)  # Σ = 3
+    total, terms = rw.imitation_reward(cfg, robot, ref)
+    assert terms["action_rate"] == pytest.approx(math.exp(-0.3))
+    assert total == pytest.approx((paper + 0.25 * math.exp(-0.3)) / 1.25)
+    assert 0.0 < total <= 1.0
+    del robot["action_change"]
+    with pytest.raises(KeyError, match="action_change"):
+        rw.imitation_reward(cfg, robot, ref)
