@@ -2,7 +2,7 @@
 
 Each benchmark lives with its stage, as a function that returns the JSON-ready figures:
 ``retarget`` in :mod:`motion_retarget.bench`; ``env``, ``train`` and ``ray`` in
-:mod:`sim_training.bench`; ``deploy`` in :mod:`robot_deploy.bench`; ``adapt`` in
+:mod:`sim_training.bench`; ``deploy`` and ``robustness`` in :mod:`robot_deploy.bench`; ``adapt`` in
 :mod:`adaptation.bench` and ``transfer`` in :mod:`adaptation.transfer`. The commands here only
 resolve the defaults (the repo's data, the shared folder), write the JSON atomically and print.
 """
@@ -162,6 +162,44 @@ def bench_deploy_command(
                        rt_priorities=priorities, status=console.status)
     _write_json(json_out, out)
     console.print_json(data=out)
+
+
+@bench_app.command("robustness")
+def bench_robustness_command(
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
+    policy: Annotated[list[Path], typer.Option(help="Policy bundle, run or checkpoint copy "
+                                               "(repeatable).")],
+    runs: Annotated[int, typer.Option(help="Runs per policy.")] = 8,
+    seconds: Annotated[float, typer.Option(help="Policy seconds per run.")] = 10.0,
+    seed: Annotated[int, typer.Option(help="Seed of the first run (run k: seed + k).")] = 100,
+    shove_speed: Annotated[float, typer.Option(help="Shove (m/s), once per run.")] = 0.3,
+    shove_at: Annotated[float, typer.Option(help="Policy time of the shove (s).")] = 3.0,
+    min_distance: Annotated[float, typer.Option(help="Distance (m) a run must cover "
+                                                "without a trip to count.")] = 3.0,
+) -> None:
+    """Start-and-shove runs on PyBullet under training-range dynamics; the rule's pick."""
+    from motion_retarget.cli import console, progress_bar
+    from motion_retarget.errors import QuadmimicError
+    from robot_deploy.bench import RobustnessConfig, bench_robustness
+    from sim_training.bundle import PolicyBundle
+
+    try:
+        config = RobustnessConfig(runs=runs, seconds=seconds, seed=seed,
+                                  shove_speed=shove_speed, shove_at=shove_at,
+                                  min_distance=min_distance)
+    except ValueError as exc:
+        raise QuadmimicError(f"bench robustness: {exc}") from exc
+    for path in policy:
+        PolicyBundle.load(path)  # every policy loads before the first run
+    with progress_bar() as bar:
+        task = bar.add_task("bench robustness", total=None, rate="")
+        out = bench_robustness(policy, config, progress=lambda done, total, what: bar.update(
+            task, completed=done, total=total, rate=Path(what).name))
+    _write_json(json_out, out)
+    for row in out["policies"]:
+        console.print(f"{row['policy']}: {row['passed']} of {runs} runs, "
+                      f"{row['mean_distance_m']:.1f} m mean")
+    console.print(f"pick: {out['pick']}  (wrote {json_out})")
 
 
 @bench_app.command("adapt")

@@ -1,8 +1,13 @@
-"""The deploy benchmark (``quadmimic bench deploy``): policy inference and command-loop jitter.
+"""The deploy benchmarks: inference and command-loop jitter, and the start-and-shove test.
 
-:func:`bench_deploy` times the exported policy's inference on 2000 observations drawn from
-its normalisation statistics, then runs the policy in real time on a backend once per
-scheduling mode and measures the 500 Hz command loop's period jitter.
+:func:`bench_deploy` (``quadmimic bench deploy``) times the exported policy's inference on
+2000 observations drawn from its normalisation statistics, then runs the policy in real time
+on a backend once per scheduling mode and measures the 500 Hz command loop's period jitter.
+
+:func:`bench_robustness` (``quadmimic bench robustness``) runs each policy through the deploy
+controller on PyBullet from standing, under dynamics drawn from its training ranges and a
+shove, and picks the one that travels without a trip most often: how the shipped bundles'
+checkpoints are chosen without looking at the judges (MuJoCo, the held-out robots).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +118,125 @@ def bench_deploy(
             "inference_ms_p99": float(np.percentile(times, 99)),
             "command_hz_target": 500.0, "runs": runs,
             "targets": {"inference_ms_p99": 0.5, "jitter_ms_p99": 1.0}}
+
+
+@dataclass(frozen=True)
+class RobustnessConfig:
+    """The start-and-shove test of :func:`bench_robustness` (the PyBullet checkpoint rule)."""
+
+    runs: int = 8
+    """Runs per policy; run k draws its dynamics and shove direction from ``seed + k``."""
+    seconds: float = 10.0
+    """Policy time per run (s), after the ramp from standing."""
+    physics_hz: float = 1000.0
+    """PyBullet physics rate (Hz)."""
+    seed: int = 100
+    """Seed of the first run."""
+    shove_speed: float = 0.3
+    """Horizontal base velocity (m/s) added once, in a seeded direction."""
+    shove_at: float = 3.0
+    """Policy time (s) of the shove."""
+    min_distance: float = 3.0
+    """A run counts when it ends without a safety trip this far (m) from its start."""
+    ramp_seconds: float = 1.0
+    """The controller's ramp from the standing pose to the default pose (s)."""
+
+    def __post_init__(self) -> None:
+        """Counts positive; times, speeds and distances finite and non-negative."""
+        if self.runs < 1:
+            raise ValueError(f"RobustnessConfig.runs must be >= 1, got {self.runs}")
+        for name in ("seconds", "physics_hz", "shove_speed", "shove_at", "min_distance",
+                     "ramp_seconds"):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value < 0:
+                raise ValueError(f"RobustnessConfig.{name} must be finite and >= 0, got {value}")
+
+
+def robustness_runs(policy: Path, config: RobustnessConfig,
+                    progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """The start-and-shove runs of one policy on PyBullet, through the deploy controller.
+
+    Each run: a PyBullet robot standing in its default pose with dynamics drawn uniformly from
+    the policy's own training ranges, the controller's ramp, then ``seconds`` of policy with
+    one shove of ``shove_speed`` m/s at ``shove_at`` s.
+
+    Args:
+        policy: Policy bundle or run (a run: its newest checkpoint).
+        config: The test.
+        progress: Called with the number of runs done after each run.
+
+    Returns:
+        ``policy``, ``passed`` (runs without a trip that ended ≥ ``min_distance`` m from their
+        start), ``mean_distance_m`` and ``runs`` (each: seed, trip or None, distance m,
+        seconds run).
+    """
+    from robot_deploy.backends.sim import SimBackend
+    from sim_training.randomization import sample_dynamics
+
+    bundle = PolicyBundle.load(policy)
+    rows = []
+    for k in range(config.runs):
+        rng = np.random.default_rng(config.seed + k)
+        dynamics = sample_dynamics(bundle.config.env.ranges, rng)
+        angle = rng.uniform(-np.pi, np.pi)
+        shove = config.shove_speed * np.array([np.cos(angle), np.sin(angle), 0.0])
+        robot = SimBackend(bundle.robot, dynamics, physics_hz=config.physics_hz)
+        robot.connect()
+        try:
+            start = robot.base_pose()[0].copy()
+            pushed = [False]
+
+            def on_step(t: float, state: Any, action: np.ndarray, robot: Any = robot,
+                        pushed: list = pushed, shove: np.ndarray = shove) -> None:
+                if t >= config.shove_at and not pushed[0]:
+                    robot.shove(shove)
+                    pushed[0] = True
+
+            result = PolicyController(bundle, robot).run(
+                config.seconds, ramp_seconds=config.ramp_seconds, on_step=on_step)
+            distance = float(np.hypot(*(robot.base_pose()[0] - start)[:2]))
+        finally:
+            robot.close()
+        rows.append({"seed": config.seed + k, "trip": result.trip, "distance_m": distance,
+                     "seconds": result.seconds})
+        if progress is not None:
+            progress(k + 1)
+    passed = sum(1 for r in rows if r["trip"] is None and r["distance_m"] >= config.min_distance)
+    return {"policy": str(policy), "passed": passed,
+            "mean_distance_m": float(np.mean([r["distance_m"] for r in rows])), "runs": rows}
+
+
+def pick(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The rule's choice: most runs passed, ties by mean distance, then the first given."""
+    if not results:
+        raise ValueError("pick needs at least one result")
+    return max(results, key=lambda r: (r["passed"], r["mean_distance_m"]))
+
+
+def bench_robustness(policies: Sequence[Path], config: RobustnessConfig | None = None,
+                     progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
+    """Start-and-shove runs on PyBullet for each policy, and the one the rule picks.
+
+    The checkpoint rule of the shipped bundles (``data/policies/README.md``): it chooses
+    among a run's checkpoints without looking at MuJoCo or the held-out robots, which stay
+    judges.
+
+    Args:
+        policies: Bundles, runs or copies of a run's checkpoints.
+        config: The test (default :class:`RobustnessConfig`).
+        progress: Called with (runs done, runs in all, policy being run).
+
+    Returns:
+        The JSON-ready figures: ``config``, one :func:`robustness_runs` entry per policy in
+        ``policies`` and the ``pick``'s path.
+    """
+    config = config or RobustnessConfig()
+    total = config.runs * len(policies)
+    out = []
+    for i, path in enumerate(policies):
+        def step(done: int, i: int = i, path: Path = path) -> None:
+            if progress is not None:
+                progress(i * config.runs + done, total, str(path))
+
+        out.append(robustness_runs(path, config, step))
+    return {"config": asdict(config), "policies": out, "pick": pick(out)["policy"]}

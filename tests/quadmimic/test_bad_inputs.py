@@ -155,6 +155,12 @@ CASES: list[Case] = [
                                                   str(t / "o.json"), "--held-out",
                                                   _write(t / "h.json", '{"robots": 3}')],
      ("h.json",), ("o.json",)),
+    ("bench-robustness-missing-policy", lambda t, p: ["bench", "robustness", "--json",
+                                                      str(t / "o.json"), "--policy",
+                                                      str(t / "nope")], ("nope",), ("o.json",)),
+    ("bench-robustness-no-runs", lambda t, p: ["bench", "robustness", "--json",
+                                               str(t / "o.json"), "--policy", str(p), "--runs",
+                                               "0"], ("runs",), ("o.json",)),
 ]
 
 
