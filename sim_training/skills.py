@@ -116,13 +116,18 @@ def skill_rows(policies: str | Path, repo: str | Path | None = None) -> list[dic
 
 
 def _warm_start(init_from: str) -> str:
-    """A warm start as a reader wants it: a bundle's name, or a run's name and sample count."""
+    """A warm start as a reader wants it.
+
+    A copy of one of a run's checkpoints reads as the run's name and sample count; anything
+    else as the path given (a run may share its name with the bundle written from it, so the
+    name alone would read as the row itself).
+    """
     name = Path(init_from).name
     if "@" in name:  # a run directory kept at one of its checkpoints: "<run>@<samples>"
         run, step = name.split("@", 1)
         if step.isdigit():
             return f"`{run}` at {int(step) / 1e3:.0f} k"
-    return f"`{name}`"
+    return f"`{Path(init_from).as_posix()}`"
 
 
 def _pct(v: float | None) -> str:

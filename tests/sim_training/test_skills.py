@@ -25,6 +25,10 @@ def test_every_bundle_has_a_row_with_its_figures():
     for r in rows:
         if r["strip"]:
             assert f"(data/policies/{r['name']}/strip.png)" in table
+        line = next(ln for ln in table.splitlines() if ln.startswith(f"| `{r['name']}` |"))
+        assert line.split(" | ")[3] != f"`{r['name']}`"  # no row is its own warm start
+    a1_trot = next(ln for ln in table.splitlines() if ln.startswith("| `a1_trot` |"))
+    assert "`data/training/a1_trot`" in a1_trot  # the root run, not the bundle
 
 
 def test_skills_command(tmp_path):
