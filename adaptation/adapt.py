@@ -163,6 +163,7 @@ class AdaptationSession:
 
         result = controller.run(self.config.rollout_seconds,
                                 ramp_seconds=self.config.ramp_seconds, on_step=on_step)
+        result.raise_if_interrupted()  # a cut rollout is not recorded; the session resumes
         planned = int(np.ceil(self.config.rollout_seconds / controller.policy_dt - 1e-9))
         rewards = np.array([s[3] for s in steps]) if steps else np.zeros(0)
         return {"z": np.asarray(z, float).tolist(),
@@ -229,7 +230,8 @@ def latent_return(bundle: PolicyBundle, robot: Robot, z: np.ndarray | None, *,
                     ctl: PolicyController = controller, acc: list[float] = rewards) -> None:
             acc.append(step_reward(state, ctl.ref.state(t), rm, bundle.config.env.reward)[0])
 
-        controller.run(seconds, ramp_seconds=ramp_seconds, on_step=on_step)
+        controller.run(seconds, ramp_seconds=ramp_seconds,
+                       on_step=on_step).raise_if_interrupted()
         planned = int(np.ceil(seconds / controller.policy_dt - 1e-9))
         totals.append(sum(rewards) / planned)
     return float(np.mean(totals))

@@ -396,6 +396,7 @@ def evaluation_rollout(bundle: PolicyBundle, actor: OnnxActor, rig: Rig,
         last["tilt"] = max(last["tilt"], tilt)
 
     result = ctl.run(cfg.rollout_seconds, ramp_seconds=cfg.ramp_seconds, on_step=on_step)
+    result.raise_if_interrupted()
     planned = int(np.ceil(cfg.rollout_seconds / ctl.policy_dt - 1e-9))
     ref_shift = yaw_matrix(turn) @ (ctl.ref.state(planned * ctl.policy_dt).root_pos
                                     - ctl.ref.state(0.0).root_pos)

@@ -56,6 +56,7 @@ def _run_once(bundle: PolicyBundle, actor: OnnxActor, backend: str, seconds: flo
             finally:
                 robot.close()
             counters = emulator.counters()
+    result.raise_if_interrupted()
     periods = np.asarray(result.command_periods_ms)
     jitter = np.abs(periods - 2.0)
     return {"scheduler": result.scheduler, "commands": result.commands,
@@ -194,6 +195,7 @@ def robustness_runs(policy: Path, config: RobustnessConfig,
 
             result = PolicyController(bundle, robot).run(
                 config.seconds, ramp_seconds=config.ramp_seconds, on_step=on_step)
+            result.raise_if_interrupted()
             distance = float(np.hypot(*(robot.base_pose()[0] - start)[:2]))
         finally:
             robot.close()

@@ -74,6 +74,16 @@ class RunResult:
     scheduler: str = "normal"
     start_wait_s: float | None = None
 
+    def raise_if_interrupted(self) -> None:
+        """Raise :class:`KeyboardInterrupt` if a signal (SIGTERM, Ctrl-C) stopped the run.
+
+        :meth:`PolicyController.run` takes the signal itself so that the robot always ends in
+        damping; code that loops over runs (benchmarks, adaptation sessions) calls this after
+        each one, so that the loop stops too instead of starting the next run on a cut one.
+        """
+        if self.stopped_by == "signal":
+            raise KeyboardInterrupt
+
 
 def wait_for_state(robot: Robot, timeout: float, max_age: float = 0.02) -> RobotState:
     """Connect and return the first valid, fresh state, or raise after ``timeout`` s.

@@ -71,3 +71,34 @@ def test_start_and_shove_runs_are_seeded_and_counted():
     hard = RobustnessConfig(runs=1, seconds=1.5, shove_at=0.5, shove_speed=6.0)
     knocked = bench_robustness([A1_TROT], hard)["policies"][0]
     assert knocked["runs"][0]["trip"] is not None and knocked["passed"] == 0
+
+
+@pytest.mark.slow
+def test_a_signal_stops_the_whole_benchmark_not_just_one_run():
+    """SIGTERM during a run: the controller damps the robot and the benchmark stops there
+    (a real signal to this process; before, the next run started)."""
+    import os
+    import signal
+    import threading
+
+    from robot_deploy.bench import RobustnessConfig, bench_robustness
+
+    done: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)  # outside a run: harmless
+    stop = threading.Event()
+
+    def terminate() -> None:  # every 0.2 s, so one lands inside the first run's seconds
+        while not stop.wait(0.2):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=terminate, daemon=True)
+    try:
+        thread.start()
+        with pytest.raises(KeyboardInterrupt):
+            bench_robustness([A1_TROT], RobustnessConfig(runs=3, seconds=6.0),
+                             progress=lambda d, total, what: done.append(d))
+    finally:
+        stop.set()
+        thread.join()
+        signal.signal(signal.SIGTERM, previous)
+    assert done == []  # the first run was cut and nothing after it ran

@@ -103,3 +103,12 @@ def test_dry_run_sends_only_damping(tiny_policy):
     assert result.commands > 50 and result.policy_steps > 0  # the policy did run
     assert sent and all(c.kp.max() == 0.0 for c in sent)  # but no motor got a position gain
     backend.close()
+
+
+def test_raise_if_interrupted_only_after_a_signal():
+    from robot_deploy.controller import RunResult
+
+    for reason in ("time", "safety", "error", "no_start"):
+        RunResult(stopped_by=reason).raise_if_interrupted()
+    with pytest.raises(KeyboardInterrupt):
+        RunResult(stopped_by="signal").raise_if_interrupted()

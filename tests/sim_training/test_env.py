@@ -396,7 +396,7 @@ def test_env_config_file_merges_nested_tables_and_names_the_file(tmp_path):
     assert shipped.push_speed > 0 and not shipped.sensor_noise.silent
     assert shipped.standing_start_fraction == 0.25
     smooth = env_config_from(REPO / "data" / "training" / "env_smooth.json")
-    assert smooth.reward.action_rate_weight == 0.1 and smooth.ranges == shipped.ranges
+    assert smooth.reward.action_rate_weight == 0.25 and smooth.ranges == shipped.ranges
     bad = tmp_path / "bad.json"
     bad.write_text('{"sensor_noise": {"gyro": -1}}')
     with pytest.raises(ConfigError, match=r"bad\.json.*gyro"):
