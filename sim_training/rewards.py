@@ -8,7 +8,8 @@ term's value in ``info["reward_terms"]`` so training can log them.
 The one registry of terms is :data:`REWARD_TERMS` (name → pure function of robot quantities,
 reference quantities and the config), as mujoco_playground's ``reward_config.scales``:
 :data:`TRAINING_TERMS` are the five of the paper, which need the simulator's base position
-and velocity; :data:`MEASURABLE_TERMS` are what a robot measures (encoders, IMU), the return
+and velocity; :data:`REGULARIZATION_TERMS` (the action rate) join them in training only when
+weighted; :data:`MEASURABLE_TERMS` are what a robot measures (encoders, IMU), the return
 adaptation maximises on hardware. Every stage takes term names from here.
 """
 
