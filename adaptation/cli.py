@@ -62,12 +62,18 @@ def adapt_command(
     """Search the latent z of a frozen policy on a robot by AWR (resumable session)."""
     from motion_retarget.cli import console
 
-    summary = adapt_with_progress(policy, session, backend=backend, robot=robot,
-                                  interface=interface, robot_ip=robot_ip, port=port,
-                                  local_port=local_port, domain=domain,
-                                  control_port=control_port, dynamics=dynamics, motion=motion,
-                                  rollouts=rollouts, rollout_seconds=rollout_seconds,
-                                  per_update=per_update, out=out, gif=gif)
+    try:
+        summary = adapt_with_progress(policy, session, backend=backend, robot=robot,
+                                      interface=interface, robot_ip=robot_ip, port=port,
+                                      local_port=local_port, domain=domain,
+                                      control_port=control_port, dynamics=dynamics,
+                                      motion=motion, rollouts=rollouts,
+                                      rollout_seconds=rollout_seconds, per_update=per_update,
+                                      out=out, gif=gif)
+    except KeyboardInterrupt:  # SIGTERM or Ctrl-C: the robot is damped, the cut rollout dropped
+        console.print(f"stopped; the recorded rollouts are kept: resume with "
+                      f"quadmimic adapt {policy} --session {session}", highlight=False)
+        raise typer.Exit(130) from None
     console.print_json(data={k: v for k, v in summary.items() if k != "returns"})
 
 
