@@ -83,11 +83,7 @@ MUJOCO_TRACKING = 0.75
 """Lateral and yaw tracking a skill keeps in MuJoCo where its reference moves that way (the
 windowed ratio of ``quadmimic eval``; another engine, so below the PyBullet threshold)."""
 
-MUJOCO_TRACKS_LESS: dict[str, str] = {
-    "go2_sidesteps": "side-steps 65 % as far as the reference in MuJoCo (95 % in PyBullet), "
-                     "without a fall; its later checkpoints that side-step further in "
-                     "PyBullet (0.16 M samples: 96 %) trip in MuJoCo",
-}
+MUJOCO_TRACKS_LESS: dict[str, str] = {}
 """Bundles measured to track less than :data:`MUJOCO_TRACKING` in MuJoCo (strict)."""
 
 
