@@ -54,8 +54,9 @@ from motion_retarget.errors import DynamicsError, QuadmimicError
 from motion_retarget.kinematics import robot_model
 from robot_deploy.controller import PolicyController
 from robot_deploy.noise import NoisyRobot
-from robot_deploy.robot import JointCommand, RobotState, RobotWrapper
+from robot_deploy.robot import RobotState
 from robot_deploy.safety import SafetyConfig, SafetyLayer
+from robot_deploy.shove import ShovedRobot
 from sim_training.bundle import PolicyBundle
 from sim_training.dynamics import DYNAMICS_KEYS, NOMINAL, dynamics_from
 from sim_training.evaluate import _progress
@@ -269,32 +270,6 @@ def rollout_seed(seed: int, stream: str, index: int) -> int:
     """The seed of rollout ``index`` of a stream (:data:`STREAMS`) of a benchmark seed."""
     seq = np.random.SeedSequence([int(seed), STREAMS[stream], int(index)])
     return int(seq.generate_state(1, np.uint32)[0])
-
-
-class ShovedRobot(RobotWrapper):
-    """A simulated backend that applies one planned shove when its clock reaches a time.
-
-    Args:
-        inner: A simulated backend (it has ``shove``).
-    """
-
-    def __init__(self, inner: SimBackend | MujocoBackend) -> None:
-        super().__init__(inner)
-        self._plan: tuple[float, np.ndarray] | None = None
-        self.shoves = 0
-
-    def plan(self, at: float, velocity: np.ndarray) -> None:
-        """Add ``velocity`` (3,) m/s to the base once the clock passes ``at`` (s)."""
-        self._plan = (at, np.asarray(velocity, dtype=np.float64))
-
-
-    def command(self, cmd: JointCommand) -> None:
-        """Send the command, then shove if the planned time has come."""
-        self.inner.command(cmd)
-        if self._plan is not None and self.inner.now() >= self._plan[0]:
-            self.inner.shove(self._plan[1])
-            self._plan = None
-            self.shoves += 1
 
 
 class Rig:

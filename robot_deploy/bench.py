@@ -23,6 +23,7 @@ import numpy as np
 
 from motion_retarget.errors import QuadmimicError
 from robot_deploy.controller import PolicyController
+from robot_deploy.shove import ShovedRobot
 from sim_training.bundle import PolicyBundle
 from sim_training.export import OnnxActor
 
@@ -136,7 +137,7 @@ class RobustnessConfig:
     shove_speed: float = 0.3
     """Horizontal base velocity (m/s) added once, in a seeded direction."""
     shove_at: float = 3.0
-    """Policy time (s) of the shove."""
+    """Time (s) of the shove on the robot's clock, counted from the end of the ramp."""
     min_distance: float = 3.0
     """A run counts when it ends without a safety trip this far (m) from its start."""
     ramp_seconds: float = 1.0
@@ -159,7 +160,8 @@ def robustness_runs(policy: Path, config: RobustnessConfig,
 
     Each run: a PyBullet robot standing in its default pose with dynamics drawn uniformly from
     the policy's own training ranges, the controller's ramp, then ``seconds`` of policy with
-    one shove of ``shove_speed`` m/s at ``shove_at`` s.
+    one shove of ``shove_speed`` m/s at ``shove_at`` s of the robot's clock after the ramp
+    (:class:`~robot_deploy.shove.ShovedRobot`).
 
     Args:
         policy: Policy bundle or run (a run: its newest checkpoint).
@@ -185,16 +187,10 @@ def robustness_runs(policy: Path, config: RobustnessConfig,
         robot.connect()
         try:
             start = robot.base_pose()[0].copy()
-            pushed = [False]
-
-            def on_step(t: float, state: Any, action: np.ndarray, robot: Any = robot,
-                        pushed: list = pushed, shove: np.ndarray = shove) -> None:
-                if t >= config.shove_at and not pushed[0]:
-                    robot.shove(shove)
-                    pushed[0] = True
-
-            result = PolicyController(bundle, robot).run(
-                config.seconds, ramp_seconds=config.ramp_seconds, on_step=on_step)
+            shoved = ShovedRobot(robot)
+            shoved.plan(robot.now() + config.ramp_seconds + config.shove_at, shove)
+            result = PolicyController(bundle, shoved).run(config.seconds,
+                                                          ramp_seconds=config.ramp_seconds)
             result.raise_if_interrupted()
             distance = float(np.hypot(*(robot.base_pose()[0] - start)[:2]))
         finally:
