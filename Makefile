@@ -1,10 +1,12 @@
 # The whole set-up: `make demo` (install + main job) and `make test`.
+# `make test`: the suite without the minutes-long end-to-end tests (marked slow), on every
+# core (pytest-xdist); `make test-all`: all of it, as CI runs it (.ci/run).
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-all lint bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -19,9 +21,15 @@ $(STAMP): $(BIN)/python pyproject.toml
 demo: $(STAMP)
 	$(BIN)/quadmimic demo
 
+PYTEST := $(BIN)/python -m pytest -q -n auto --durations=15
+
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(PYTEST) -m "not slow"
+
+test-all: $(STAMP)
+	$(BIN)/ruff check .
+	$(PYTEST)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

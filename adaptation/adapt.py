@@ -21,37 +21,18 @@ from typing import Any
 
 import numpy as np
 
-from adaptation.awr import AWRConfig, awr_update
+from adaptation.awr import awr_update
+from adaptation.config import AdaptConfig
 from adaptation.returns import step_reward
-from motion_retarget.errors import QuadmimicError
-from motion_retarget.fileio import atomic_write, atomic_write_text
 from motion_retarget.kinematics import robot_model
+from quadmimic.core.errors import ConfigError, QuadmimicError
+from quadmimic.core.fileio import atomic_write, atomic_write_text, read_table
 from robot_deploy.controller import PolicyController
 from robot_deploy.robot import Robot, RobotState
 from robot_deploy.safety import SafetyLayer
 from sim_training.bundle import PolicyBundle
 from sim_training.config import from_dict, to_dict
 from sim_training.export import OnnxActor
-
-
-@dataclass(frozen=True)
-class AdaptConfig:
-    """Settings of an adaptation session."""
-
-    rollouts: int = 20
-    """Rollouts in total."""
-    rollouts_per_update: int = 4
-    """Rollouts between AWR updates of the search distribution."""
-    rollout_seconds: float = 4.0
-    """Policy time per rollout (s)."""
-    ramp_seconds: float = 0.5
-    """Start-up ramp to the default pose before each rollout (s)."""
-    init_std: float = 1.0
-    """Initial search standard deviation (the encoder's prior is N(0, I))."""
-    seed: int = 0
-    """Seed of the latent draws."""
-    awr: AWRConfig = field(default_factory=AWRConfig)
-    """The AWR update's settings."""
 
 
 @dataclass
@@ -89,9 +70,13 @@ class AdaptationSession:
             raise QuadmimicError("this policy has no latent to adapt (robust baseline)")
         meta = self.dir / "session.json"
         if meta.is_file():
-            saved = json.loads(meta.read_text())
-            self.config = from_dict(AdaptConfig, saved["config"])
-            motion = saved["motion"]
+            saved = read_table(meta, ConfigError, "adaptation session file")
+            try:
+                self.config = from_dict(AdaptConfig, saved["config"])
+                motion = str(saved["motion"])
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                raise ConfigError(f"not an adaptation session: {exc!s} (config and motion "
+                                  "expected)", meta) from None
         else:
             self.config = config or AdaptConfig()
             motion = str(motion or self.bundle.motion_path)
@@ -108,19 +93,7 @@ class AdaptationSession:
 
     # ------------------------------------------------------------------ bookkeeping
     def _load_records(self) -> list[dict[str, Any]]:
-        path = self.dir / "rollouts.jsonl"
-        if not path.is_file():
-            return []
-        records = []
-        for line in path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:  # a torn last line: that rollout did not finish
-                break
-            if rec.get("index") != len(records) or not (self.dir / rec["file"]).is_file():
-                break
-            records.append(rec)
-        return records
+        return finished_rollouts(self.dir)
 
     def search_state(self) -> SearchState:
         """The distribution after replaying every finished rollout's update."""
@@ -203,6 +176,61 @@ class AdaptationSession:
             if progress is not None:
                 progress(rec)
         return self.search_state()
+
+
+def finished_rollouts(session_dir: str | Path) -> list[dict[str, Any]]:
+    """The records of a session's finished rollouts, in order (``rollouts.jsonl``).
+
+    A record: ``index``, ``file`` (its steps, relative to the session), ``z``, ``return``,
+    ``stopped_by``, ... Reading stops at a torn line or a record whose file is missing (that
+    rollout did not finish). An empty list when the session has no log yet.
+    """
+    session_dir = Path(session_dir)
+    path = session_dir / "rollouts.jsonl"
+    if not path.is_file():
+        return []
+    records: list[dict[str, Any]] = []
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:  # a torn last line: that rollout did not finish
+            break
+        if rec.get("index") != len(records) or not (session_dir / rec["file"]).is_file():
+            break
+        records.append(rec)
+    return records
+
+
+def best_latent(session_dir: str | Path) -> np.ndarray:
+    """The latent (z_dim,) of a session's best rollout (highest return) in ``rollouts.jsonl``.
+
+    A torn last line (a rollout that did not finish) is skipped; blank lines are ignored.
+
+    Raises:
+        QuadmimicError: ``session_dir`` is no adaptation session (no ``rollouts.jsonl``), or
+            it has no finished rollout yet.
+        ConfigError: A line (not the last) that is not a rollout record, located.
+    """
+    session_dir = Path(session_dir)
+    path = session_dir / "rollouts.jsonl"
+    if not path.is_file():
+        raise QuadmimicError(f"{session_dir} is not an adaptation session (no rollouts.jsonl)")
+    records = []
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            records.append((float(rec["return"]), np.asarray(rec["z"], dtype=np.float64)))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            if number == len(lines):  # a torn last line: that rollout did not finish
+                break
+            raise ConfigError('not a rollout record ({"z": [...], "return": x, ...})', path,
+                              number) from None
+    if not records:
+        raise QuadmimicError(f"{session_dir} has no finished rollout yet")
+    return max(records, key=lambda r: r[0])[1]
 
 
 def latent_return(bundle: PolicyBundle, robot: Robot, z: np.ndarray | None, *,

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from adaptation.adapt import AdaptationSession, AdaptConfig, latent_return
+from adaptation.adapt import AdaptationSession, latent_return
+from adaptation.config import AdaptConfig
 from robot_deploy.backends.sim import SimBackend
 from sim_training.bundle import PolicyBundle
 

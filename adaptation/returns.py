@@ -16,8 +16,8 @@ import numpy as np
 import pinocchio as pin
 
 from motion_retarget.kinematics import RobotModel
+from quadmimic.core.geometry import quat_to_matrix, yaw_matrix, yaw_of
 from robot_deploy.robot import RobotState
-from sim_training.geometry import quat_to_matrix, yaw_matrix, yaw_of
 from sim_training.reference import RefState
 from sim_training.rewards import MEASURABLE_TERMS, RewardConfig, weighted_reward
 

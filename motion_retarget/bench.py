@@ -31,7 +31,7 @@ RETARGET_TARGETS = {
     "contact_agreement_min": 0.85,
     "end_to_end_frames_per_second": 1200.0,
 }
-"""Targets of the retargeting issue, on the locomotion parts of the clips."""
+"""Quality targets a retargeted clip meets, on the locomotion parts of the clips."""
 
 
 def unseen_variants(clip: Clip, rng: np.random.Generator) -> dict[str, Clip]:

@@ -7,37 +7,36 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-console = Console(stderr=True)
+from quadmimic.core.console import console, progress_bar
+from quadmimic.core.options import count, non_negative, output_file, positive
 
 motion_app = typer.Typer(help="Inspect reference motion files.", no_args_is_help=True)
-
-
-def progress_bar() -> Progress:
-    """A rich progress bar with count, elapsed time and rate, on stderr."""
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TextColumn("{task.fields[rate]}"), console=console,
-                    transient=False)
 
 
 def retarget_command(
     clip: Annotated[Path, typer.Argument(help="Clip: keypoint text (.txt) or BVH (.bvh); with "
                                          "--from, another robot's motion file.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Motion file to write.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Motion file to write.",
+                                      callback=output_file)],
     robot: Annotated[str, typer.Option(help="Robot: a1, laikago, go1, go2.")] = "a1",
-    report: Annotated[Path | None, typer.Option(help="Quality report JSON.")] = None,
-    preview: Annotated[Path | None, typer.Option(help="Preview GIF (robot beside clip).")] = None,
+    report: Annotated[Path | None, typer.Option(help="Quality report JSON.",
+                                                callback=output_file)] = None,
+    preview: Annotated[Path | None, typer.Option(help="Preview GIF (robot beside clip).",
+                                                 callback=output_file)] = None,
     preview_style: Annotated[str, typer.Option(
         help="Preview: mesh (the robot's meshes, TinyRenderer) or stick (faster).")] = "mesh",
-    start: Annotated[float | None, typer.Option(help="Start time in the clip (s).")] = None,
-    end: Annotated[float | None, typer.Option(help="End time in the clip (s).")] = None,
+    start: Annotated[float | None, typer.Option(help="Start time in the clip (s).",
+                                                callback=non_negative)] = None,
+    end: Annotated[float | None, typer.Option(help="End time in the clip (s).",
+                                              callback=positive)] = None,
     up: Annotated[str, typer.Option(help="Up axis of the clip: y or z.")] = "y",
     units: Annotated[str | None, typer.Option(help="m, cm or mm (default: m; BVH: auto).")] = None,
-    fps: Annotated[float | None, typer.Option(help="Frame rate of a text clip (Hz).")] = None,
-    scale: Annotated[float | None, typer.Option(help="Animal→robot scale (default: auto).")] = None,
+    fps: Annotated[float | None, typer.Option(help="Frame rate of a text clip (Hz).",
+                                              callback=positive)] = None,
+    scale: Annotated[float | None, typer.Option(help="Animal→robot scale (default: auto).",
+                                                callback=positive)] = None,
     roles: Annotated[Path | None, typer.Option(
         help="Roles file (JSON or TOML): which joints of the clip are pelvis, neck, hips and "
         "toes (FR, FL, RR, RL), and its up axis, units, handedness.")] = None,
@@ -52,12 +51,12 @@ def retarget_command(
         "retarget robot to robot.")] = None,
 ) -> None:
     """Retarget a dog clip (or another robot's motion) onto a robot: a motion_imitation file."""
-    from motion_retarget.errors import ClipFormatError
     from motion_retarget.job import ClipOptions, load_clip_window, retarget_file
-    from motion_retarget.motion import load_motion
+    from motion_retarget.motion_file import load_motion
     from motion_retarget.preview import STYLES
     from motion_retarget.retarget import RetargetConfig
-    from motion_retarget.robots import get_robot
+    from quadmimic.core.errors import ClipFormatError
+    from quadmimic.core.robots import get_robot
 
     for name in (robot, from_robot):
         if name is not None:
@@ -116,17 +115,19 @@ def print_report(rep: dict) -> None:
 @motion_app.command("preview")
 def preview_command(
     motion: Annotated[Path, typer.Argument(help="Motion file (motion_imitation JSON).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="GIF to write.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="GIF to write.",
+                                      callback=output_file)],
     robot: Annotated[str, typer.Option(help="Robot the motion is for.")] = "a1",
-    max_frames: Annotated[int, typer.Option(help="At most this many GIF frames.")] = 120,
+    max_frames: Annotated[int, typer.Option(help="At most this many GIF frames.",
+                                            callback=count)] = 120,
     style: Annotated[str, typer.Option(
         help="mesh (the robot's meshes, TinyRenderer) or stick (faster).")] = "mesh",
 ) -> None:
     """Render a motion file as a GIF (headless)."""
-    from motion_retarget.errors import MotionFormatError
-    from motion_retarget.motion import load_motion
+    from motion_retarget.motion_file import load_motion
     from motion_retarget.preview import STYLES, render_gif
-    from motion_retarget.robots import get_robot
+    from quadmimic.core.errors import MotionFormatError
+    from quadmimic.core.robots import get_robot
 
     if style not in STYLES:
         raise MotionFormatError(f"--style {style!r}: expected mesh or stick", motion)
@@ -140,7 +141,7 @@ def info_command(
     motion: Annotated[Path, typer.Argument(help="Motion file (motion_imitation JSON).")],
 ) -> None:
     """Print a motion file's frame count, duration and loop settings as JSON."""
-    from motion_retarget.motion import load_motion
+    from motion_retarget.motion_file import load_motion
 
     m = load_motion(motion)
     typer.echo(json.dumps({"frames": m.num_frames, "frame_duration": m.frame_duration,

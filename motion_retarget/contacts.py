@@ -48,7 +48,7 @@ def ground_levels(toe_heights: np.ndarray, percentile: float = 5.0) -> np.ndarra
     """Per-toe ground level (4,) m: a low percentile of each toe keypoint's height.
 
     A toe keypoint marks a site on the paw, not its sole, so each sits at its own height when
-    planted (front toes of the shared clips at about 2 cm, hind toes at about 0.5 cm).
+    planted (front toes of the dog clips at about 2 cm, hind toes at about 0.5 cm).
     """
     return np.percentile(toe_heights, percentile, axis=0)
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from motion_retarget.errors import RetargetError
 from motion_retarget.kinematics import robot_model
 from motion_retarget.motion import Motion, heading_change
+from quadmimic.core.errors import RetargetError
 
 HEADING_TOLERANCE = 0.05
 """A cycle turning less than this (rad) is written without cycle-offset rotation, so a

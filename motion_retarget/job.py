@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from motion_retarget.cycle import Cycle, cut_cycle, find_cycle
-from motion_retarget.fileio import atomic_write_text
 from motion_retarget.mocap import (
     AI4ANIMATION_NAMES,
     AI4ANIMATION_TEXT_NAMES,
@@ -25,13 +24,15 @@ from motion_retarget.mocap import (
     load_clip,
     resolve_roles,
 )
-from motion_retarget.motion import load_motion, save_motion, window
+from motion_retarget.motion import window
+from motion_retarget.motion_file import load_motion, save_motion
 from motion_retarget.preview import DOG_PARENTS, render_gif
 from motion_retarget.quality import quality_report
 from motion_retarget.retarget import RetargetConfig, RetargetResult, retarget
 from motion_retarget.robot_clip import PARENTS as ROBOT_PARENTS
 from motion_retarget.robot_clip import clip_from_motion
 from motion_retarget.roles import load_roles
+from quadmimic.core.fileio import atomic_write_text
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class ClipOptions:
     """How to read a clip file."""
 
     up: str = "y"
-    """Up axis of the file: ``"y"`` (the shared dog clips, BVH) or ``"z"``."""
+    """Up axis of the file: ``"y"`` (the dog clips of ``data/mocap``, BVH) or ``"z"``."""
     units: str | None = None
     """Length unit: ``"m"``, ``"cm"``, ``"mm"``; None = the loader's default (text: m,
     BVH: inferred from the skeleton's size)."""
@@ -79,6 +80,14 @@ def load_clip_window(path: str | Path, options: ClipOptions | None = None) -> An
     return clip
 
 
+def preview_title(robot: str, clip: str | Path) -> str:
+    """A preview's caption: the robot, then the clip it copies.
+
+    ASCII only: the renderer's font (Pillow's default) has no arrows.
+    """
+    return f"{robot} <- {Path(clip).stem}"
+
+
 def retarget_file(
     clip_path: str | Path,
     robot: str,
@@ -101,7 +110,7 @@ def retarget_file(
         clip_path: Keypoint text or BVH clip; with ``source_robot``, a reference motion of
             that robot (motion_imitation JSON), whose loop mode and cycle-offset flags the
             written motion keeps.
-        robot: Robot name (see ``motion_retarget.robots.robot_names()``).
+        robot: Robot name (see ``quadmimic.core.robots.robot_names()``).
         out: Motion file to write (motion_imitation JSON).
         report: Optional quality report JSON to write.
         preview: Optional GIF of the robot beside the clip.
@@ -153,7 +162,7 @@ def retarget_file(
         parents = ROBOT_PARENTS if source_robot is not None else clip.parents or DOG_PARENTS
         render_gif(result.motion, robot, preview, keypoints=result.keypoints, parents=parents,
                    style=preview_style,
-                   contacts=result.stance, title=f"{robot} ← {Path(clip_path).stem}")
+                   contacts=result.stance, title=preview_title(robot, clip_path))
         rep["preview_file"] = str(preview)
     if report is not None:
         atomic_write_text(report, json.dumps(rep, indent=2) + "\n")

@@ -14,8 +14,8 @@ import functools
 import numpy as np
 import pinocchio as pin
 
-from motion_retarget.errors import RobotSpecError
-from motion_retarget.robots import RobotSpec, get_robot
+from quadmimic.core.errors import RobotSpecError
+from quadmimic.core.robots import RobotSpec, get_robot
 
 
 class RobotModel:

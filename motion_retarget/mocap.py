@@ -11,13 +11,13 @@ stamp column (82 values). Keypoint names are those of the AI4Animation dog skele
 Left/right and handedness: the text clips come from AI4Animation, a Unity project, and Unity's
 frame is left-handed (x right, y up, z forward). They are therefore read as *left-handed* Y-up
 and turned into a right-handed Z-up frame by a reflection, (x, y, z) -> (x, z, y). In that
-frame the leg mapping of ``../shared/mocap_raw/SOURCE.md`` (shoulders/hips 6, 11, 16, 20 and
-toes 10, 15, 19, 23 = FR, FL, RR, RL; "trust the mapping, not the names") is geometrically
+frame the leg mapping of ``data/mocap/SOURCE.md`` (shoulders/hips 6, 11, 16, 20 and
+toes 10, 15, 19, 23 = FR, FL, RR, RL; the mapping holds, not the skeleton's names) is geometrically
 right: FR/RR keypoints lie on the body's right, and a body frame built with left = FL - FR
-points up. Reading the clips right-handed instead (the seed code's +90 deg rotation about x,
-``handedness="right"``) puts those keypoints on the body's left; the seed's A1 config used
+points up. Reading the clips right-handed instead (motion_imitation's +90 deg rotation about x,
+``handedness="right"``) puts those keypoints on the body's left; its A1 config used
 that rotation with the same leg mapping (so its legs were mirrored against its body frame),
-and its Laikago config, which made the shared ``reference_motions``, used the names instead.
+and its Laikago config, which made ``data/reference_motions``, used the names instead.
 Our motions are hence mirror images of those references (left and right legs swapped, turns
 reversed), a fact the retargeting tests check against ``dog_pace.txt``.
 
@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from motion_retarget.errors import ClipFormatError
+from quadmimic.core.errors import ClipFormatError
 
 __all__ = [
     "AI4ANIMATION_BVH_NAMES",

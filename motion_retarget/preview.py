@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from motion_retarget.fileio import atomic_write
 from motion_retarget.kinematics import RobotModel, robot_model
 from motion_retarget.mocap import AI4ANIMATION_PARENTS
 from motion_retarget.motion import Motion
+from quadmimic.core.fileio import atomic_write
 
 DOG_PARENTS = AI4ANIMATION_PARENTS
 """AI4Animation dog skeleton parents (27 keypoints), the default skeleton drawn."""
@@ -67,7 +67,7 @@ class MeshRenderer:
     def __init__(self, robot: str, width: int = 480, height: int = 360) -> None:
         import pybullet as pb
 
-        from motion_retarget.robots import get_robot
+        from quadmimic.core.robots import get_robot
 
         self.pb = pb
         self.spec = get_robot(robot)

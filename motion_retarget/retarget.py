@@ -22,15 +22,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from motion_retarget import contacts, ik
-from motion_retarget.errors import RetargetError
 from motion_retarget.kinematics import RobotModel, robot_model
 from motion_retarget.mocap import Clip
 from motion_retarget.motion import Motion
+from quadmimic.core.errors import RetargetError
 
 
 @dataclass(frozen=True)
 class RetargetConfig:
-    """How a clip is turned into a robot motion. Defaults suit the shared dog clips at 60 Hz."""
+    """How a clip is turned into a robot motion. Defaults suit the dog clips of ``data/mocap``."""
 
     scale: float | None = None
     """Animal-to-robot length scale; None = robot hip height / animal hip height."""

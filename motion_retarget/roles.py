@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from motion_retarget.errors import ClipFormatError
-from motion_retarget.fileio import read_table
+from quadmimic.core.errors import ClipFormatError
+from quadmimic.core.fileio import read_table
 
 ROLE_KEYS = ("pelvis", "neck", "hips", "toes")
 """Keys of a roles file that name keypoints."""

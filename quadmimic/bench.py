@@ -4,7 +4,7 @@ Each benchmark lives with its stage, as a function that returns the JSON-ready f
 ``retarget`` in :mod:`motion_retarget.bench`; ``env``, ``train`` and ``ray`` in
 :mod:`sim_training.bench`; ``deploy`` and ``robustness`` in :mod:`robot_deploy.bench`; ``adapt`` in
 :mod:`adaptation.bench` and ``transfer`` in :mod:`adaptation.transfer`. The commands here only
-resolve the defaults (the repo's data, the shared folder), write the JSON atomically and print.
+resolve the defaults (the repository's ``data/``), write the JSON atomically and print.
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ from typing import Annotated, Any
 
 import typer
 
-from quadmimic.paths import DATA, DEFAULT_CLIPS, SHARED
+from quadmimic.core.options import (
+    count,
+    ints_at_least,
+    non_negative,
+    output_file,
+    positive,
+    sched_priority,
+)
+from quadmimic.paths import DATA, DEFAULT_CLIPS
 
 bench_app = typer.Typer(help="Benchmarks; each writes a JSON file.", no_args_is_help=True)
 
@@ -25,30 +33,28 @@ TROT = DATA / "motions" / "a1_trot.txt"
 
 
 def _clip_dir(clips: Path | None) -> Path:
-    if clips is not None:
-        return clips
-    shared = SHARED / "mocap_raw"
-    return shared if shared.is_dir() else DEFAULT_CLIPS
+    return clips if clips is not None else DEFAULT_CLIPS
 
 
 def _write_json(path: Path, out: dict[str, Any]) -> None:
     """Write the figures to ``path`` atomically (indented JSON)."""
-    from motion_retarget.fileio import atomic_write_text
+    from quadmimic.core.fileio import atomic_write_text
 
     atomic_write_text(path, json.dumps(out, indent=2) + "\n")
 
 
 @bench_app.command("retarget")
 def bench_retarget_command(
-    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.",
+                                           callback=output_file)],
     clips: Annotated[Path | None, typer.Option(help="Folder of *_joint_pos.txt clips "
-                                               "(default: ../shared/mocap_raw).")] = None,
+                                               "(default: data/mocap).")] = None,
     robots: Annotated[str, typer.Option(help="Comma-separated robots.")] = "a1,laikago,go1,go2",
     variants: Annotated[bool, typer.Option(help="Also run unseen variants.")] = True,
 ) -> None:
     """Retarget every clip onto every robot (+ unseen variants); figures vs the targets."""
     from motion_retarget.bench import bench_retarget
-    from motion_retarget.cli import console, progress_bar
+    from quadmimic.core.console import console, progress_bar
 
     with progress_bar() as bar:
         task = bar.add_task("bench retarget", total=None, rate="")
@@ -65,16 +71,20 @@ def bench_retarget_command(
 
 @bench_app.command("env")
 def bench_env_command(
-    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.",
+                                           callback=output_file)],
     robot: Annotated[str, typer.Option(help="Robot.")] = "a1",
     motion: Annotated[Path | None, typer.Option(help="Motion file (default: the shipped "
                                                 "A1 trot).")] = None,
-    rounds: Annotated[int, typer.Option(help="Interleaved rounds (median taken).")] = 11,
-    vec_seconds: Annotated[float, typer.Option(help="Seconds per vector-env round.")] = 4.0,
-    envs_per_process: Annotated[int, typer.Option(help="Envs in each of the 2 processes.")] = 8,
+    rounds: Annotated[int, typer.Option(help="Interleaved rounds (median taken).",
+                                        callback=count)] = 11,
+    vec_seconds: Annotated[float, typer.Option(help="Seconds per vector-env round.",
+                                               callback=positive)] = 4.0,
+    envs_per_process: Annotated[int, typer.Option(help="Envs in each of the 2 processes.",
+                                                  callback=count)] = 8,
 ) -> None:
     """Env steps/s against raw PyBullet (ceiling) and the 2-process vector env overhead."""
-    from motion_retarget.cli import console
+    from quadmimic.core.console import console
     from sim_training.bench import bench_env
 
     with console.status("benchmarking the env (about a minute)"):
@@ -88,26 +98,29 @@ def bench_env_command(
 
 @bench_app.command("train")
 def bench_train_command(
-    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.",
+                                           callback=output_file)],
     motion: Annotated[Path | None, typer.Option(help="Motion (default: shipped A1 "
                                                 "trot).")] = None,
     run: Annotated[Path | None, typer.Option(help="A training run or bundle whose learning "
                                              "curve gives samples-to-threshold.")] = None,
     num_envs: Annotated[int | None, typer.Option(
-        help="Envs (default: the training default).")] = None,
-    num_workers: Annotated[int, typer.Option(help="Env processes.")] = 2,
+        help="Envs (default: the training default).", callback=count)] = None,
+    num_workers: Annotated[int, typer.Option(help="Env processes (0: in this one).",
+                                             callback=non_negative)] = 2,
     groups_per_worker: Annotated[int | None, typer.Option(
-        help="Env groups per process (default: the training default).")] = None,
+        help="Env groups per process (default: the training default).", callback=count)] = None,
     n_steps: Annotated[int | None, typer.Option(
-        help="Steps per env per update (default: the training default).")] = None,
-    rollouts: Annotated[int, typer.Option(help="PPO iterations to time.")] = 6,
+        help="Steps per env per update (default: the training default).",
+        callback=count)] = None,
+    rollouts: Annotated[int, typer.Option(help="PPO iterations to time.", callback=count)] = 6,
 ) -> None:
     """Training samples/s against env-only samples/s (same envs, same run).
 
     Env-only steps the very same envs (normalisation and noise wrappers included) with random
     actions, the way training steps them: group by group when the envs are grouped.
     """
-    from motion_retarget.cli import console
+    from quadmimic.core.console import console
     from sim_training.bench import bench_train
 
     with console.status("benchmarking training"):
@@ -120,12 +133,15 @@ def bench_train_command(
 
 @bench_app.command("ray")
 def bench_ray_command(
-    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
-    iterations: Annotated[int, typer.Option(help="PPO iterations per measurement.")] = 8,
-    num_envs: Annotated[int, typer.Option(help="Envs (in the trial's own process).")] = 4,
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.",
+                                           callback=output_file)],
+    iterations: Annotated[int, typer.Option(help="PPO iterations per measurement.",
+                                            callback=count)] = 8,
+    num_envs: Annotated[int, typer.Option(help="Envs (in the trial's own process).",
+                                          callback=count)] = 4,
 ) -> None:
     """Ray's overhead per PPO iteration: the same run locally and as a Ray Tune trial."""
-    from motion_retarget.cli import console
+    from quadmimic.core.console import console
     from sim_training.bench import bench_ray
 
     with console.status("benchmarking Ray"):
@@ -136,11 +152,12 @@ def bench_ray_command(
 
 @bench_app.command("deploy")
 def bench_deploy_command(
-    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.",
+                                           callback=output_file)],
     policy: Annotated[Path | None, typer.Option(help="Policy bundle or run (default: "
                                                 "the shipped A1 trot).")] = None,
     seconds: Annotated[float, typer.Option(help="Real-time run length (s) per "
-                                           "scheduling mode.")] = 10.0,
+                                           "scheduling mode.", callback=positive)] = 10.0,
     backend: Annotated[str, typer.Option(help="go1-udp: the emulator in its own process over "
                                          "the SDK's UDP (as on hardware); sim: physics "
                                          "thread in this process.")] = "go1-udp",
@@ -149,15 +166,18 @@ def bench_deploy_command(
                                                "0 = normal scheduling.")] = "0,49",
 ) -> None:
     """Policy inference p50/p99 and the 500 Hz command loop's period jitter p50/p99."""
-    from motion_retarget.cli import console
-    from motion_retarget.errors import QuadmimicError
+    from quadmimic.core.console import console
+    from quadmimic.core.errors import QuadmimicError
     from robot_deploy.bench import bench_deploy
 
-    try:
-        priorities = [int(p) for p in rt_priorities.split(",")]
-    except ValueError as exc:
-        raise QuadmimicError(f"--rt-priorities: comma-separated integers, got "
-                             f"{rt_priorities!r}") from exc
+    priorities = list(ints_at_least(rt_priorities, "--rt-priorities", 0))
+    for priority in priorities:
+        try:
+            sched_priority(priority)
+        except typer.BadParameter as exc:
+            raise typer.BadParameter(exc.message, param_hint="'--rt-priorities'") from None
+    if not priorities:
+        raise QuadmimicError("--rt-priorities: give at least one priority (0: normal)")
     out = bench_deploy(policy or DATA / "policies" / "a1_trot", seconds=seconds, backend=backend,
                        rt_priorities=priorities, status=console.status)
     _write_json(json_out, out)
@@ -166,20 +186,26 @@ def bench_deploy_command(
 
 @bench_app.command("robustness")
 def bench_robustness_command(
-    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.",
+                                           callback=output_file)],
     policy: Annotated[list[Path], typer.Option(help="Policy bundle, run or checkpoint copy "
                                                "(repeatable).")],
-    runs: Annotated[int, typer.Option(help="Runs per policy.")] = 8,
-    seconds: Annotated[float, typer.Option(help="Policy seconds per run.")] = 10.0,
-    seed: Annotated[int, typer.Option(help="Seed of the first run (run k: seed + k).")] = 100,
-    shove_speed: Annotated[float, typer.Option(help="Shove (m/s), once per run.")] = 0.3,
-    shove_at: Annotated[float, typer.Option(help="Policy time of the shove (s).")] = 3.0,
+    runs: Annotated[int, typer.Option(help="Runs per policy.", callback=count)] = 8,
+    seconds: Annotated[float, typer.Option(help="Policy seconds per run.",
+                                           callback=positive)] = 10.0,
+    seed: Annotated[int, typer.Option(help="Seed of the first run (run k: seed + k).",
+                                      callback=non_negative)] = 100,
+    shove_speed: Annotated[float, typer.Option(help="Shove (m/s), once per run.",
+                                               callback=non_negative)] = 0.3,
+    shove_at: Annotated[float, typer.Option(help="Policy time of the shove (s).",
+                                            callback=non_negative)] = 3.0,
     min_distance: Annotated[float, typer.Option(help="Distance (m) a run must cover "
-                                                "without a trip to count.")] = 3.0,
+                                                "without a trip to count.",
+                                                callback=non_negative)] = 3.0,
 ) -> None:
     """Start-and-shove runs on PyBullet under training-range dynamics; the rule's pick."""
-    from motion_retarget.cli import console, progress_bar
-    from motion_retarget.errors import QuadmimicError
+    from quadmimic.core.console import console, progress_bar
+    from quadmimic.core.errors import QuadmimicError
     from robot_deploy.bench import RobustnessConfig, bench_robustness
     from sim_training.bundle import PolicyBundle
 
@@ -204,18 +230,21 @@ def bench_robustness_command(
 
 @bench_app.command("adapt")
 def bench_adapt_command(
-    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.",
+                                           callback=output_file)],
     policy: Annotated[Path, typer.Option(help="Latent policy (bundle or run).")],
     dynamics: Annotated[Path, typer.Option(help="Held-out dynamics JSON (the 'real' robot).")],
     robust: Annotated[Path | None, typer.Option(help="Robust baseline policy (no "
                                                 "encoder).")] = None,
     motion: Annotated[Path | None, typer.Option(help="Motion (default: the policy's).")] = None,
-    eval_rollouts: Annotated[int, typer.Option(help="Rollouts per figure.")] = 3,
-    rollout_seconds: Annotated[float, typer.Option(help="Seconds per rollout.")] = 4.0,
+    eval_rollouts: Annotated[int, typer.Option(help="Rollouts per figure.",
+                                               callback=count)] = 3,
+    rollout_seconds: Annotated[float, typer.Option(help="Seconds per rollout.",
+                                                   callback=positive)] = 4.0,
 ) -> None:
     """Returns on held-out dynamics: robust, prior z, adapted after 5/10/20, nominal."""
     from adaptation.bench import bench_adapt
-    from motion_retarget.cli import console
+    from quadmimic.core.console import console
 
     with console.status("benchmarking adaptation"):
         out = bench_adapt(policy, dynamics, robust=robust, motion=motion,
@@ -226,7 +255,8 @@ def bench_adapt_command(
 
 @bench_app.command("transfer")
 def bench_transfer_command(
-    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.")],
+    json_out: Annotated[Path, typer.Option("--json", help="Where to write the results.",
+                                           callback=output_file)],
     policy: Annotated[list[Path] | None, typer.Option(help="Policy bundle (repeatable; "
                                                       "default: every shipped one).")] = None,
     held_out: Annotated[Path | None, typer.Option(help="Held-out robot file (default: "
@@ -235,30 +265,34 @@ def bench_transfer_command(
                                                "pybullet_nominal, mujoco_nominal and held-out "
                                                "names (default: all).")] = None,
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
-    rollout_seconds: Annotated[float, typer.Option(help="Seconds per rollout.")] = 4.0,
+    rollout_seconds: Annotated[float, typer.Option(help="Seconds per rollout.",
+                                                   callback=positive)] = 4.0,
     eval_rollouts: Annotated[int, typer.Option(help="Evaluation rollouts per figure and "
-                                               "seed.")] = 3,
+                                               "seed.", callback=count)] = 3,
     adapt_rollouts: Annotated[str, typer.Option(
         help="Comma-separated search rollout counts after which the adapted z is scored.")
     ] = "5,10,20",
-    per_update: Annotated[int, typer.Option(help="Search rollouts per AWR update.")] = 5,
-    markdown: Annotated[Path | None, typer.Option(help="Also write the table here.")] = None,
+    per_update: Annotated[int, typer.Option(help="Search rollouts per AWR update.",
+                                            callback=count)] = 5,
+    spread_latents: Annotated[int, typer.Option(
+        help="Training latents per seed scored on each held-out robot (the spread of returns "
+        "across z; 0: none).", callback=non_negative)] = 0,
+    markdown: Annotated[Path | None, typer.Option(help="Also write the table here.",
+                                                  callback=output_file)] = None,
 ) -> None:
     """Transfer: return, falls, progress on PyBullet, MuJoCo and held-out MuJoCo robots."""
-    from adaptation.transfer import (
-        TransferConfig,
-        bench_transfer,
-        load_held_out,
-        parse_ints,
-        select_robots,
-        shipped_bundles,
-    )
-    from motion_retarget.cli import console, progress_bar
-    from motion_retarget.fileio import atomic_write_text
+    from adaptation.rollouts import TransferConfig
+    from adaptation.transfer import bench_transfer, parse_ints, shipped_bundles
+    from adaptation.transfer_robots import load_held_out, select_robots
+    from quadmimic.core.console import console, progress_bar
+    from quadmimic.core.fileio import atomic_write_text
 
+    ints_at_least(seeds, "--seeds", 0)
+    ints_at_least(adapt_rollouts, "--adapt-rollouts", 1)
     config = TransferConfig(seeds=parse_ints(seeds, "--seeds"), rollout_seconds=rollout_seconds,
                             eval_rollouts=eval_rollouts, rollouts_per_update=per_update,
-                            adapt_checkpoints=parse_ints(adapt_rollouts, "--adapt-rollouts"))
+                            adapt_checkpoints=parse_ints(adapt_rollouts, "--adapt-rollouts"),
+                            spread_latents=spread_latents)
     chosen = select_robots(load_held_out(held_out or DATA / "dynamics" / "held_out_mujoco.json"),
                            [r.strip() for r in robots.split(",") if r.strip()] if robots else None)
     bundles = policy or shipped_bundles(DATA / "policies")
@@ -267,8 +301,8 @@ def bench_transfer_command(
         out = bench_transfer(bundles, chosen, config, robust_search=[DATA / "policies"],
                              progress=lambda done, total, what: bar.update(
                                  task, completed=done, total=total, rate=what))
-    _write_json(json_out, out)
+    _write_json(json_out, out.to_json())
     if markdown is not None:
-        atomic_write_text(markdown, out["markdown"])
-    console.print(out["markdown"])
-    console.print(f"wrote {json_out} ({out['wall_seconds']:.0f} s)")
+        atomic_write_text(markdown, out.markdown)
+    console.print(out.markdown)
+    console.print(f"wrote {json_out} ({out.wall_seconds:.0f} s)")

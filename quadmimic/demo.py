@@ -22,27 +22,33 @@ from typing import Annotated, Any
 
 import typer
 
+from quadmimic.core.options import count, output_dir, positive
 from quadmimic.paths import DATA, DEFAULT_CLIPS, RUNS
 
 STAGES = 5
 
 
 def demo_command(
-    out: Annotated[Path, typer.Option(help="Output folder.")] = RUNS / "demo",
+    out: Annotated[Path, typer.Option(help="Output folder.", callback=output_dir)
+                   ] = RUNS / "demo",
     policy: Annotated[Path, typer.Option(help="Policy bundle to evaluate, adapt and "
                                          "deploy.")] = DATA / "policies" / "go1_trot",
     dynamics: Annotated[Path, typer.Option(help="Dynamics of the emulated 'real' "
                                            "robot.")] = DATA / "dynamics" / "held_out_go1.json",
     physics: Annotated[str, typer.Option(help="Engine of the emulated 'real' robot: mujoco "
                                          "or pybullet.")] = "mujoco",
-    rollouts: Annotated[int, typer.Option(help="Adaptation rollouts.")] = 16,
-    rollout_seconds: Annotated[float, typer.Option(help="Seconds per rollout.")] = 3.0,
-    deploy_seconds: Annotated[float, typer.Option(help="Deploy run length (s).")] = 10.0,
-    episodes: Annotated[int, typer.Option(help="Simulated evaluation episodes.")] = 3,
+    rollouts: Annotated[int, typer.Option(help="Adaptation rollouts.", callback=count)] = 16,
+    rollout_seconds: Annotated[float, typer.Option(help="Seconds per rollout.",
+                                                   callback=positive)] = 3.0,
+    deploy_seconds: Annotated[float, typer.Option(help="Deploy run length (s).",
+                                                  callback=positive)] = 10.0,
+    episodes: Annotated[int, typer.Option(help="Simulated evaluation episodes.",
+                                          callback=count)] = 3,
 ) -> None:
     """Run the pipeline: retarget, evaluate, adapt on the emulator, deploy; write a report."""
-    from motion_retarget.cli import console, print_report
+    from motion_retarget.cli import print_report
     from motion_retarget.job import retarget_file
+    from quadmimic.core.console import console
     from robot_deploy.emulator.core import check_physics
     from sim_training.bundle import PolicyBundle
     from sim_training.dynamics import dynamics_from
@@ -85,7 +91,7 @@ def demo_command(
 
     console.rule(f"[bold]5/{STAGES} report")
     figures["wall_seconds"] = time.monotonic() - started
-    from motion_retarget.fileio import atomic_write_text
+    from quadmimic.core.fileio import atomic_write_text
 
     atomic_write_text(out / "figures.json", json.dumps(figures, indent=2) + "\n")
     atomic_write_text(out / "report.md", render_report(figures))
@@ -97,7 +103,7 @@ def demo_command(
 def _evaluate(bundle: Any, dynamics: Path, out: Path, episodes: int) -> dict[str, Any]:
     import numpy as np
 
-    from motion_retarget.cli import console
+    from quadmimic.core.console import console
 
     prior = np.zeros(bundle.z_dim)
     rows = {
@@ -114,15 +120,15 @@ def _evaluate(bundle: Any, dynamics: Path, out: Path, episodes: int) -> dict[str
 
 def _eval_row(bundle: Any, dynamics: Path | None, z: Any, episodes: int,
               stem: Path) -> dict[str, Any]:
-    from sim_training.cli import EVAL_PHYSICS_HZ
     from sim_training.evaluate import evaluate
+    from sim_training.rates import EVAL_PHYSICS_HZ
 
     res = evaluate(bundle, dynamics=dynamics, z=z, episodes=episodes,
                    gif=stem.with_suffix(".gif"), json_out=stem.with_suffix(".json"),
                    physics_hz=EVAL_PHYSICS_HZ)
-    return {"mean_return": res["mean_return"], "mean_episode_seconds":
-            res["mean_episode_seconds"], "fall_rate": res["fall_rate"],
-            "pose": res["reward_terms.pose"], "json": stem.with_suffix(".json").name,
+    return {"mean_return": res.mean_return, "mean_episode_seconds": res.mean_episode_seconds,
+            "fall_rate": res.fall_rate, "pose": res.reward_terms["pose"],
+            "json": stem.with_suffix(".json").name,
             "gif": stem.with_suffix(".gif").name}
 
 
@@ -131,40 +137,43 @@ def _adapt(policy: Path, emulator: Any, dynamics: Path, out: Path, rollouts: int
     import shutil
 
     from adaptation.cli import adapt_with_progress
+    from robot_deploy.backends import Connection
     from robot_deploy.emulator.process import free_udp_port
 
     session = out / "adapt_session"
     shutil.rmtree(session, ignore_errors=True)  # a demo starts afresh (sessions resume)
-    summary = adapt_with_progress(policy, session, backend="go1-udp", robot=emulator.robot,
-                                  port=emulator.port,
-                                  local_port=free_udp_port(),
-                                  control_port=emulator.control_port, dynamics=dynamics,
-                                  rollouts=rollouts, rollout_seconds=rollout_seconds,
-                                  per_update=4, out=adapted)
-    returns = summary["returns"]
+    connection = Connection("go1-udp", robot=emulator.robot, port=emulator.port,
+                            local_port=free_udp_port())
+    result = adapt_with_progress(policy, session, connection,
+                                 control_port=emulator.control_port, dynamics=dynamics,
+                                 rollouts=rollouts, rollout_seconds=rollout_seconds,
+                                 per_update=4, out=adapted)
+    returns = result.returns
     k = min(4, len(returns))
     return {"rollouts": len(returns), "rollout_seconds": rollout_seconds,
             "first_update_mean_return": float(sum(returns[:k]) / k),
             "last_update_mean_return": float(sum(returns[-k:]) / k),
-            "best_return": summary["best_return"], "best_z": summary["best_z"],
-            "safety_trips": sum(s == "safety" for s in summary["stopped_by"]),
+            "best_return": result.best_return, "best_z": result.best_z,
+            "safety_trips": sum(s == "safety" for s in result.stopped_by),
             "returns_png": "adapt_session/returns.png"}
 
 
 def _deploy(adapted: Path, emulator: Any, out: Path, seconds: float) -> dict[str, Any]:
-    from robot_deploy.cli import run_policy
+    from robot_deploy.backends import Connection
+    from robot_deploy.deploy import run_policy
     from robot_deploy.emulator.process import free_udp_port
 
     emulator.request({"op": "reset"})
     before, start = emulator.counters(), emulator.base_position()
-    summary = run_policy(adapted, "go1-udp", robot=emulator.robot, port=emulator.port,
-                         local_port=free_udp_port(), max_seconds=seconds,
-                         log=out / "deploy.jsonl")
+    connection = Connection("go1-udp", robot=emulator.robot, port=emulator.port,
+                            local_port=free_udp_port())
+    summary = run_policy(adapted, connection, max_seconds=seconds,
+                         log=out / "deploy.jsonl").to_json()
     after, end = emulator.counters(), emulator.base_position()
     summary["emulator_counters"] = {k: after[k] - before.get(k, 0) for k in after}
     summary["distance_m"] = float(((end[0] - start[0]) ** 2 + (end[1] - start[1]) ** 2) ** 0.5)
     summary["log"] = "deploy.jsonl"
-    from motion_retarget.cli import console
+    from quadmimic.core.console import console
 
     console.print(f"ran {summary['seconds']:.1f} s, {summary['commands']} commands, "
                   f"walked {summary['distance_m']:.2f} m, stopped by {summary['stopped_by']}"

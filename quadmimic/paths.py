@@ -1,4 +1,4 @@
-"""Where the project's data lies: the repo's own ``data/`` and the ``shared/`` folder beside it."""
+"""Where the project's data lies: the repository's own ``data/``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"
 """Shipped data: default clips, policies, dynamics files."""
 DEFAULT_CLIPS = DATA / "mocap"
-"""The project's default dog clips (see ``data/mocap/SOURCE.md``)."""
-SHARED = REPO.parent / "shared"
-"""The shared folder beside the repo (raw clips, reference motions), when present."""
+"""The fifteen raw dog clips (see ``data/mocap/SOURCE.md``); the demo uses the trot."""
+REFERENCE_MOTIONS = DATA / "reference_motions"
+"""The paper code's ten Laikago motions (see ``data/reference_motions/SOURCE.md``)."""
 RUNS = REPO / "runs"
 """Default output folder (git-ignored)."""

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from motion_retarget.errors import QuadmimicError
+from quadmimic.core.errors import QuadmimicError
 from robot_deploy.controller import PolicyController
 from robot_deploy.shove import ShovedRobot
 from sim_training.bundle import PolicyBundle
@@ -159,7 +159,8 @@ def robustness_runs(policy: Path, config: RobustnessConfig,
     """The start-and-shove runs of one policy on PyBullet, through the deploy controller.
 
     Each run: a PyBullet robot standing in its default pose with dynamics drawn uniformly from
-    the policy's own training ranges, the controller's ramp, then ``seconds`` of policy with
+    the policy's own training ranges (and its torque–speed curve where the training env had
+    it), the controller's ramp, then ``seconds`` of policy with
     one shove of ``shove_speed`` m/s at ``shove_at`` s of the robot's clock after the ramp
     (:class:`~robot_deploy.shove.ShovedRobot`).
 
@@ -173,17 +174,20 @@ def robustness_runs(policy: Path, config: RobustnessConfig,
         start), ``mean_distance_m`` and ``runs`` (each: seed, trip or None, distance m,
         seconds run).
     """
+    from quadmimic.core.robots.actuator import actuator_config
     from robot_deploy.backends.sim import SimBackend
     from sim_training.randomization import sample_dynamics
 
     bundle = PolicyBundle.load(policy)
+    curve = actuator_config(bundle.robot) if bundle.config.env.torque_speed_curve else None
     rows = []
     for k in range(config.runs):
         rng = np.random.default_rng(config.seed + k)
         dynamics = sample_dynamics(bundle.config.env.ranges, rng)
         angle = rng.uniform(-np.pi, np.pi)
         shove = config.shove_speed * np.array([np.cos(angle), np.sin(angle), 0.0])
-        robot = SimBackend(bundle.robot, dynamics, physics_hz=config.physics_hz)
+        robot = SimBackend(bundle.robot, dynamics, physics_hz=config.physics_hz,
+                           torque_speed=curve)
         robot.connect()
         try:
             start = robot.base_pose()[0].copy()

@@ -22,9 +22,10 @@ from typing import IO, Any
 
 import numpy as np
 
-from motion_retarget.errors import RobotConnectionError
 from motion_retarget.kinematics import robot_model
-from motion_retarget.motion import load_motion
+from motion_retarget.motion_file import load_motion
+from quadmimic.core.errors import RobotConnectionError
+from quadmimic.core.geometry import wrap_angle, yaw_of
 from robot_deploy.realtime import realtime_scheduling
 from robot_deploy.remote import START_BUTTON
 from robot_deploy.robot import JointCommand, Robot, RobotMismatchError, RobotState
@@ -32,7 +33,6 @@ from robot_deploy.safety import SafetyLayer
 from sim_training.actions import ActionToTarget
 from sim_training.bundle import PolicyBundle
 from sim_training.export import OnnxActor
-from sim_training.geometry import wrap_angle, yaw_of
 from sim_training.observations import ObservationBuilder, proprio_frame
 from sim_training.reference import ReferenceMotion
 

@@ -62,8 +62,9 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from motion_retarget.errors import RobotSpecError
-from motion_retarget.robots import RobotSpec, get_robot
+from quadmimic.core.errors import RobotSpecError
+from quadmimic.core.robots import RobotSpec, get_robot
+from quadmimic.core.robots.actuator import ActuatorConfig, actuator_config, torque_speed_limit
 from sim_training.dynamics import dynamics_from
 
 FLOOR = "floor"
@@ -78,123 +79,57 @@ MIN_PHYSICS_HZ = 1000.0
 _ROBOT_GROUP, _FLOOR_GROUP = 2, 1  # contype/conaffinity bits: robot↔floor, never robot↔robot
 
 
-@dataclass(frozen=True)
-class ActuatorConfig:
-    """Motor properties that PyBullet's URDFs lack, added to the MuJoCo model.
-
-    Per-joint triples are (hip abduction, hip flexion, knee), the same for all four legs.
-    """
-
-    armature: tuple[float, float, float] = (0.01, 0.01, 0.01)
-    """Rotor inertia reflected through the gearbox (kg·m²), MuJoCo joint ``armature``.
-    Default: Unitree's Go2 MuJoCo model (``unitree_mujoco`` ``go2.xml``), 0.01 for every joint."""
-
-    damping: float = 0.1
-    """Viscous joint damping (N·m·s/rad), MuJoCo joint ``damping`` (``unitree_mujoco`` Go2:
-    0.1; the menagerie's Unitree models use 1-2, which mostly duplicates the PD's kd)."""
-
-    frictionloss: float = 0.2
-    """Dry (Coulomb) joint friction (N·m), MuJoCo ``frictionloss``; the ``joint_friction``
-    dynamics key adds to it (``unitree_mujoco`` Go2: 0.2)."""
-
-    knee_speed_fraction: float = 0.45
-    """Torque–speed curve knee: full torque up to this fraction of the no-load speed, then a
-    linear fall to zero at the no-load speed (while the motor drives; braking keeps full torque).
-    0.45 = 13.5 / 30 rad/s, Unitree's measured GO-M8010-6 curve (Go2, ``unitree_rl_lab``
-    ``UnitreeActuatorCfg_Go2HV``: X1 = 13.5 rad/s, X2 = 30 rad/s)."""
-
-    max_speed: tuple[float, float, float] | None = None
-    """No-load joint speed (rad/s) where the available torque reaches zero; None = the spec's
-    ``velocity_limits`` (the datasheet's maximum joint speed)."""
-
-    source: str = ""
-    """Where the numbers come from."""
-
-    def __post_init__(self) -> None:
-        """Check ranges."""
-        if len(self.armature) != 3 or min(self.armature) < 0:
-            raise ValueError("armature needs 3 values ≥ 0 (abduction, hip, knee)")
-        if self.damping < 0 or self.frictionloss < 0:
-            raise ValueError("damping and frictionloss must be ≥ 0")
-        if not 0.0 <= self.knee_speed_fraction < 1.0:
-            raise ValueError("knee_speed_fraction must be in [0, 1)")
-        if self.max_speed is not None and (len(self.max_speed) != 3 or min(self.max_speed) <= 0):
-            raise ValueError("max_speed needs 3 values > 0 (abduction, hip, knee)")
-
-    def armature_array(self) -> np.ndarray:
-        """Armature (12,) kg·m² in project joint order."""
-        return np.tile(np.asarray(self.armature, dtype=np.float64), 4)
-
-    def max_speed_array(self, spec: RobotSpec) -> np.ndarray:
-        """No-load speeds (12,) rad/s in project joint order."""
-        if self.max_speed is None:
-            return spec.velocity_limits_array.copy()
-        return np.tile(np.asarray(self.max_speed, dtype=np.float64), 4)
-
-    def knee_speed_array(self, spec: RobotSpec) -> np.ndarray:
-        """Speeds (12,) rad/s up to which the full torque is available."""
-        return self.max_speed_array(spec) * self.knee_speed_fraction
-
-
-# Go1: rotor inertia 1.11842e-4 kg·m² (URDF rotor link, spin axis) × gear ratio² (6:1, knee
-# 9:1), as in MuJoCo Lab's go1_constants.py.
-_GO1_ROTOR = 1.11842e-4
-
-ACTUATORS: dict[str, ActuatorConfig] = {
-    "go2": ActuatorConfig(
-        source="armature/damping/frictionloss: unitree_mujoco go2.xml (0.01, 0.1, 0.2); "
-        "torque-speed: GO-M8010-6 measured curve (unitree_rl_lab Go2HV: full torque to 13.5, "
-        "zero at 30 rad/s) scaled to the spec's per-joint limits (23.7/45.43 N·m, "
-        "30.1/15.7 rad/s: the knee linkage's 1.92:1 divides the speeds)."),
-    "go1": ActuatorConfig(
-        armature=(_GO1_ROTOR * 36, _GO1_ROTOR * 36, _GO1_ROTOR * 81),
-        source="armature: URDF rotor inertia × gear ratio² (6:1, knee 9:1; MuJoCo Lab "
-        "go1_constants.py); damping/frictionloss: as Go2 (unitree_mujoco); torque-speed: "
-        "spec limits (23.7/35.55 N·m, 30.1/20.06 rad/s), knee at 0.45 × max speed ASSUMED "
-        "from Go2's measured curve (no Go1 curve found)."),
-    "a1": ActuatorConfig(
-        source="armature 0.01: menagerie a1.xml (no Unitree figure; ASSUMPTION); "
-        "damping/frictionloss: as Go2 (unitree_mujoco); torque-speed: A1 datasheet 33.5 N·m, "
-        "21 rad/s, knee at 0.45 × 21 rad/s ASSUMED from Go2's measured curve."),
-    "laikago": ActuatorConfig(
-        source="ASSUMED as A1's (the spec's torque/speed limits are already A1's)."),
-}
-"""Per-robot actuator properties; robots not listed get :class:`ActuatorConfig` defaults."""
-
-
-def actuator_config(robot: str | RobotSpec) -> ActuatorConfig:
-    """The actuator properties of a robot (its :data:`ACTUATORS` entry, else the defaults)."""
-    name = robot.name if isinstance(robot, RobotSpec) else get_robot(robot).name
-    return ACTUATORS.get(name, ActuatorConfig(source="defaults (Go2's figures), ASSUMED"))
-
-
-def torque_speed_limit(tau: np.ndarray, dq: np.ndarray, limit: np.ndarray,
-                       knee_speed: np.ndarray, max_speed: np.ndarray) -> np.ndarray:
-    """Clip motor torques to the torque limit and the linear torque–speed derating.
-
-    While the motor drives (torque and speed of the same sign) the available torque is
-    ``limit`` up to ``knee_speed`` and falls linearly to 0 at ``max_speed``; while it brakes
-    (opposite signs) the back-EMF helps and the full ``limit`` stays available.
-
-    Args:
-        tau: (12,) requested torques (N·m).
-        dq: (12,) joint speeds (rad/s).
-        limit: (12,) torque limits (N·m), already scaled by the motor strength.
-        knee_speed: (12,) speeds (rad/s) up to which the full limit is available.
-        max_speed: (12,) no-load speeds (rad/s).
-
-    Returns:
-        (12,) the torques the motors deliver.
-    """
-    speed = np.abs(dq)
-    derate = np.clip((max_speed - speed) / np.maximum(max_speed - knee_speed, 1e-9), 0.0, 1.0)
-    available = np.where(tau * dq > 0.0, limit * derate, limit)
-    return np.clip(tau, -available, available)
-
-
 # ----------------------------------------------------------------------------- the model
 _MUJOCO_EXTENSION = ('<mujoco><compiler strippath="false" discardvisual="true" '
                      'fusestatic="true" balanceinertia="true" meshdir="{meshdir}"/></mujoco>')
+
+
+@dataclass(frozen=True)
+class ContactModel:
+    """MuJoCo's contact and solver settings, which a held-out robot may change.
+
+    Other ground, other feet, other solver: no single contact model is what a policy is
+    judged on. The defaults are the project's model (module docstring); a variant changes
+    one or more.
+    """
+
+    solref: tuple[float, float] | None = None
+    """Foot–floor ``solref`` (time constant s, damping ratio); None = MuJoCo's (0.02, 1)."""
+    solimp: tuple[float, float, float, float, float] | None = None
+    """Foot–floor ``solimp`` (d0, dwidth, width m, midpoint, power); None = MuJoCo's."""
+    cone: str = "elliptic"
+    """Friction cone: ``elliptic`` or ``pyramidal``."""
+    impratio: float = 100.0
+    """Ratio of frictional to normal constraint impedance (elliptic cones)."""
+    foot_radius_scale: float = 1.0
+    """× the spec's foot sphere radius (other feet, worn rubber)."""
+    physics_hz: float | None = None
+    """Physics rate (Hz, ≥ :data:`MIN_PHYSICS_HZ`) instead of the backend's; None = it."""
+
+    def __post_init__(self) -> None:
+        """Check ranges (ValueError)."""
+        if self.solref is not None and (len(self.solref) != 2 or self.solref[0] <= 0
+                                        or self.solref[1] <= 0):
+            raise ValueError("solref needs (time constant > 0, damping ratio > 0)")
+        if self.solimp is not None and (len(self.solimp) != 5
+                                        or not 0 < self.solimp[0] <= self.solimp[1] < 1
+                                        or self.solimp[2] <= 0):
+            raise ValueError("solimp needs (d0, dwidth, width, midpoint, power) with "
+                             "0 < d0 <= dwidth < 1 and width > 0")
+        if self.cone not in ("elliptic", "pyramidal"):
+            raise ValueError(f"cone must be elliptic or pyramidal, got {self.cone!r}")
+        if not self.impratio >= 1.0:
+            raise ValueError("impratio must be >= 1")
+        if not 0.5 <= self.foot_radius_scale <= 2.0:
+            raise ValueError("foot_radius_scale must be in [0.5, 2]")
+        if self.physics_hz is not None and not (
+                MIN_PHYSICS_HZ <= self.physics_hz <= 20_000.0):
+            raise ValueError(f"physics_hz must be in [{MIN_PHYSICS_HZ:g}, 20000]")
+
+    @property
+    def nominal(self) -> bool:
+        """The project's own contact model."""
+        return self == ContactModel()
 
 
 @functools.cache
@@ -237,6 +172,7 @@ def build_model(
     *,
     physics_hz: float = 1000.0,
     actuator: ActuatorConfig | None = None,
+    contact: ContactModel | None = None,
 ) -> mujoco.MjModel:
     """A MuJoCo model of a robot on a ground plane, from the spec's URDF.
 
@@ -247,7 +183,8 @@ def build_model(
             :class:`UnitreeMotors`' business.
         physics_hz: Physics rate (Hz), at least :data:`MIN_PHYSICS_HZ`.
         actuator: Armature, damping, friction and torque–speed figures; None = the robot's
-            :data:`ACTUATORS` entry.
+            entry in :mod:`quadmimic.core.robots.actuator`.
+        contact: Contact and solver settings; None = the project's (:class:`ContactModel`).
 
     Returns:
         The compiled model: a free joint, then the 12 spec joints; actuators in project order,
@@ -268,8 +205,10 @@ def build_model(
     mj.modelname = spec.name
     mj.option.timestep = 1.0 / physics_hz
     mj.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
-    mj.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
-    mj.option.impratio = 100.0
+    contact = contact or ContactModel()
+    mj.option.cone = (mujoco.mjtCone.mjCONE_ELLIPTIC if contact.cone == "elliptic"
+                      else mujoco.mjtCone.mjCONE_PYRAMIDAL)
+    mj.option.impratio = contact.impratio
     mj.option.gravity = [0.0, 0.0, -9.81]
     _fill_missing_inertias(mj)
 
@@ -287,10 +226,14 @@ def build_model(
     for body, name in zip(feet, spec.foot_links, strict=True):
         for geom in list(body.geoms):
             mj.delete(geom)
-        body.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_SPHERE,
-                      size=[spec.foot_radius, 0.0, 0.0], contype=_ROBOT_GROUP,
-                      conaffinity=_FLOOR_GROUP, condim=3, priority=1,
-                      friction=[1.0, 0.005, 0.0001])
+        foot = body.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_SPHERE,
+                             size=[spec.foot_radius * contact.foot_radius_scale, 0.0, 0.0],
+                             contype=_ROBOT_GROUP, conaffinity=_FLOOR_GROUP, condim=3,
+                             priority=1, friction=[1.0, 0.005, 0.0001])
+        if contact.solref is not None:
+            foot.solref = list(contact.solref)
+        if contact.solimp is not None:
+            foot.solimp = list(contact.solimp)
     mj.worldbody.add_geom(name=FLOOR, type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0.0, 0.0, 0.05],
                           contype=_FLOOR_GROUP, conaffinity=_ROBOT_GROUP, condim=3,
                           friction=[FLOOR_FRICTION, 0.005, 0.0001])

@@ -12,7 +12,7 @@ import ipaddress
 import socket
 import struct
 
-from motion_retarget.errors import QuadmimicError
+from quadmimic.core.errors import QuadmimicError
 
 LOOPBACK_INTERFACE = "lo"
 GO1_ROBOT_IP = "192.168.123.10"

@@ -8,7 +8,7 @@ training env's noise uses too). The noise comes from one seeded
 ``numpy`` Generator, so a rollout's noise is reproducible from its seed
 (:meth:`NoisyRobot.reseed` between rollouts). Roll and pitch are perturbed as angles: the
 quaternion is decomposed into yaw, pitch and roll (Z-Y-X, the convention of
-:func:`sim_training.geometry.roll_pitch`), noise added to roll and pitch, and recomposed, so
+:func:`quadmimic.core.geometry.roll_pitch`), noise added to roll and pitch, and recomposed, so
 the heading is left alone. Torques, accelerometer, foot contacts and the remote are passed
 through as read.
 """
@@ -20,8 +20,8 @@ from dataclasses import replace
 
 import numpy as np
 
+from quadmimic.core.geometry import matrix_to_quat, quat_to_matrix
 from robot_deploy.robot import Robot, RobotState, RobotWrapper
-from sim_training.geometry import matrix_to_quat, quat_to_matrix
 from sim_training.noise import SensorNoise
 
 __all__ = ["NoisyRobot", "SensorNoise"]

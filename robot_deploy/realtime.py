@@ -5,7 +5,7 @@ The MIT Cheetah ``HardwareBridge`` and the Unitree SDK examples run their contro
 preempts everything of normal priority the moment its period is due. Without it, the 500 Hz
 command loop shares the CPUs with whatever else runs (here: the robot emulator's physics) and
 the scheduler may let it wake late. Measured with ``quadmimic bench deploy`` on the go1-udp
-emulator (see the README's deployment figures).
+emulator (see the figures in ``docs/deploy.md``).
 
 Linux only lets privileged processes (root or ``CAP_SYS_NICE``, or a positive
 ``RLIMIT_RTPRIO``) ask for it; elsewhere the loop runs at normal priority and the reason is

@@ -24,7 +24,7 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from motion_retarget.errors import QuadmimicError
+from quadmimic.core.errors import QuadmimicError
 
 REMOTE_BYTES = 40
 """Size of the remote field in a LowState."""

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from motion_retarget.errors import RobotConnectionError
-from motion_retarget.robots import RobotSpec
+from quadmimic.core.errors import RobotConnectionError
+from quadmimic.core.geometry import quat_to_matrix, roll_pitch, yaw_of
+from quadmimic.core.robots import RobotSpec
 from robot_deploy.remote import RemoteState
-from sim_training.geometry import quat_to_matrix, roll_pitch, yaw_of
 
 
 class RobotMismatchError(RobotConnectionError):

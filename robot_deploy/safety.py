@@ -16,22 +16,28 @@ is damping. Every command passes these checks, in order, before it reaches the m
    faster than the rate limit: toward where the joint actually is), and power ``Σ|τ·dq|``
    within ``max_power``.
 
-A trip puts the robot in damping mode at once, logs its reason, and stays until
+A trip puts the robot in damping mode at once, logs its reason (the ``logging`` log, not the
+terminal: a command prints one :class:`TripTally` line per run), and stays until
 :meth:`SafetyLayer.rearm`. Clips are counted, not trips.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from motion_retarget.errors import SafetyTrip
+from quadmimic.core.errors import QuadmimicError
 from robot_deploy.remote import ESTOP_BUTTONS, key_mask
 from robot_deploy.robot import JointCommand, Robot, RobotState, RobotWrapper
 
 log = logging.getLogger(__name__)
+
+
+class SafetyTrip(QuadmimicError):
+    """The safety layer stopped the robot; the message says which check tripped."""
 
 
 @dataclass(frozen=True)
@@ -210,7 +216,7 @@ class SafetyLayer(RobotWrapper):
         self.tripped = kind
         event = SafetyEvent(self.now(), kind, detail)
         self.events.append(event)
-        log.warning("safety trip: %s (%s)", kind, detail)
+        log.warning("safety trip: %s (%s)", kind, detail, extra={"safety_trip": kind})
         self.damp()
 
     def rearm(self) -> None:
@@ -226,3 +232,42 @@ class SafetyLayer(RobotWrapper):
         if self.tripped:
             raise SafetyTrip(f"safety layer tripped: {self.events[-1].kind}: "
                              f"{self.events[-1].detail}")
+
+
+class TripTally(logging.Handler):
+    """Counts the trips the safety layers log while attached: a run's one summary line.
+
+    Attached to this module's logger, it also keeps the trips off the terminal when logging
+    is not configured (Python prints a warning nobody handles on stderr); with logging
+    configured (``quadmimic --verbose``), each trip is still printed by its handlers.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.kinds: Counter[str] = Counter()
+
+    @classmethod
+    def attach(cls) -> TripTally:
+        """A new tally, counting from now on."""
+        tally = cls()
+        log.addHandler(tally)
+        return tally
+
+    def detach(self) -> None:
+        """Stop counting."""
+        log.removeHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Count a trip record."""
+        kind = getattr(record, "safety_trip", None)
+        if kind is not None:
+            self.kinds[kind] += 1
+
+    def summary(self) -> str | None:
+        """``safety layer: N trips (kind n, ...)``, or None without a trip."""
+        total = sum(self.kinds.values())
+        if not total:
+            return None
+        kinds = ", ".join(f"{kind} {n}" for kind, n in self.kinds.most_common())
+        return (f"safety layer: {total} trip{'s' if total > 1 else ''} ({kinds}); "
+                "quadmimic --verbose prints each")

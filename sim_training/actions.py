@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from motion_retarget.robots import RobotSpec
+from quadmimic.core.robots import RobotSpec
 
 
 class ActionToTarget:

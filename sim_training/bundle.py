@@ -22,15 +22,39 @@ import gymnasium as gym
 import numpy as np
 import torch as th
 
-from motion_retarget.errors import BundleError
+from quadmimic.core.errors import BundleError
 from sim_training.config import TrainConfig, from_dict, save_config, to_dict
-from sim_training.dynamics import DYNAMICS_KEYS, LIMITS, dynamics_vector
+from sim_training.dynamics import DYNAMICS_KEYS, LIMITS, dynamics_from, dynamics_vector
 from sim_training.observations import observation_size
 from sim_training.policy import LatentActorCriticPolicy, dynamics_normaliser
+from sim_training.randomization import encoder_keys
 
 FORMAT = "quadmimic-policy-bundle"
 VERSION = 1
 FILES = ("manifest.json", "config.json", "policy.pt", "normalization.npz", "motion.txt")
+
+
+def parse_latent(text: str | None) -> np.ndarray | None:
+    """A latent from the command line (``--z``): numbers separated by commas or spaces.
+
+    Args:
+        text: The option's value; None: no latent given.
+
+    Returns:
+        (k,) the latent, or None.
+
+    Raises:
+        BundleError: Not numbers, or not finite.
+    """
+    if text is None:
+        return None
+    try:
+        values = np.array([float(v) for v in text.replace(",", " ").split()])
+    except ValueError as exc:
+        raise BundleError(f"--z must be numbers separated by commas, got {text!r}") from exc
+    if not np.all(np.isfinite(values)):
+        raise BundleError("--z values must be finite")
+    return values
 
 
 def _versions() -> dict[str, str]:
@@ -40,13 +64,95 @@ def _versions() -> dict[str, str]:
             "stable_baselines3": stable_baselines3.__version__, "numpy": np.__version__}
 
 
+def _reason(exc: BaseException) -> str:
+    """The first line of an exception's message, at most 160 characters."""
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:160]
+
+
+def read_json(path: str | Path) -> Any:
+    """A JSON file of a bundle, run or checkpoint.
+
+    Raises:
+        BundleError: The file is missing, unreadable or not valid JSON (named, with the line).
+    """
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BundleError("file is missing", path) from None
+    except UnicodeDecodeError:
+        raise BundleError("not a text file (JSON expected)", path) from None
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"not valid JSON: {exc.msg}", path, exc.lineno) from None
+    except OSError as exc:
+        raise BundleError(f"cannot read: {exc.strerror}", path) from None
+
+
+def read_train_config(path: str | Path) -> TrainConfig:
+    """The training config in a bundle's, run's or checkpoint's ``config.json``.
+
+    Raises:
+        BundleError: Not valid JSON, or not a training config (named).
+    """
+    data = read_json(path)
+    try:
+        return from_dict(TrainConfig, data)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise BundleError(f"not a training config: {_reason(exc)}", path) from None
+
+
+def load_weights(path: str | Path) -> dict[str, th.Tensor]:
+    """A ``policy.pt`` state dict, read with ``weights_only`` (never executes code).
+
+    Raises:
+        BundleError: The file is truncated, corrupt or not a state dict (named).
+    """
+    path = Path(path)
+    try:
+        state = th.load(path, weights_only=True, map_location="cpu")
+    except FileNotFoundError:
+        raise BundleError("file is missing", path) from None
+    except Exception as exc:  # torch raises many kinds for a bad file: all are format errors
+        raise BundleError(f"not a readable torch state dict: {_reason(exc)}", path) from None
+    if not isinstance(state, dict):
+        raise BundleError("not a state dict", path)
+    return state
+
+
+def load_normalization(path: str | Path,
+                       keys: tuple[str, ...] = ("obs_mean", "obs_var", "clip_obs", "epsilon")
+                       ) -> dict[str, np.ndarray]:
+    """The arrays of a ``normalization.npz`` (observation statistics).
+
+    Args:
+        path: The file.
+        keys: Arrays it must hold.
+
+    Raises:
+        BundleError: The file is missing, corrupt, or lacks one of ``keys`` (named).
+    """
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except FileNotFoundError:
+        raise BundleError("file is missing", path) from None
+    except Exception as exc:  # zipfile, numpy and OS errors of a corrupt archive
+        raise BundleError(f"not a readable .npz archive: {_reason(exc)}", path) from None
+    missing = [k for k in keys if k not in arrays]
+    if missing:
+        raise BundleError(f"holds no {', '.join(missing)}", path)
+    return arrays
+
+
 def _run_manifest(run: Path, config: TrainConfig, state: dict[str, Any]) -> dict[str, Any]:
     """The manifest of a bundle made from a run's checkpoint (its ``state.json``)."""
     return {
         "format": FORMAT, "version": VERSION, "robot": config.robot,
         "latent": config.latent, "z_dim": config.model.z_dim if config.latent else 0,
         "obs_size": observation_size(config.env.history, config.env.future_steps),
-        "action_size": 12, "dynamics_keys": list(DYNAMICS_KEYS),
+        "action_size": 12, "dynamics_keys": list(encoder_keys(config.env.ranges)),
         "samples": state["num_timesteps"], "train_wall_seconds": state["wall_seconds"],
         "randomization_fraction": state["randomization_fraction"],
         "source_run": str(run), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -63,15 +169,14 @@ def lineage_of(source: str | Path) -> list[dict[str, Any]]:
     """
     src = Path(source)
     if (src / "curve.json").is_file() and (src / "manifest.json").is_file():
-        return json.loads((src / "curve.json").read_text())  # a bundle: already in total
+        return read_json(src / "curve.json")  # a bundle: already in total
     if not (src / "LATEST").is_file():
         return []
     ckpt = src / "checkpoints" / (src / "LATEST").read_text().strip()
     if not (ckpt / "state.json").is_file():
         return []
     earlier = _earlier(src)
-    return earlier + _own_rows(src, json.loads((ckpt / "state.json").read_text())["curve"],
-                               earlier)
+    return earlier + _own_rows(src, read_json(ckpt / "state.json")["curve"], earlier)
 
 
 def _own_rows(run: Path, curve: list[dict[str, Any]],
@@ -84,8 +189,8 @@ def _own_rows(run: Path, curve: list[dict[str, Any]],
 def _earlier(run: Path) -> list[dict[str, Any]]:
     """What came before a run: its ``lineage.json``, else its ``init_from`` read now."""
     if (run / "lineage.json").is_file():
-        return json.loads((run / "lineage.json").read_text())
-    config = from_dict(TrainConfig, json.loads((run / "config.json").read_text()))
+        return read_json(run / "lineage.json")
+    config = read_train_config(run / "config.json")
     return [] if config.init_from is None else lineage_of(config.init_from)
 
 
@@ -162,14 +267,14 @@ def _write_bundle_files(src: Path, out: Path, tmp: Path, z: np.ndarray | None,
         for name in (*FILES, "curve.json", "learning_curve.png", "eval.json", "rollout.gif"):
             if (src / name).exists():
                 shutil.copyfile(src / name, tmp / name)
-        manifest = json.loads((src / "manifest.json").read_text())
+        manifest = read_json(src / "manifest.json")
     else:
         latest = src / "LATEST"
         if not latest.is_file():
             raise BundleError("no checkpoint yet (no LATEST file)", src)
         ckpt = src / "checkpoints" / latest.read_text().strip()
-        config = from_dict(TrainConfig, json.loads((src / "config.json").read_text()))
-        state = json.loads((ckpt / "state.json").read_text())
+        config = read_train_config(src / "config.json")
+        state = read_json(ckpt / "state.json")
         shutil.copyfile(ckpt / "policy.pt", tmp / "policy.pt")
         shutil.copyfile(ckpt / "normalization.npz", tmp / "normalization.npz")
         shutil.copyfile(src / "motion.txt", tmp / "motion.txt")
@@ -239,32 +344,35 @@ class PolicyBundle:
             for name in ("policy.pt", "normalization.npz", "state.json"):
                 if not (files / name).is_file():
                     raise BundleError(f"checkpoint file {name} is missing", files)
-            config = from_dict(TrainConfig, json.loads((path / "config.json").read_text()))
-            manifest = _run_manifest(path, config, json.loads(
-                (files / "state.json").read_text()))
+            config = read_train_config(path / "config.json")
+            manifest = _run_manifest(path, config, read_json(files / "state.json"))
         else:
             for name in FILES:
                 if not (path / name).is_file():
                     raise BundleError(f"bundle file {name} is missing", path)
-            manifest = json.loads((path / "manifest.json").read_text())
-            if manifest.get("format") != FORMAT:
-                raise BundleError(f"not a {FORMAT} (format {manifest.get('format')!r})", path)
-            config = from_dict(TrainConfig, json.loads((path / "config.json").read_text()))
+            manifest = read_json(path / "manifest.json")
+            if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+                raise BundleError(f"not a {FORMAT} manifest", path / "manifest.json")
+            missing = [k for k in ("robot", "obs_size", "z_dim") if k not in manifest]
+            if missing:
+                raise BundleError(f"manifest lacks {', '.join(missing)}", path / "manifest.json")
+            config = read_train_config(path / "config.json")
         policy = build_policy(config)
+        state = load_weights(files / "policy.pt")
         try:
-            state = th.load(files / "policy.pt", weights_only=True, map_location="cpu")
             policy.load_state_dict(state)
-        except (RuntimeError, OSError, ValueError) as exc:
-            raise BundleError(f"policy.pt does not fit the config: {exc}", path) from exc
+        except (RuntimeError, ValueError) as exc:
+            raise BundleError(f"does not fit the config: {_reason(exc)}",
+                              files / "policy.pt") from None
         policy.set_training_mode(False)
-        with np.load(files / "normalization.npz") as data:
-            mean, var = data["obs_mean"], data["obs_var"]
-            clip, eps = float(data["clip_obs"]), float(data["epsilon"])
+        data = load_normalization(files / "normalization.npz")
+        mean, var = data["obs_mean"], data["obs_var"]
+        clip, eps = float(data["clip_obs"]), float(data["epsilon"])
         if mean.shape != (manifest["obs_size"],):
-            raise BundleError("normalization.npz does not match obs_size", path)
+            raise BundleError("does not match obs_size", files / "normalization.npz")
         z = None
         if (path / "z.json").is_file():
-            z = np.asarray(json.loads((path / "z.json").read_text())["z"], dtype=np.float64)
+            z = _read_z(path / "z.json", int(manifest["z_dim"]))
         return cls(path, config, manifest, policy, mean, var, clip, eps, z)
 
     @property
@@ -288,10 +396,16 @@ class PolicyBundle:
         return np.clip(out, -self.clip_obs, self.clip_obs).astype(np.float32)
 
     def encode(self, dynamics: dict[str, float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Encoder mean and log σ (z_dim,) of dynamics params (a dict or the (11,) vector)."""
+        """Encoder mean and log σ (z_dim,) of dynamics params.
+
+        Args:
+            dynamics: A dynamics dict (missing keys nominal), or the full vector
+                (len(DYNAMICS_KEYS),) of :func:`~sim_training.dynamics.dynamics_vector`.
+        """
         if not self.z_dim:
             raise BundleError("this policy has no latent (robust baseline)", self.path)
-        vec = dynamics_vector(dynamics) if isinstance(dynamics, dict) else dynamics
+        vec = (dynamics_vector(dynamics_from(dynamics)) if isinstance(dynamics, dict)
+               else dynamics)
         with th.no_grad():
             mean, log_sigma = self.policy.features_extractor.encoder(
                 th.as_tensor(np.asarray(vec, np.float32))[None])
@@ -322,6 +436,18 @@ class PolicyBundle:
         return np.clip(action, -1.0, 1.0)
 
 
+def _read_z(path: Path, z_dim: int) -> np.ndarray:
+    """A bundle's fixed latent (``z.json``: ``{"z": [...]}``, ``z_dim`` finite numbers)."""
+    data = read_json(path)
+    try:
+        z = np.asarray(data["z"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError):
+        raise BundleError('expected {"z": [numbers]}', path) from None
+    if z.shape != (z_dim,) or not np.all(np.isfinite(z)):
+        raise BundleError(f"z must be {z_dim} finite numbers", path)
+    return z
+
+
 def build_policy(config: TrainConfig) -> LatentActorCriticPolicy:
     """An untrained policy with the architecture of ``config`` (spaces rebuilt from it)."""
     import dataclasses
@@ -338,7 +464,9 @@ def build_policy(config: TrainConfig) -> LatentActorCriticPolicy:
     offset, scale = dynamics_normaliser(config.env.ranges)
     return LatentActorCriticPolicy(obs_space, gym.spaces.Box(-1, 1, (12,), np.float32),
                                    lambda _: 0.0, model=model, dynamics_offset=offset,
-                                   dynamics_scale=scale)
+                                   dynamics_scale=scale,
+                                   dynamics_keys=encoder_keys(config.env.ranges))
 
 
-__all__ = ["PolicyBundle", "build_policy", "to_dict", "write_bundle"]
+__all__ = ["PolicyBundle", "build_policy", "load_normalization", "load_weights", "read_json",
+           "read_train_config", "to_dict", "write_bundle"]

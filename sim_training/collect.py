@@ -206,7 +206,8 @@ def collect_by_group(algo: Any, stepper: GroupStepper, callback: BaseCallback,
     the next collection starts from every env's true current observation.
 
     Args:
-        algo: The PPO algorithm (its policy, ``_last_obs``, ``num_timesteps``, ...).
+        algo: The algorithm (:class:`~sim_training.ppo.LatentPPO`: its policy,
+            ``num_timesteps``, ``collection_state``, ``end_collection``, ...).
         stepper: The grouped training envs.
         callback: SB3 callback.
         buffer: The rollout buffer.
@@ -219,8 +220,7 @@ def collect_by_group(algo: Any, stepper: GroupStepper, callback: BaseCallback,
     policy.set_training_mode(False)
     buffer.reset()
     callback.on_rollout_start()
-    last_obs = {k: np.array(v, copy=True) for k, v in algo._last_obs.items()}
-    starts = np.array(algo._last_episode_starts, copy=True)
+    last_obs, starts = algo.collection_state()
     size = stepper.base.group_size
     target = n_steps * stepper.base.num_envs
     filled = np.zeros(stepper.num_groups, dtype=int)
@@ -250,7 +250,7 @@ def collect_by_group(algo: Any, stepper: GroupStepper, callback: BaseCallback,
                                     "new_obs": new_obs, "actions": actions, "env_ids": idx})
             running = callback.on_step()
         if running:
-            algo._update_info_buffer(infos, dones)
+            algo.record_episodes(infos, dones)
             rewards = np.asarray(rewards, dtype=np.float32).copy()
             for i in np.flatnonzero(dones):  # time limit: bootstrap with the value (SB3 #633)
                 term = infos[i].get("terminal_observation")
@@ -274,8 +274,7 @@ def collect_by_group(algo: Any, stepper: GroupStepper, callback: BaseCallback,
         if (running and stored + len(pending) * size < target
                 and filled[group] < buffer.buffer_size):
             act(group)
-    algo._last_obs = last_obs
-    algo._last_episode_starts = starts
+    algo.end_collection(last_obs, starts)
     if not running:
         return False
     buffer.lengths = np.repeat(filled, size)

@@ -11,6 +11,7 @@ from typing import Any
 
 from sim_training.env import EnvConfig
 from sim_training.policy import ModelConfig
+from sim_training.rates import TRAIN_PHYSICS_HZ
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,14 @@ class PPOConfig:
     """Gradient norm clip."""
     target_kl: float | None = 0.03
     """Stop an update's epochs early past 1.5 × this approximate KL (None: never)."""
+
+
+def training_env() -> EnvConfig:
+    """The env settings of a new training run.
+
+    Its physics rate is :data:`~sim_training.rates.TRAIN_PHYSICS_HZ`, heading feedback on.
+    """
+    return EnvConfig(physics_hz=TRAIN_PHYSICS_HZ, heading_feedback=True)
 
 
 @dataclass(frozen=True)
@@ -86,11 +95,11 @@ class TrainConfig:
     init_from: str | None = None
     """Start the network and observation statistics from this run, checkpoint or bundle
     (same model config) instead of at random, e.g. a pace from a trained trot."""
-    env: EnvConfig = field(default_factory=lambda: EnvConfig(physics_hz=500.0,
-                                                             heading_feedback=True))
-    """The env's task settings. Training defaults to 500 Hz physics: measured 1.6× the
-    samples/s of 1 kHz with the same standing height (0.2612 m) and a stable PD; evaluation
-    on other dynamics and deployment run at 1 kHz, a check of the transfer. New runs observe
+    env: EnvConfig = field(default_factory=lambda: training_env())
+    """The env's task settings (:func:`training_env`). Training defaults to
+    :data:`~sim_training.rates.TRAIN_PHYSICS_HZ` physics; evaluation on other dynamics and
+    deployment run at :data:`~sim_training.rates.EVAL_PHYSICS_HZ`, a check of the transfer. New
+    runs observe
     their heading error (``heading_feedback``); a config file without the key (the first A1
     bundles) loads without it, as it was trained."""
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -164,8 +173,8 @@ def env_config_from(path: str | Path, base: EnvConfig | None = None,
         ConfigError: Unreadable file, bad syntax, an unknown field or an impossible value,
             naming the file.
     """
-    from motion_retarget.errors import ConfigError, QuadmimicError
-    from motion_retarget.fileio import read_table
+    from quadmimic.core.errors import ConfigError, QuadmimicError
+    from quadmimic.core.fileio import read_table
 
     data = read_table(path, ConfigError, "env settings file")
     merged = _merged(to_dict(base or EnvConfig()), data)
@@ -178,7 +187,7 @@ def env_config_from(path: str | Path, base: EnvConfig | None = None,
 
 def save_config(config: Any, path: str | Path) -> Path:
     """Write a config as JSON (atomically)."""
-    from motion_retarget.fileio import atomic_write_text
+    from quadmimic.core.fileio import atomic_write_text
 
     return atomic_write_text(path, json.dumps(to_dict(config), indent=2) + "\n")
 
@@ -187,9 +196,18 @@ def load_train_config(path: str | Path) -> TrainConfig:
     """Read a :class:`TrainConfig` JSON file.
 
     A config written before ``groups_per_worker`` existed gets 1 (lockstep), as it trained.
+
+    Raises:
+        ConfigError: Not valid JSON, or not a training config (named).
     """
-    data = json.loads(Path(path).read_text())
+    from quadmimic.core.errors import ConfigError
+    from quadmimic.core.fileio import read_table
+
+    data = read_table(path, ConfigError, "training config")
     data.setdefault("groups_per_worker", 1)
-    return from_dict(TrainConfig, data)
+    try:
+        return from_dict(TrainConfig, data)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ConfigError(f"not a training config: {exc}", path) from None
 
 

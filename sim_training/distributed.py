@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from motion_retarget.errors import BundleError, MotionFormatError
-from motion_retarget.fileio import atomic_write_text
+from quadmimic.core.errors import BundleError, MotionFormatError
+from quadmimic.core.fileio import atomic_write_text
 from sim_training.config import TrainConfig, from_dict, to_dict
 
 
@@ -95,7 +95,9 @@ def train_on_ray(
         out: Folder of the trial run directories.
         seeds: Seeds to try.
         learning_rates: Learning rates to try (default: the config's).
-        address: Ray cluster address (``"HOST:PORT"``); None starts a local instance.
+        address: Ray cluster address (``"HOST:PORT"``); None starts a local instance of
+            its own (never joins a cluster already running on the machine, nor the one in
+            ``RAY_ADDRESS``), stopped at the end.
         report_every: PPO updates between reports to Tune.
 
     Returns:
@@ -114,7 +116,7 @@ def train_on_ray(
     lrs = learning_rates or (config.ppo.learning_rate,)
     cpus = max(1, config.num_workers)
     started = time.perf_counter()
-    ray.init(address=address, include_dashboard=False, log_to_driver=False,
+    ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
              ignore_reinit_error=True)
     try:
         tuner = tune.Tuner(

@@ -7,7 +7,7 @@ Registered with gymnasium as ``quadmimic/Imitation-v0`` when :mod:`sim_training`
                          randomize=True, dynamics=None, seed=0)
 
 Observations are a dict: ``obs`` (see :mod:`sim_training.observations` for the layout) and
-``dynamics`` (the 11 dynamics params in :data:`~sim_training.dynamics.DYNAMICS_KEYS` order,
+``dynamics`` (every dynamics param in :data:`~sim_training.dynamics.DYNAMICS_KEYS` order,
 what the encoder consumes). Actions (12,) in [-1, 1] are joint targets: residuals on the
 reference pose times ``action_scale`` (or absolute around the default pose), low-pass
 filtered, then tracked by the PD motor model at the physics rate.
@@ -24,11 +24,9 @@ import gymnasium as gym
 import numpy as np
 
 from motion_retarget.kinematics import robot_model
-from motion_retarget.motion import Motion, load_motion
-from motion_retarget.robots import get_robot
-from sim_training.actions import ActionToTarget
-from sim_training.dynamics import DYNAMICS_KEYS, LIMITS, dynamics_from, dynamics_vector
-from sim_training.geometry import (
+from motion_retarget.motion import Motion
+from motion_retarget.motion_file import load_motion
+from quadmimic.core.geometry import (
     quat_to_matrix,
     roll_pitch,
     rotation_angle,
@@ -36,6 +34,9 @@ from sim_training.geometry import (
     yaw_matrix,
     yaw_of,
 )
+from quadmimic.core.robots import get_robot
+from sim_training.actions import ActionToTarget
+from sim_training.dynamics import DYNAMICS_KEYS, LIMITS, dynamics_from, dynamics_vector
 from sim_training.noise import SensorNoise, noisy_imu_and_joints
 from sim_training.observations import ObservationBuilder, proprio_frame
 from sim_training.randomization import RandomizationRanges, sample_dynamics
@@ -101,6 +102,18 @@ class EnvConfig:
     push_speed: float = 0.0
     """Largest horizontal speed change of a push (m/s), uniform over the disc of that radius
     (legged_gym: up to 1 m/s per axis)."""
+    latency_jitter_s: float = 0.0
+    """In randomised episodes each policy command waits up to this much longer than the
+    episode's latency (s, uniform per command, in physics steps; never overtaking an earlier
+    command): a busy control computer or a network link. 0: none."""
+    dynamics_resample_probability: float = 0.0
+    """In randomised episodes, probability per policy step of drawing new dynamics (all but
+    the ground slope) mid-episode, so the policy cannot assume they stay fixed (RMA: 0.004).
+    0: fixed for the episode, as the first bundles were trained."""
+    torque_speed_curve: bool = False
+    """Clip torques to the robot's torque–speed curve (its actuator figures,
+    :mod:`quadmimic.core.robots.actuator`, speeds × ``motor_speed_scale``), as the MuJoCo
+    motors do. False: torque limits only, as the first bundles were trained."""
     ranges: RandomizationRanges = field(default_factory=RandomizationRanges)
     """Domain randomisation ranges (used when ``randomize``)."""
     randomization_fraction: float = 1.0
@@ -118,6 +131,10 @@ class EnvConfig:
             raise ValueError("standing_start_fraction must be in [0, 1]")
         if not (self.push_interval_s >= 0.0 and self.push_speed >= 0.0):
             raise ValueError("push_interval_s and push_speed must be >= 0")
+        if not (0.0 <= self.latency_jitter_s <= 0.2):
+            raise ValueError("latency_jitter_s must be in [0, 0.2]")
+        if not 0.0 <= self.dynamics_resample_probability <= 1.0:
+            raise ValueError("dynamics_resample_probability must be in [0, 1]")
         if self.history < 1 or not self.future_steps or min(self.future_steps) < 1:
             raise ValueError("history >= 1 and future_steps >= 1 are required")
 
@@ -169,6 +186,11 @@ class ImitationEnv(gym.Env):
         self.render_mode = render_mode
         cfg = self.config
         self.robot = SimRobot(self.spec_robot, time_step=1.0 / cfg.physics_hz)
+        if cfg.torque_speed_curve:
+            from quadmimic.core.robots.actuator import actuator_config
+
+            self.robot.set_torque_speed(actuator_config(self.spec_robot))
+        self._imu_bias: np.ndarray | None = None
         self.builder = ObservationBuilder(cfg.history, tuple(cfg.future_steps))
         self._ranges = cfg.ranges.widened(cfg.randomization_fraction)
         self.actions = ActionToTarget(self.spec_robot, cfg.action_mode, cfg.action_scale,
@@ -227,6 +249,9 @@ class ImitationEnv(gym.Env):
             self.dynamics = dict(self.fixed_dynamics or dynamics_from(None))
         self.robot.apply_dynamics(self.dynamics)
         self._dynamics_vec = dynamics_vector(self.dynamics)
+        bias = self.config.sensor_noise.roll_pitch_bias
+        self._imu_bias = (self.np_random.normal(0.0, bias, 2) if self.randomize and bias > 0.0
+                          else None)
         self._next_ref = None
         fraction = self.config.standing_start_fraction
         standing = bool(options.get("standing", self.randomize and fraction > 0.0
@@ -273,7 +298,12 @@ class ImitationEnv(gym.Env):
         target = self.actions(action, ref.joints)
         previous, self._action = self._action, self.actions.last_action
         self._maybe_push()
-        self.robot.command(target)
+        self._maybe_resample_dynamics()
+        jitter = 0
+        if self.randomize and cfg.latency_jitter_s > 0.0:
+            jitter = int(self.np_random.integers(0, round(cfg.latency_jitter_s * cfg.physics_hz)
+                                                 + 1))
+        self.robot.command(target, jitter)
         self.robot.step(cfg.substeps)
         self.t = t_next
         self.steps += 1
@@ -372,13 +402,27 @@ class ImitationEnv(gym.Env):
         angle = self.np_random.uniform(-np.pi, np.pi)
         self.robot.shove(np.array([speed * np.cos(angle), speed * np.sin(angle), 0.0]))
 
+    def _maybe_resample_dynamics(self) -> None:
+        """In a randomised episode, draw new dynamics now with the configured probability.
+
+        The ground slope stays (the ground does not tilt under a walking robot).
+        """
+        p = self.config.dynamics_resample_probability
+        if not (self.randomize and p > 0.0) or self.np_random.uniform() >= p:
+            return
+        new = sample_dynamics(self._ranges, self.np_random)
+        new["ground_slope_rad"] = self.dynamics["ground_slope_rad"]
+        self.dynamics = new
+        self.robot.apply_dynamics(new)
+        self._dynamics_vec = dynamics_vector(new)
+
     def _proprio(self, state: dict[str, np.ndarray] | None = None) -> np.ndarray:
         state = state or self._robot_quantities()
         rot = state["root_rot"]
         rp, gyro, joints = roll_pitch(rot), rot.T @ state["ang_vel"], state["joints"]
         if self.randomize:
             rp, gyro, joints = noisy_imu_and_joints(self.config.sensor_noise, self.np_random,
-                                                    rp, gyro, joints)
+                                                    rp, gyro, joints, self._imu_bias)
         return proprio_frame(rp, gyro, joints, self._action)
 
     def heading_error(self, raw: RefState, state: dict[str, np.ndarray] | None = None) -> float:

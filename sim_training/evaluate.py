@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from motion_retarget.fileio import atomic_write_text
 from motion_retarget.motion import Motion
+from quadmimic.core.fileio import atomic_write_text
+from quadmimic.core.geometry import planar_steps, planar_velocity, yaw_of
+from quadmimic.core.records import JsonRecord
 from sim_training.bundle import PolicyBundle
 from sim_training.env import ImitationEnv
-from sim_training.geometry import planar_steps, planar_velocity, yaw_of
 from sim_training.rewards import REGULARIZATION_TERMS, TRAINING_TERMS
 
 TERMS = TRAINING_TERMS + REGULARIZATION_TERMS
@@ -30,13 +32,86 @@ TRACKING_THRESHOLD = 0.85
 """Tracking ratio (and progress) a shipped skill reaches where its reference moves."""
 
 
+@dataclass(frozen=True)
+class EvalResult(JsonRecord):
+    """An evaluation in the training env (:func:`evaluate`), the content of ``eval.json``.
+
+    Its JSON document (:meth:`to_json`) also carries each reward term flat, as
+    ``reward_terms.<name>``: the key the learning curves and the shipped ``eval.json`` files
+    use. The tracking figures are :func:`tracking_figures`'.
+    """
+
+    bundle: str
+    """The policy bundle (or run)."""
+    robot: str
+    """Its robot."""
+    motion: str
+    """The motion imitated."""
+    dynamics: dict[str, float]
+    """The fixed dynamics (every key of :data:`~sim_training.dynamics.DYNAMICS_KEYS`)."""
+    z: list[float] | None
+    """The latent given (None: the bundle's, or the encoder's mean of the dynamics)."""
+    episodes: int
+    """Episodes run."""
+    episode_limit_seconds: float
+    """Length of a full episode (s)."""
+    physics_hz: float
+    """Physics rate (Hz)."""
+    mean_return: float
+    """Mean episode return (sum of step rewards)."""
+    mean_episode_seconds: float
+    """Mean episode length (s)."""
+    fall_rate: float
+    """Fraction of episodes that ended in a fall."""
+    reward_terms: dict[str, float]
+    """Mean per-step value of each reward term, by name."""
+    progress_ratio: float | None
+    """Displacement along the reference's over the reference's (None: it does not travel)."""
+    forward_speed: float
+    """Mean forward speed (m/s, own heading frame)."""
+    ref_forward_speed: float
+    """The reference's (m/s)."""
+    forward_speed_ratio: float | None
+    """Tracking ratio of forward displacements (None: the reference does not move so)."""
+    lateral_speed: float
+    """Mean lateral speed (m/s, left positive)."""
+    ref_lateral_speed: float
+    """The reference's (m/s)."""
+    lateral_speed_ratio: float | None
+    """Tracking ratio of lateral displacements."""
+    yaw_rate: float
+    """Mean yaw rate (rad/s)."""
+    ref_yaw_rate: float
+    """The reference's (rad/s)."""
+    yaw_rate_ratio: float | None
+    """Tracking ratio of heading changes."""
+    tracking_min: float | None
+    """The smallest tracking ratio given (None if none is)."""
+    per_episode: list[dict[str, Any]]
+    """Per-episode details (return, seconds, progress, fell, steps, window sums, terms)."""
+    gif: str | None = None
+    """The GIF of the first episode, if one was written."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``eval.json`` document: fields in order, reward terms also flat, no null GIF."""
+        fields = super().to_json()
+        out: dict[str, Any] = {}
+        for key, value in fields.items():
+            if key == "reward_terms":
+                out.update({f"reward_terms.{k}": v for k, v in value.items()})
+            if key == "gif" and value is None:
+                continue
+            out[key] = value
+        return out
+
+
 def window_sums(robot_steps: np.ndarray, ref_steps: np.ndarray, steps_per_window: int
                 ) -> dict[str, float]:
     """Sums over the windows of an episode that the tracking ratios are made of.
 
     Args:
         robot_steps: (N, 3) the robot's per-step forward, lateral (m) and yaw (rad) changes
-            (:func:`sim_training.geometry.planar_steps`).
+            (:func:`quadmimic.core.geometry.planar_steps`).
         ref_steps: (N, 3) the reference's.
         steps_per_window: Steps per window; a last partial window is dropped.
 
@@ -66,7 +141,7 @@ def evaluate(
     gif: str | Path | None = None,
     json_out: str | Path | None = None,
     physics_hz: float | None = None,
-) -> dict[str, Any]:
+) -> EvalResult:
     """Roll out the deterministic policy for ``episodes`` episodes.
 
     Args:
@@ -83,9 +158,7 @@ def evaluate(
             rate (1 kHz, as the robot backends run) is a check of the transfer.
 
     Returns:
-        ``mean_return``, ``mean_episode_seconds``, ``episode_limit_seconds`` (the length of a
-        full episode), ``fall_rate``, ``reward_terms.<name>``
-        (mean per step), ``episodes`` (per-episode details) and the settings used.
+        The figures and the settings used; its JSON (``json_out``) is ``eval.json``.
     """
     env_cfg = bundle.config.env if physics_hz is None else dataclasses.replace(
         bundle.config.env, physics_hz=float(physics_hz))
@@ -122,7 +195,7 @@ def evaluate(
             robot_path = np.array([p for p, _ in track])[:, :2]
             ref_path = np.array([p for p, _ in ref_track])[:, :2]
             rows.append({"return": total, "seconds": steps * dt,
-                         "progress": _progress(robot_path, ref_path, steps * dt),
+                         "progress": progress_ratio(robot_path, ref_path, steps * dt),
                          "fell": bool(terminated), "steps": steps,
                          "window_seconds": max(1, round(TRACKING_WINDOW_S / dt)) * dt,
                          **{f"window.{k}": v for k, v in sums.items()},
@@ -134,21 +207,7 @@ def evaluate(
         env.close()
     limit = env.config.episode_seconds if env.ref.wrap else min(env.config.episode_seconds,
                                                                   env.ref.duration)
-    out: dict[str, Any] = {
-        "bundle": str(bundle.path), "robot": bundle.robot,
-        "motion": str(motion or bundle.motion_path),
-        "dynamics": env.dynamics, "z": None if z is None else list(map(float, z)),
-        "episodes": episodes, "episode_limit_seconds": limit,
-        "physics_hz": env.config.physics_hz,
-        "mean_return": float(np.mean([r["return"] for r in rows])),
-        "mean_episode_seconds": float(np.mean([r["seconds"] for r in rows])),
-        "fall_rate": float(np.mean([r["fell"] for r in rows])),
-    }
-    for k in TERMS:
-        out[f"reward_terms.{k}"] = float(np.mean([r[f"reward_terms.{k}"] for r in rows]))
-    out["reward_terms"] = {k: out[f"reward_terms.{k}"] for k in TERMS}
-    out.update(tracking_figures(rows))
-    out["per_episode"] = rows
+    written_gif = None
     if gif is not None and frames:
         from motion_retarget.preview import render_gif
 
@@ -156,10 +215,19 @@ def evaluate(
                          loop_mode="Clamp")
         render_gif(rollout, bundle.robot, gif, fps=15, max_frames=150,
                    title=f"{bundle.robot} policy")
-        out["gif"] = str(gif)
+        written_gif = str(gif)
+    result = EvalResult(
+        bundle=str(bundle.path), robot=bundle.robot, motion=str(motion or bundle.motion_path),
+        dynamics=env.dynamics, z=None if z is None else list(map(float, z)),
+        episodes=episodes, episode_limit_seconds=limit, physics_hz=env.config.physics_hz,
+        mean_return=float(np.mean([r["return"] for r in rows])),
+        mean_episode_seconds=float(np.mean([r["seconds"] for r in rows])),
+        fall_rate=float(np.mean([r["fell"] for r in rows])),
+        reward_terms={k: float(np.mean([r[f"reward_terms.{k}"] for r in rows])) for k in TERMS},
+        **tracking_figures(rows), per_episode=rows, gif=written_gif)
     if json_out is not None:
-        atomic_write_text(json_out, json.dumps(out, indent=2) + "\n")
-    return out
+        atomic_write_text(json_out, json.dumps(result.to_json(), indent=2) + "\n")
+    return result
 
 
 def _planar_sample(env: ImitationEnv) -> tuple[np.ndarray, float]:
@@ -220,8 +288,19 @@ def tracking_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _progress(robot_path: np.ndarray, ref_path: np.ndarray, seconds: float) -> float | None:
-    """Robot displacement along the reference's, over the reference's (None if it stays)."""
+def progress_ratio(robot_path: np.ndarray, ref_path: np.ndarray,
+                   seconds: float) -> float | None:
+    """Robot displacement along the reference's, over the reference's (None if it stays).
+
+    Args:
+        robot_path: (N, 2) the robot's horizontal positions (m); first and last are used.
+        ref_path: (N, 2) the reference's.
+        seconds: Time the paths span (s).
+
+    Returns:
+        The ratio, or None when the reference moves slower than
+        ``MOVING["forward_speed"]`` (or ``seconds`` <= 0).
+    """
     ref = ref_path[-1] - ref_path[0]
     length2 = float(ref @ ref)
     if seconds <= 0 or np.sqrt(length2) / seconds < MOVING["forward_speed"]:

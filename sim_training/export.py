@@ -2,7 +2,8 @@
 
 The exported actor takes the *raw* observation (normalisation is built in) and z, and returns
 the deterministic action clipped to [-1, 1]: ``actor(obs (B, n_obs), z (B, z_dim)) -> (B, 12)``.
-The encoder maps raw dynamics params to the latent mean: ``encoder(dynamics (B, 11)) -> (B, z)``.
+The encoder maps raw dynamics params to the latent mean: ``encoder(dynamics (B, k)) -> (B, z)``,
+the k keys its training randomised in the order of ``deploy.json``'s ``latent.dynamics_keys``.
 The parity check runs both exports (the ``torch.export`` program in torch, ONNX in
 onnxruntime) on random inputs and compares them with the bundle's torch policy.
 
@@ -49,7 +50,7 @@ class ExportedActor(th.nn.Module):
 
 
 class ExportedEncoder(th.nn.Module):
-    """Dynamics params (B, 11) → latent mean (B, z_dim)."""
+    """Dynamics params (B, k) of the encoder's own keys, in order → latent mean (B, z_dim)."""
 
     def __init__(self, bundle: PolicyBundle) -> None:
         super().__init__()
@@ -57,7 +58,9 @@ class ExportedEncoder(th.nn.Module):
 
     def forward(self, dynamics: th.Tensor) -> th.Tensor:
         """The encoder's mean."""
-        return self.encoder(dynamics)[0]
+        e = self.encoder
+        out = e.net((dynamics - e.offset) / e.scale)
+        return out[..., :e.z_dim]
 
 
 def export_bundle(bundle: PolicyBundle, out: str | Path, samples: int = 256,
@@ -100,7 +103,8 @@ def export_bundle(bundle: PolicyBundle, out: str | Path, samples: int = 256,
     report["actor_onnx_max_abs_diff"] = float(np.max(np.abs(onnx_out - reference)))
     if bundle.z_dim:
         enc = ExportedEncoder(bundle).eval()
-        dyn = th.as_tensor(rng.uniform(0.5, 1.5, (samples, 11)), dtype=th.float32)
+        n_keys = len(enc.encoder.keys)
+        dyn = th.as_tensor(rng.uniform(0.5, 1.5, (samples, n_keys)), dtype=th.float32)
         with th.no_grad(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r".*LeafSpec.*", category=FutureWarning)
             ref_z = enc(dyn).numpy()
@@ -168,7 +172,7 @@ def deploy_description(bundle: PolicyBundle) -> dict[str, Any]:
         rates (Hz), the observation layout (name, offset, size, unit per block), the reference
         frames' settings, the latent (fixed z, or the prior mean), files.
     """
-    from motion_retarget.robots import get_robot
+    from quadmimic.core.robots import get_robot
     from sim_training.observations import observation_layout
 
     spec = get_robot(bundle.robot)
@@ -212,7 +216,10 @@ def deploy_description(bundle: PolicyBundle) -> dict[str, Any]:
             "heading_feedback": env.heading_feedback,
         },
         "latent": {"z_dim": bundle.z_dim, "z": z,
-                   "note": "the actor's z input; zeros are the prior mean"},
+                   "dynamics_keys": (list(bundle.policy.features_extractor.encoder.keys)
+                                     if bundle.z_dim else []),
+                   "note": "the actor's z input; zeros are the prior mean; the encoder's "
+                           "input is dynamics_keys in this order"},
         "files": {"actor_onnx": "actor.onnx", "actor_torch_export": "actor.pt2",
                   "motion": "motion.txt"},
     }

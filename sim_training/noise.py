@@ -26,6 +26,9 @@ class SensorNoise:
     """Body angular velocity (rad/s), each of the 3 axes independently."""
     roll_pitch: float = 0.0
     """Body roll and pitch of the IMU orientation (rad), each independently."""
+    roll_pitch_bias: float = 0.0
+    """Standard deviation of a constant roll and pitch offset (rad) drawn once per episode:
+    an IMU mounted or calibrated slightly askew (training env only)."""
 
     def __post_init__(self) -> None:
         """Every standard deviation must be a finite number ≥ 0."""
@@ -41,18 +44,36 @@ class SensorNoise:
         """No noise at all."""
         return all(getattr(self, f.name) == 0.0 for f in fields(self))
 
+    @property
+    def per_reading_silent(self) -> bool:
+        """No noise drawn per reading (a bias may still be set)."""
+        return all(getattr(self, f.name) == 0.0 for f in fields(self)
+                   if f.name != "roll_pitch_bias")
+
 
 def noisy_imu_and_joints(noise: SensorNoise, rng: np.random.Generator, roll_pitch: np.ndarray,
                          gyro: np.ndarray, joints: np.ndarray,
+                         bias: np.ndarray | None = None,
                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Roll/pitch (2,) rad, body gyro (3,) rad/s and joint angles (12,) rad, with noise.
 
-    Draws nothing when ``noise`` is silent (a run without noise keeps its random stream).
+    Draws nothing when ``noise`` has no per-reading noise (a run without noise keeps its
+    random stream).
+
+    Args:
+        noise: The standard deviations.
+        rng: Source of randomness.
+        roll_pitch: (2,) rad.
+        gyro: (3,) rad/s.
+        joints: (12,) rad.
+        bias: (2,) rad added to roll and pitch (the episode's IMU offset), or None.
 
     Returns:
         New arrays (roll_pitch, gyro, joints); the inputs are left as they are.
     """
-    if noise.silent:
+    if bias is not None:
+        roll_pitch = roll_pitch + bias
+    if noise.per_reading_silent:
         return roll_pitch.copy(), gyro.copy(), joints.copy()
     return (roll_pitch + rng.normal(0.0, noise.roll_pitch, 2),
             gyro + rng.normal(0.0, noise.gyro, 3),

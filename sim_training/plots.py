@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from motion_retarget.fileio import atomic_write
+from quadmimic.core.fileio import atomic_write
 
 
 def learning_curve_png(curve: list[dict[str, float]], out: str | Path,

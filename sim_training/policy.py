@@ -25,7 +25,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 from sim_training.dynamics import DYNAMICS_KEYS
-from sim_training.randomization import RandomizationRanges
+from sim_training.randomization import RandomizationRanges, encoder_keys
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,13 @@ class ModelConfig:
 
 
 def dynamics_normaliser(ranges: RandomizationRanges) -> tuple[np.ndarray, np.ndarray]:
-    """Offset and scale (11,) mapping each training range to [-1, 1] for the encoder."""
-    lo = np.array([getattr(ranges, k)[0] for k in DYNAMICS_KEYS])
-    hi = np.array([getattr(ranges, k)[1] for k in DYNAMICS_KEYS])
+    """Offset and scale (k,) mapping each training range to [-1, 1] for the encoder.
+
+    One entry per key the encoder reads (:func:`~sim_training.randomization.encoder_keys`).
+    """
+    keys = encoder_keys(ranges)
+    lo = np.array([getattr(ranges, k)[0] for k in keys])
+    hi = np.array([getattr(ranges, k)[1] for k in keys])
     mid, half = (lo + hi) / 2.0, np.maximum((hi - lo) / 2.0, 1e-6)
     return mid.astype(np.float32), half.astype(np.float32)
 
@@ -70,20 +74,32 @@ def mlp(sizes: list[int], activation: type[th.nn.Module] = th.nn.ELU) -> th.nn.S
 
 
 class DynamicsEncoder(th.nn.Module):
-    """E(μ): dynamics params (B, 11) → mean (B, z) and log σ (B, z)."""
+    """E(μ): dynamics params (B, len(DYNAMICS_KEYS)) → mean (B, z) and log σ (B, z).
+
+    It reads the columns of ``keys`` (the keys its training randomised), each mapped to
+    [-1, 1] over its training range by ``offset`` and ``scale`` (one entry per key).
+    """
 
     def __init__(self, z_dim: int, hidden: tuple[int, ...], offset: np.ndarray,
-                 scale: np.ndarray, min_log_sigma: float = -5.0) -> None:
+                 scale: np.ndarray, min_log_sigma: float = -5.0,
+                 keys: tuple[str, ...] | None = None) -> None:
         super().__init__()
-        self.net = mlp([len(DYNAMICS_KEYS), *hidden, 2 * z_dim])
+        keys = tuple(DYNAMICS_KEYS[:len(offset)]) if keys is None else tuple(keys)
+        if len(keys) != len(offset):
+            raise ValueError(f"{len(keys)} encoder keys but {len(offset)} normaliser entries")
+        self.keys = keys
+        self.net = mlp([len(keys), *hidden, 2 * z_dim])
         self.register_buffer("offset", th.as_tensor(offset, dtype=th.float32))
         self.register_buffer("scale", th.as_tensor(scale, dtype=th.float32))
+        # Not in the state dict: bundles saved before later keys existed load unchanged.
+        self.register_buffer("columns", th.as_tensor([DYNAMICS_KEYS.index(k) for k in keys]),
+                             persistent=False)
         self.z_dim = z_dim
         self.min_log_sigma = min_log_sigma
 
     def forward(self, dynamics: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
-        """Mean and log σ of q(z | μ)."""
-        out = self.net((dynamics - self.offset) / self.scale)
+        """Mean and log σ of q(z | μ) from the full dynamics vectors (B, len(DYNAMICS_KEYS))."""
+        out = self.net((dynamics[..., self.columns] - self.offset) / self.scale)
         mean, log_sigma = out[..., :self.z_dim], out[..., self.z_dim:]
         return mean, th.clamp(log_sigma, min=self.min_log_sigma, max=2.0)
 
@@ -98,14 +114,15 @@ class LatentFeatures(BaseFeaturesExtractor):
     def __init__(self, observation_space: gym.spaces.Dict, z_dim: int = 8,
                  encoder_hidden: tuple[int, ...] = (64, 64),
                  offset: np.ndarray | None = None, scale: np.ndarray | None = None,
-                 min_log_sigma: float = -5.0) -> None:
+                 min_log_sigma: float = -5.0, keys: tuple[str, ...] | None = None) -> None:
         n_obs = int(observation_space["obs"].shape[0])
         super().__init__(observation_space, n_obs + z_dim)
         self.z_dim = z_dim
+        n = len(DYNAMICS_KEYS if keys is None else keys) if offset is None else len(offset)
         self.encoder = (DynamicsEncoder(z_dim, encoder_hidden,
-                                        np.zeros(len(DYNAMICS_KEYS)) if offset is None else offset,
-                                        np.ones(len(DYNAMICS_KEYS)) if scale is None else scale,
-                                        min_log_sigma) if z_dim else None)
+                                        np.zeros(n) if offset is None else offset,
+                                        np.ones(n) if scale is None else scale,
+                                        min_log_sigma, keys) if z_dim else None)
         self.fixed_z: th.Tensor | None = None  # set to use one z for everything (adaptation)
 
     def latent(self, observations: dict[str, th.Tensor]) -> th.Tensor:
@@ -136,7 +153,8 @@ class LatentActorCriticPolicy(MultiInputActorCriticPolicy):
 
     def __init__(self, *args: Any, model: ModelConfig | None = None,
                  dynamics_offset: np.ndarray | None = None,
-                 dynamics_scale: np.ndarray | None = None, **kwargs: Any) -> None:
+                 dynamics_scale: np.ndarray | None = None,
+                 dynamics_keys: tuple[str, ...] | None = None, **kwargs: Any) -> None:
         model = model or ModelConfig()
         kwargs.setdefault("net_arch", {"pi": list(model.actor_hidden),
                                        "vf": list(model.critic_hidden)})
@@ -146,7 +164,7 @@ class LatentActorCriticPolicy(MultiInputActorCriticPolicy):
         kwargs["features_extractor_kwargs"] = {
             "z_dim": model.z_dim, "encoder_hidden": model.encoder_hidden,
             "offset": dynamics_offset, "scale": dynamics_scale,
-            "min_log_sigma": model.min_log_sigma}
+            "min_log_sigma": model.min_log_sigma, "keys": dynamics_keys}
         kwargs["share_features_extractor"] = True
         self.model_config = model
         super().__init__(*args, **kwargs)

@@ -2,7 +2,11 @@
 
 The ranges are documented in one place, :class:`RandomizationRanges`; the defaults follow
 Peng et al. 2020 (Table 2, "dynamics parameters and their respective range of values used
-during training") where the paper has the parameter, and are marked otherwise.
+during training") where the paper has the parameter, and are marked otherwise. The keys added
+after the paper's (centre-of-mass offset, torque–speed, joint damping, contact model) default
+to their nominal value, so a run that does not name them trains as the first bundles did;
+``data/training/env_real.json`` names the ranges of real robots' differences, each with its
+source in that file's README.
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from motion_retarget.errors import DynamicsError
-from sim_training.dynamics import DYNAMICS_KEYS, LIMITS, NOMINAL, dynamics_from
+from quadmimic.core.errors import DynamicsError
+from sim_training.dynamics import DYNAMICS_KEYS, FIRST_KEYS, LIMITS, NOMINAL, dynamics_from
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,24 @@ class RandomizationRanges:
     """Contact restitution 0-0.2 (not in the paper)."""
     ground_slope_rad: tuple[float, float] = (-0.05, 0.05)
     """Ground slope ±0.05 rad, about ±3° (not in the paper)."""
+    com_offset_x: tuple[float, float] = (0.0, 0.0)
+    """Base centre-of-mass shift forward (m), e.g. a payload off centre (not in the paper;
+    default none)."""
+    com_offset_y: tuple[float, float] = (0.0, 0.0)
+    """Base centre-of-mass shift to the left (m) (default none)."""
+    motor_speed_scale: tuple[float, float] = (1.0, 1.0)
+    """× the torque–speed curve's speeds, when the env applies the curve (a weak battery's
+    lower bus voltage lowers the no-load speed; default nominal)."""
+    joint_damping: tuple[float, float] = (0.0, 0.0)
+    """Viscous joint friction (N·m·s/rad) (default none)."""
+    contact_compliance: tuple[float, float] = (0.0, 0.0)
+    """Foot contact compliance (mm/kN); 0 = PyBullet's rigid contact (default)."""
+    contact_damping_ratio: tuple[float, float] = (1.0, 1.0)
+    """Damping ratio of a compliant foot contact (default critical)."""
+    rolling_friction: tuple[float, float] = (0.0, 0.0)
+    """Rolling friction of the feet (PyBullet's coefficient, m) (default none)."""
+    spinning_friction: tuple[float, float] = (0.0, 0.0)
+    """Torsional friction of the feet (PyBullet's coefficient, m) (default none)."""
 
     def __post_init__(self) -> None:
         """Every range must be ordered and inside the simulable limits."""
@@ -66,8 +88,31 @@ class RandomizationRanges:
         return dataclasses.replace(self, **out)
 
 
+LATER_KEYS: tuple[str, ...] = DYNAMICS_KEYS[len(FIRST_KEYS):]
+"""The keys added after the paper's; drawn only by ranges that vary one of them."""
+
+
+def varies_later_keys(ranges: RandomizationRanges) -> bool:
+    """Whether ``ranges`` vary any key of :data:`LATER_KEYS`."""
+    return any(getattr(ranges, k)[0] != getattr(ranges, k)[1] for k in LATER_KEYS)
+
+
+def encoder_keys(ranges: RandomizationRanges) -> tuple[str, ...]:
+    """The dynamics keys an encoder trained over ``ranges`` reads, in vector order.
+
+    The paper's keys always (as the first bundles were trained), and every later key whose
+    range varies: the encoder sees each parameter that varies and a z can describe.
+    """
+    later = tuple(k for k in LATER_KEYS if getattr(ranges, k)[0] != getattr(ranges, k)[1])
+    return FIRST_KEYS + later
+
+
 def sample_dynamics(ranges: RandomizationRanges, rng: np.random.Generator) -> dict[str, float]:
     """Draw one set of dynamics params, each key uniform in its range.
+
+    The paper's keys are drawn in one call as they always were, and the later keys in a
+    second only when a range varies one of them, so runs that do not use them keep their
+    random stream.
 
     Args:
         ranges: The ranges.
@@ -76,7 +121,14 @@ def sample_dynamics(ranges: RandomizationRanges, rng: np.random.Generator) -> di
     Returns:
         A complete dynamics dict (see :mod:`sim_training.dynamics`).
     """
-    lows = np.array([getattr(ranges, k)[0] for k in DYNAMICS_KEYS])
-    highs = np.array([getattr(ranges, k)[1] for k in DYNAMICS_KEYS])
-    values = rng.uniform(lows, highs)
-    return dynamics_from(dict(zip(DYNAMICS_KEYS, values.tolist(), strict=True)))
+    keys = FIRST_KEYS + (LATER_KEYS if varies_later_keys(ranges) else ())
+    lows = np.array([getattr(ranges, k)[0] for k in FIRST_KEYS])
+    highs = np.array([getattr(ranges, k)[1] for k in FIRST_KEYS])
+    values = rng.uniform(lows, highs).tolist()
+    if len(keys) > len(FIRST_KEYS):
+        lows = np.array([getattr(ranges, k)[0] for k in LATER_KEYS])
+        highs = np.array([getattr(ranges, k)[1] for k in LATER_KEYS])
+        values += rng.uniform(lows, highs).tolist()
+    params = dict(zip(keys, values, strict=True))
+    params.update({k: getattr(ranges, k)[0] for k in DYNAMICS_KEYS if k not in params})
+    return dynamics_from(params)

@@ -1,7 +1,7 @@
 """The reference motion as the env queries it: O(1) lookups at any time, loops included.
 
 Sampling (interpolation, slerp of the root orientation, velocities, loops and cycle offsets)
-is :class:`motion_retarget.motion.MotionSampler`'s, the one definition every stage uses. This
+is :class:`motion_retarget.sampler.MotionSampler`'s, the one definition every stage uses. This
 module adds what only the robot knows, precomputed once per motion: the body frame (the URDF
 base offset removed) and the foot positions (pinocchio forward kinematics) in the heading
 frame, carried by the sampler as extra columns.
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from motion_retarget.kinematics import RobotModel
-from motion_retarget.motion import (
+from motion_retarget.motion import Motion
+from motion_retarget.sampler import (
     ROW_ANG_VEL,
     ROW_JOINT_VEL,
     ROW_JOINTS,
@@ -22,10 +23,9 @@ from motion_retarget.motion import (
     ROW_POS,
     ROW_QUAT,
     ROW_SIZE,
-    Motion,
     MotionSampler,
 )
-from sim_training.geometry import matrix_to_quat, quat_to_matrix, yaw_matrix, yaw_of
+from quadmimic.core.geometry import matrix_to_quat, quat_to_matrix, yaw_matrix, yaw_of
 
 _FEET = slice(ROW_SIZE, ROW_SIZE + 12)
 
@@ -59,7 +59,7 @@ class ReferenceMotion:
     Wrap motions repeat forever; each completed cycle adds the cycle offset (horizontal
     displacement, and heading change if ``enable_cycle_offset_rotation``), as in the
     motion_imitation format. Clamp motions hold their last frame. All of it is
-    :class:`~motion_retarget.motion.MotionSampler`'s (see there for the exact rules).
+    :class:`~motion_retarget.sampler.MotionSampler`'s (see there for the exact rules).
 
     Args:
         motion: The motion file's content.

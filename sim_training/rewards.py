@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from sim_training.geometry import log_rotation, roll_pitch
+from quadmimic.core.geometry import log_rotation, roll_pitch
 
 
 def _sq(x: np.ndarray) -> float:

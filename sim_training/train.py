@@ -24,12 +24,13 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecNormalize
 
-from motion_retarget.errors import BundleError, QuadmimicError
-from motion_retarget.fileio import atomic_write_text
+from quadmimic.core.errors import BundleError, QuadmimicError
+from quadmimic.core.fileio import atomic_write_text
 from sim_training.collect import SegmentRolloutBuffer
 from sim_training.config import TrainConfig, load_train_config, save_config
 from sim_training.policy import LatentActorCriticPolicy, LatentNoise, dynamics_normaliser
 from sim_training.ppo import LatentPPO
+from sim_training.randomization import encoder_keys
 from sim_training.rewards import REGULARIZATION_TERMS, TRAINING_TERMS
 from sim_training.vec_env import TRAINING_INFO_KEYS, make_vec_env
 
@@ -58,7 +59,8 @@ def build(config: TrainConfig) -> tuple[LatentPPO, VecNormalize, LatentNoise]:
         max_grad_norm=p.max_grad_norm, target_kl=p.target_kl, seed=config.seed, device="cpu",
         update_threads=config.update_threads,
         rollout_buffer_class=SegmentRolloutBuffer if grouped else None,
-        policy_kwargs={"model": model_cfg, "dynamics_offset": offset, "dynamics_scale": scale},
+        policy_kwargs={"model": model_cfg, "dynamics_offset": offset, "dynamics_scale": scale,
+                       "dynamics_keys": encoder_keys(config.env.ranges)},
         verbose=0)
     return model, norm, noisy
 
@@ -217,16 +219,21 @@ class Trainer:
         if not (src / "policy.pt").is_file() or not (src / "normalization.npz").is_file():
             raise BundleError("no policy.pt + normalization.npz here (give a run, a "
                               "checkpoint or a bundle)", src)
-        state = th.load(src / "policy.pt", weights_only=True)
+        from sim_training.bundle import load_normalization, load_weights
+
+        state = load_weights(src / "policy.pt")
         if not self.config.latent:
             state = drop_latent_inputs(state, self.model.policy.state_dict())
+        else:
+            state = widen_encoder_inputs(state, self.model.policy.state_dict(),
+                                         _source_encoder_keys(src),
+                                         encoder_keys(self.config.env.ranges))
         try:
             self.model.policy.load_state_dict(state)
         except RuntimeError as exc:
             raise BundleError(f"the policy does not fit this run's model config: {exc}",
                               src) from exc
-        with np.load(src / "normalization.npz") as data:
-            arrays = dict(data)
+        arrays = load_normalization(src / "normalization.npz", ("obs_mean",))
         if arrays["obs_mean"].shape != self.norm.obs_rms["obs"].mean.shape:
             raise BundleError(f"observation layout {arrays['obs_mean'].shape[0]} does not fit "
                               f"this run's {self.norm.obs_rms['obs'].mean.shape[0]}", src)
@@ -260,16 +267,16 @@ class Trainer:
                               rms.mean.copy(), rms.var.copy(), float(self.norm.clip_obs),
                               float(self.norm.epsilon), None)
         result = evaluate(bundle, episodes=self.config.eval_episodes, seed=EVAL_SEED)
-        out = {"eval_nominal_seconds": result["mean_episode_seconds"],
-               "eval_nominal_length": (result["mean_episode_seconds"]
-                                       / result["episode_limit_seconds"]),
-               "eval_nominal_fall_rate": result["fall_rate"],
-               "eval_nominal_pose": result["reward_terms.pose"],
-               "eval_nominal_return": result["mean_return"]}
-        if result.get("progress_ratio") is not None:
-            out["eval_nominal_progress"] = result["progress_ratio"]
-        if result.get("tracking_min") is not None:
-            out["eval_nominal_tracking"] = result["tracking_min"]
+        out = {"eval_nominal_seconds": result.mean_episode_seconds,
+               "eval_nominal_length": (result.mean_episode_seconds
+                                       / result.episode_limit_seconds),
+               "eval_nominal_fall_rate": result.fall_rate,
+               "eval_nominal_pose": result.reward_terms["pose"],
+               "eval_nominal_return": result.mean_return}
+        if result.progress_ratio is not None:
+            out["eval_nominal_progress"] = result.progress_ratio
+        if result.tracking_min is not None:
+            out["eval_nominal_tracking"] = result.tracking_min
         return out
 
     def _restore_generators(self, path: Path) -> None:
@@ -334,15 +341,15 @@ class Trainer:
 
     def load_checkpoint(self, path: Path) -> None:
         """Restore model, optimizer, normalisation, counters and generators from a checkpoint."""
-        self.model.policy.load_state_dict(th.load(path / "policy.pt", weights_only=True))
-        self.model.policy.optimizer.load_state_dict(
-            th.load(path / "optimizer.pt", weights_only=True))
-        th.set_rng_state(th.load(path / "rng.pt", weights_only=True)["torch_rng"])
+        from sim_training.bundle import load_normalization, load_weights, read_json
+
+        self.model.policy.load_state_dict(load_weights(path / "policy.pt"))
+        self.model.policy.optimizer.load_state_dict(load_weights(path / "optimizer.pt"))
+        th.set_rng_state(load_weights(path / "rng.pt")["torch_rng"])
         if (path / "generators.json").is_file():  # older checkpoints reseed as they did
             self._restore_generators(path / "generators.json")
-        with np.load(path / "normalization.npz") as data:
-            set_normalization(self.norm, dict(data))
-        state = json.loads((path / "state.json").read_text())
+        set_normalization(self.norm, load_normalization(path / "normalization.npz", ()))
+        state = read_json(path / "state.json")
         self.model.num_timesteps = int(state["num_timesteps"])
         self.model._num_timesteps_at_start = self.model.num_timesteps
         self.model._n_updates = int(state["n_updates"])
@@ -361,8 +368,8 @@ def validate_config(config: TrainConfig) -> None:
     Raises:
         QuadmimicError: A subclass naming the file and what is wrong with it.
     """
-    from motion_retarget.motion import load_motion
-    from motion_retarget.robots import get_robot
+    from motion_retarget.motion_file import load_motion
+    from quadmimic.core.robots import get_robot
     from sim_training.observations import observation_size
 
     get_robot(config.robot)
@@ -379,11 +386,10 @@ def validate_config(config: TrainConfig) -> None:
         raise BundleError("no policy.pt + normalization.npz here (give a run, a checkpoint or "
                           "a bundle)", config.init_from)
     _source_robot(src)
-    try:
-        with np.load(src / "normalization.npz") as data:
-            size = int(data["obs_mean"].shape[0])
-    except (OSError, ValueError, KeyError) as exc:
-        raise BundleError(f"unreadable normalization.npz: {exc}", src) from exc
+    from sim_training.bundle import load_normalization, load_weights
+
+    load_weights(src / "policy.pt")  # a truncated or corrupt file: one line, before any write
+    size = int(load_normalization(src / "normalization.npz", ("obs_mean",))["obs_mean"].shape[0])
     want = observation_size(config.env.history, tuple(config.env.future_steps))
     if size != want:
         raise BundleError(f"observation layout {size} does not fit this run's {want}",
@@ -426,6 +432,62 @@ def drop_latent_inputs(state: dict[str, th.Tensor],
             value = value[:, :want[1]]
         out[key] = value
     return out
+
+
+def widen_encoder_inputs(state: dict[str, th.Tensor], target: dict[str, th.Tensor],
+                         source_keys: tuple[str, ...],
+                         target_keys: tuple[str, ...]) -> dict[str, th.Tensor]:
+    """A latent policy's weights for an encoder that reads more keys or other ranges.
+
+    The encoder's first layer is re-expressed exactly for the target's normalisation of the
+    keys both read (``x_old = (μ − o_old)/s_old = (x_new·s_new + o_new − o_old)/s_old``), and
+    gets zero weights for the keys only the target reads: at the start the warm policy's z
+    is what the source's was on every dynamics the source knew, and the new keys enter as
+    training moves their weights off zero. Every copy of the encoder in the state dict (SB3
+    keeps the shared extractor under three names) is treated alike.
+
+    Args:
+        state: Source state dict (a latent policy).
+        target: State dict of the policy to load into.
+        source_keys: The keys the source's encoder reads, in order.
+        target_keys: The keys the target's encoder reads, in order.
+
+    Returns:
+        ``state`` with the target's encoder normalisation and first-layer shape.
+    """
+    out = dict(state)
+    for w_key in [k for k in state if k.endswith("encoder.net.0.weight") and k in target]:
+        prefix = w_key[:-len("net.0.weight")]
+        b_key, o_key, s_key = prefix + "net.0.bias", prefix + "offset", prefix + "scale"
+        n_target = target[o_key].shape[0]
+        if len(target_keys) != n_target or len(source_keys) != state[o_key].shape[0]:
+            raise BundleError(f"encoder keys ({len(source_keys)} → {len(target_keys)}) do not "
+                              f"fit the encoder inputs ({state[o_key].shape[0]} → {n_target})")
+        w_old, b_old = state[w_key].double(), state[b_key].double()
+        o_old, s_old = state[o_key].double(), state[s_key].double()
+        o_new, s_new = target[o_key].double(), target[s_key].double()
+        w_new = th.zeros(w_old.shape[0], n_target, dtype=th.float64)
+        b_new = b_old.clone()
+        for j, key in enumerate(target_keys):
+            if key in source_keys:
+                i = source_keys.index(key)
+                w_new[:, j] = w_old[:, i] * s_new[j] / s_old[i]
+                b_new += w_old[:, i] * (o_new[j] - o_old[i]) / s_old[i]
+        out[w_key], out[b_key] = w_new.float(), b_new.float()
+        out[o_key], out[s_key] = target[o_key].clone(), target[s_key].clone()
+    return out
+
+
+def _source_encoder_keys(src: Path) -> tuple[str, ...]:
+    """The dynamics keys a checkpoint's or bundle's encoder reads (from its config)."""
+    from sim_training.dynamics import FIRST_KEYS
+
+    for path in (src / "config.json", src.parent.parent / "config.json"):
+        if path.is_file():
+            from sim_training.bundle import read_train_config
+
+            return encoder_keys(read_train_config(path).env.ranges)
+    return FIRST_KEYS
 
 
 def normalization_arrays(norm: VecNormalize) -> dict[str, np.ndarray]:

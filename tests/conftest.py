@@ -1,4 +1,4 @@
-"""Shared test fixtures: locations of the shared data and the default clips."""
+"""Test fixtures: where the repository's data lies (dog clips, reference motions)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-MOCAP_RAW = SHARED / "mocap_raw"
-REFERENCE_MOTIONS = SHARED / "reference_motions"
 DEFAULT_CLIPS = REPO / "data" / "mocap"
+MOCAP_RAW = DEFAULT_CLIPS  # the fifteen raw dog clips (data/mocap/SOURCE.md)
+REFERENCE_MOTIONS = REPO / "data" / "reference_motions"  # the paper code's Laikago motions
 
 
 @pytest.fixture(scope="session")

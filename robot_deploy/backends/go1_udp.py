@@ -11,9 +11,10 @@ the backend does not repeat commands on its own: each :meth:`command` is one pac
 robot answers each packet with one state, so a client that stops commanding gets no fresh
 state and the robot's watchdog damps.
 
-The wire format is SDK 3.8's, the Go1's; ``robot="a1"`` selects the A1 spec (limits, gains,
-SDK ``Safety`` tables) but a real A1 speaks the older SDK 3.3 format, so it only makes sense
-against the emulator.
+The wire format is SDK 3.8's, the Go1's. It drives every robot whose spec names a legged-SDK
+type (``RobotSpec.legged_sdk_type``: go1, a1): ``robot="a1"`` selects the A1 spec (limits,
+gains, SDK ``Safety`` tables) but a real A1 speaks the older SDK 3.3 format, so it only makes
+sense against the emulator.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import time
 
 import numpy as np
 
-from motion_retarget.errors import RobotConnectionError
-from motion_retarget.robots import get_robot
+from quadmimic.core.errors import RobotConnectionError
+from quadmimic.core.robots import get_robot, robot_names
 from robot_deploy.network import check_robot_route, parse_robot_ip
 from robot_deploy.remote import decode_remote
 from robot_deploy.robot import JointCommand, Robot, RobotState
@@ -58,7 +59,7 @@ class Go1UdpBackend(Robot):
     """A Unitree Go1 (SDK 3.8 low level) behind the :class:`Robot` interface.
 
     Args:
-        robot: Robot spec name, "go1" or "a1".
+        robot: Robot spec name: a robot with a legged-SDK type (go1, a1).
         robot_ip: The robot's IPv4 address (the Go1's low-level board is 192.168.123.10;
             the emulator 127.0.0.1).
         robot_port: The robot's UDP port (8007).
@@ -74,7 +75,7 @@ class Go1UdpBackend(Robot):
             be on its network (the SDK's socket itself listens on every interface).
 
     Raises:
-        RobotConnectionError: ``robot`` is neither go1 nor a1.
+        RobotConnectionError: ``robot``'s spec has no legged-SDK type.
         NetworkOptionError: ``robot_ip`` is not an IPv4 address, or not on ``interface``.
     """
 
@@ -82,9 +83,11 @@ class Go1UdpBackend(Robot):
                  robot_port: int = 8007, local_port: int = 8080, poll_hz: float = 1000.0,
                  contact_threshold: float = 15.0, power_protect: int | None = None,
                  position_limit: bool = False, interface: str | None = None) -> None:
-        if robot not in ("go1", "a1"):
-            raise RobotConnectionError(f"go1-udp backend drives go1 or a1, not {robot!r}")
         self.spec = get_robot(robot)
+        if self.spec.legged_sdk_type is None:
+            drivable = [n for n in robot_names() if get_robot(n).legged_sdk_type is not None]
+            raise RobotConnectionError(f"go1-udp backend drives {' or '.join(drivable)}, "
+                                       f"not {robot!r}")
         self.robot_ip = parse_robot_ip(robot_ip)
         if interface is not None:
             check_robot_route(self.robot_ip, interface)
@@ -132,7 +135,7 @@ class Go1UdpBackend(Robot):
             self._low = ri.LowState()
             self._udp.InitCmdData(self._cmd)  # servo mode, PosStopF/VelStopF, zero gains
             if self.power_protect is not None or self.position_limit:
-                legged = ri.LeggedType.Go1 if self.spec.name == "go1" else ri.LeggedType.A1
+                legged = getattr(ri.LeggedType, self.spec.legged_sdk_type)
                 self._safety = ri.Safety(legged)
         deadline = time.monotonic() + timeout
         while self._state is None:

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from motion_retarget.errors import RobotConnectionError
-from motion_retarget.robots import get_robot
+from quadmimic.core.errors import RobotConnectionError
+from quadmimic.core.robots import get_robot
 from robot_deploy.network import check_interface
 from robot_deploy.remote import decode_remote
 from robot_deploy.robot import JointCommand, Robot, RobotState

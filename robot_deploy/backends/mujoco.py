@@ -18,19 +18,14 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from motion_retarget.errors import RobotConnectionError
 from motion_retarget.kinematics import robot_model
+from quadmimic.core.errors import RobotConnectionError
+from quadmimic.core.geometry import matrix_to_quat
+from quadmimic.core.robots.actuator import ActuatorConfig, actuator_config
 from robot_deploy.backends.simulated import GRAVITY_UP, SimulatedBackend
-from robot_deploy.mujoco_model import (
-    ActuatorConfig,
-    ModelIndex,
-    UnitreeMotors,
-    actuator_config,
-    build_model,
-)
+from robot_deploy.mujoco_model import ContactModel, ModelIndex, UnitreeMotors, build_model
 from robot_deploy.robot import JointCommand, RobotState
 from sim_training.dynamics import dynamics_from
-from sim_training.geometry import matrix_to_quat
 
 
 class MujocoBackend(SimulatedBackend):
@@ -44,7 +39,9 @@ class MujocoBackend(SimulatedBackend):
         realtime: Step physics in a background thread at wall-clock speed.
         start_height: Extra height (m) above standing at which the robot starts.
         actuator: Armature, damping, friction and torque–speed figures; None = the robot's
-            defaults (:data:`robot_deploy.mujoco_model.ACTUATORS`).
+            figures (``RobotSpec.actuator``).
+        contact: Contact and solver settings (a held-out contact model); its ``physics_hz``,
+            when set, replaces ``physics_hz``. None = the project's.
 
     ``RobotState.tau`` is the motor torque of the last physics step (after the torque and
     torque–speed limits); MuJoCo's joint damping and dry friction act on top of it, unlike
@@ -54,7 +51,11 @@ class MujocoBackend(SimulatedBackend):
     def __init__(self, robot: str = "a1", dynamics: Mapping | str | Path | None = None, *,
                  physics_hz: float = 1000.0, command_period: float = 0.002,
                  realtime: bool = False, start_height: float = 0.0,
-                 actuator: ActuatorConfig | None = None) -> None:
+                 actuator: ActuatorConfig | None = None,
+                 contact: ContactModel | None = None) -> None:
+        self.contact = contact or ContactModel()
+        if self.contact.physics_hz is not None:
+            physics_hz = self.contact.physics_hz
         super().__init__(robot, dynamics, physics_hz=physics_hz, command_period=command_period,
                          realtime=realtime, start_height=start_height)
         self.actuator = actuator if actuator is not None else actuator_config(self.spec)
@@ -72,15 +73,19 @@ class MujocoBackend(SimulatedBackend):
             return
         self._offset = robot_model(self.spec.name).base_offset
         self.model = build_model(self.spec, self.dynamics, physics_hz=self.physics_hz,
-                                 actuator=self.actuator)
+                                 actuator=self.actuator, contact=self.contact)
         self.data = mujoco.MjData(self.model)
         self.index = ModelIndex.of(self.model, self.spec)
         self.motors = UnitreeMotors(self.spec, self.actuator, self.physics_hz, self.dynamics)
         self.steps = 0
-        self._place(self.start_height)
+        self._place(self.start_height + self._foot_lift())
         self._start_clock()
         if not self.read().finite:
             raise RobotConnectionError("MuJoCo produced no valid state")
+
+    def _foot_lift(self) -> float:
+        """Height (m) the feet of a scaled foot radius add to the standing pose."""
+        return (self.contact.foot_radius_scale - 1.0) * self.spec.foot_radius
 
     def close(self) -> None:
         """Stop the physics thread and drop the model (idempotent)."""
@@ -179,7 +184,7 @@ class MujocoBackend(SimulatedBackend):
         self._require()
         params = dynamics_from(dynamics)
         model = build_model(self.spec, params, physics_hz=self.physics_hz,
-                            actuator=self.actuator)
+                            actuator=self.actuator, contact=self.contact)
         with self._lock:
             old = self.data
             data = mujoco.MjData(model)
@@ -196,4 +201,4 @@ class MujocoBackend(SimulatedBackend):
         """Put the robot back on its feet in the default pose (between rollouts)."""
         self._require()
         with self._lock:
-            self._place(0.0)
+            self._place(self._foot_lift())

@@ -11,25 +11,31 @@ from typing import Any
 
 import numpy as np
 
-from motion_retarget.errors import RobotConnectionError
 from motion_retarget.kinematics import robot_model
+from quadmimic.core.errors import RobotConnectionError
+from quadmimic.core.geometry import matrix_to_quat, quat_to_matrix
+from quadmimic.core.robots.actuator import ActuatorConfig
 from robot_deploy.backends.simulated import SimulatedBackend
 from robot_deploy.robot import JointCommand, RobotState
 from sim_training.dynamics import dynamics_from
-from sim_training.geometry import matrix_to_quat, quat_to_matrix
 from sim_training.robot_sim import SimRobot
 
 
 class SimBackend(SimulatedBackend):
     """A PyBullet robot standing at the origin in its default pose.
 
-    Arguments as :class:`~robot_deploy.backends.simulated.SimulatedBackend`.
+    Arguments as :class:`~robot_deploy.backends.simulated.SimulatedBackend`, and
+    ``torque_speed``: an actuator whose torque–speed curve limits the motors (as a training
+    env with ``torque_speed_curve`` has it; speeds × the dynamics' ``motor_speed_scale``);
+    None (default): torque limits only.
     """
 
     engine = "pybullet"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, torque_speed: ActuatorConfig | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.torque_speed = torque_speed
         self.sim: SimRobot | None = None
         self._offset_t = np.eye(3)  # URDF base frame → body frame, set on connect
 
@@ -40,6 +46,7 @@ class SimBackend(SimulatedBackend):
             return
         self._offset_t = robot_model(self.spec.name).base_offset.T
         sim = SimRobot(self.spec, time_step=1.0 / self.physics_hz)
+        sim.set_torque_speed(self.torque_speed)
         sim.apply_dynamics(self.dynamics)
         q = robot_model(self.spec.name).standing_q()
         sim.reset(q[:3] + [0.0, 0.0, self.start_height], q[3:7], self.spec.default)

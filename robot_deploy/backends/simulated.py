@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from motion_retarget.robots import get_robot
+from quadmimic.core.robots import get_robot
 from robot_deploy.robot import JointCommand, Robot
 from robot_deploy.timing import Pacer
 from sim_training.dynamics import dynamics_from

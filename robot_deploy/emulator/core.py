@@ -37,8 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from motion_retarget.errors import QuadmimicError, RobotConnectionError
-from robot_deploy.backends import PHYSICS, make_backend
+from quadmimic.core.errors import QuadmimicError, RobotConnectionError
+from robot_deploy.backends import PHYSICS, Connection, make_backend
 from robot_deploy.remote import RemoteFormatError, decode_remote, encode_remote
 from robot_deploy.robot import JointCommand, RobotState
 
@@ -126,7 +126,8 @@ class EmulatorCore:
                  command_timeout: float = 0.1, *, motion_mode: str = "",
                  release_delay: float = 0.0, physics: str = "pybullet") -> None:
         self.physics = check_physics(physics)
-        self.sim: Any = make_backend(PHYSICS[physics], robot, dynamics, realtime=True)
+        self.sim: Any = make_backend(Connection(PHYSICS[physics]), robot, dynamics=dynamics,
+                                     realtime=True)
         self.spec = self.sim.spec
         self.command_timeout = command_timeout
         self.counters: collections.Counter[str] = collections.Counter()

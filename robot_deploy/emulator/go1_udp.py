@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from motion_retarget.errors import RobotConnectionError
-from motion_retarget.robots import get_robot
+from quadmimic.core.errors import RobotConnectionError
+from quadmimic.core.robots import get_robot
 from robot_deploy.emulator import go1_wire as wire
 from robot_deploy.emulator.core import (
     LOOPBACK,

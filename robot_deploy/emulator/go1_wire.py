@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from motion_retarget.errors import QuadmimicError
+from quadmimic.core.errors import QuadmimicError
 from robot_deploy.remote import decode_remote
 from robot_deploy.robot import JointCommand, RobotState
 
@@ -397,7 +397,7 @@ def decode_low_state(data: bytes | bytearray | memoryview) -> LowStatePacket:
 
 def quat_wxyz_to_rpy(quat_wxyz: np.ndarray) -> np.ndarray:
     """Roll, pitch, yaw (rad, Z-Y-X Euler) of a w, x, y, z quaternion."""
-    from sim_training.geometry import quat_to_matrix, roll_pitch, yaw_of
+    from quadmimic.core.geometry import quat_to_matrix, roll_pitch, yaw_of
 
     w, x, y, z = np.asarray(quat_wxyz, np.float64)
     rot = quat_to_matrix(np.array([x, y, z, w]))

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from motion_retarget.robots import get_robot
+from quadmimic.core.robots import get_robot
 from robot_deploy.backends.go2_dds import (
     HEAD,
     LOWCMD_TOPIC,

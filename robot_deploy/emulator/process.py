@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from motion_retarget.errors import RobotConnectionError
+from quadmimic.core.errors import RobotConnectionError
 from robot_deploy.emulator.core import LOOPBACK, control_request
 
 

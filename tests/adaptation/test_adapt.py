@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from adaptation.adapt import AdaptationSession, AdaptConfig
+from adaptation.adapt import AdaptationSession
+from adaptation.config import AdaptConfig
 from robot_deploy.backends.sim import SimBackend
 from tests.conftest import REPO
 

@@ -7,9 +7,9 @@ import pytest
 
 from adaptation.returns import robot_quantities, step_reward
 from motion_retarget.kinematics import robot_model
-from motion_retarget.motion import load_motion
+from motion_retarget.motion_file import load_motion
+from quadmimic.core.geometry import matrix_to_quat, yaw_matrix
 from robot_deploy.robot import RobotState
-from sim_training.geometry import matrix_to_quat, yaw_matrix
 from sim_training.reference import ReferenceMotion
 from sim_training.rewards import RewardConfig
 from tests.conftest import REPO
@@ -65,9 +65,9 @@ def test_a_robot_that_tracks_the_pose_in_place_loses_the_velocity_term():
 @pytest.mark.slow
 def test_leg_odometry_follows_the_simulated_base_velocity():
     """On the shipped A1 trot in PyBullet the estimate tracks the true forward speed."""
+    from quadmimic.core.geometry import yaw_of
     from sim_training.bundle import PolicyBundle
     from sim_training.env import ImitationEnv
-    from sim_training.geometry import yaw_of
 
     bundle = PolicyBundle.load(REPO / "data" / "policies" / "a1_trot")
     env = ImitationEnv(bundle.motion_path, robot="a1", randomize=False,

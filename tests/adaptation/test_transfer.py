@@ -12,20 +12,19 @@ import pytest
 
 pytest.importorskip("mujoco")
 
-from adaptation.transfer import (
+from adaptation.rollouts import TransferConfig, rollout_seed
+from adaptation.transfer_robots import (
     NOMINAL_ROBOTS,
     TransferBenchError,
-    TransferConfig,
     build_backend,
     load_held_out,
     outside_ranges,
-    rollout_seed,
     select_robots,
 )
-from motion_retarget.errors import DynamicsError
+from quadmimic.core.errors import DynamicsError
+from quadmimic.core.geometry import quat_to_matrix, roll_pitch, yaw_of
 from robot_deploy.backends.mujoco import MujocoBackend
 from robot_deploy.noise import NoisyRobot, SensorNoise
-from sim_training.geometry import quat_to_matrix, roll_pitch, yaw_of
 from sim_training.randomization import RandomizationRanges
 from tests.conftest import REPO
 
@@ -147,7 +146,7 @@ def test_shipped_held_out_robots_lie_outside_the_training_ranges():
     readme = (HELD_OUT.parent / "README.md").read_text()
     for robot in robots:
         outside = outside_ranges(robot.dynamics, RandomizationRanges())
-        assert outside, f"{robot.name} lies inside the training ranges"
+        assert outside or robot.contact, f"{robot.name} lies inside the training ranges"
         assert f"`{robot.name}`" in readme  # documented
         for key in outside:
             assert key in readme
@@ -169,6 +168,10 @@ def _write(tmp_path, robots, **top):
     ([{"name": "a", "sensor_noise": {"imu": 0.1}}], {}, "unknown sensor_noise key 'imu'"),
     ([{"name": "a", "sensor_noise": {"gyro": -1}}], {}, "gyro"),
     ([{"name": "a", "torque_speed": 0}], {}, "torque_speed"),
+    ([{"name": "a", "contact": {"cone": "round"}}], {}, "cone"),
+    ([{"name": "a", "contact": {"solref": [0.02]}}], {}, "solref"),
+    ([{"name": "a", "contact": {"friction": 1}}], {}, "unknown contact key 'friction'"),
+    ([{"name": "a", "contact": {"physics_hz": 200}}], {}, "physics_hz"),
     ([{"name": "a"}, {"name": "a"}], {}, "taken"),
     ([{"name": "mujoco_nominal"}], {}, "taken"),
     ([{"dynamics": {}}], {}, "name"),
@@ -203,3 +206,51 @@ def test_options_are_checked():
     with pytest.raises(TransferBenchError, match="unknown robot 'moon'"):
         select_robots(load_held_out(HELD_OUT), ["moon"])
     assert [r.name for r in select_robots([], None)] == list(NOMINAL_ROBOTS)
+
+
+def test_contact_variants_change_the_mujoco_model_and_have_no_oracle():
+    from adaptation.transfer import oracle_latent
+    from sim_training.bundle import PolicyBundle
+
+    by_name = {r.name: r for r in load_held_out(HELD_OUT)}
+    assert {"soft_ground", "hard_bouncy", "pyramidal_cone", "big_feet",
+            "fine_step"} <= set(by_name)
+    nominal = build_backend(select_robots([], ["mujoco_nominal"])[0], "go2")
+    nominal.connect()
+    feet = build_backend(by_name["big_feet"], "go2")
+    feet.connect()
+    soft = build_backend(by_name["soft_ground"], "go2")
+    soft.connect()
+    fine = build_backend(by_name["fine_step"], "go2")
+    fine.connect()
+    try:
+        foot = nominal.index.foot_geoms[0]
+        assert feet.model.geom_size[foot, 0] == pytest.approx(
+            1.3 * nominal.model.geom_size[foot, 0])
+        assert soft.model.geom_solref[foot, 0] == pytest.approx(0.05)
+        assert fine.model.opt.timestep == pytest.approx(1 / 2000)
+        # Bigger feet start on the ground, not in it.
+        lift = feet.base_pose()[0][2] - nominal.base_pose()[0][2]
+        assert lift == pytest.approx(0.3 * feet.spec.foot_radius, abs=1e-6)
+    finally:
+        for b in (nominal, feet, soft, fine):
+            b.close()
+    bundle = PolicyBundle.load(REPO / "data" / "policies" / "go2_trot_wide")
+    assert oracle_latent(bundle, by_name["soft_ground"]) is None
+    z = oracle_latent(bundle, by_name["payload"])
+    assert z is not None and z.shape == (bundle.z_dim,)
+    assert np.allclose(z, bundle.encode(by_name["payload"].dynamics)[0])
+
+
+def test_the_spread_of_returns_across_latents():
+    from adaptation.transfer import spread_figures, training_latents
+    from sim_training.bundle import PolicyBundle
+
+    bundle = PolicyBundle.load(REPO / "data" / "policies" / "go2_trot_wide")
+    zs = training_latents(bundle, 0, 3)
+    assert len(zs) == 3 and not np.allclose(zs[0], zs[1])
+    assert [z.tolist() for z in training_latents(bundle, 0, 3)] == [z.tolist() for z in zs]
+    fig = spread_figures([{"seed": 0, "return": 0.2}, {"seed": 0, "return": 0.4},
+                          {"seed": 1, "return": 0.5}, {"seed": 1, "return": 0.5}])
+    assert fig["spread_min"] == 0.2 and fig["spread_max"] == 0.5
+    assert fig["spread_std"] == pytest.approx(np.std([0.2, 0.4], ddof=1) / 2)

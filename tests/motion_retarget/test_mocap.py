@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from motion_retarget.errors import ClipFormatError
 from motion_retarget.mocap import (
     AI4ANIMATION_NAMES,
     AI4ANIMATION_ROLES,
@@ -19,9 +18,10 @@ from motion_retarget.mocap import (
     load_clip,
     load_keypoint_txt,
 )
+from quadmimic.core.errors import ClipFormatError
 
 REPO = Path(__file__).resolve().parents[2]
-RAW = REPO.parent / "shared" / "mocap_raw"
+RAW = REPO / "data" / "mocap"  # the fifteen raw dog clips
 DATA = Path(__file__).resolve().parent / "data"
 CHAIN = DATA / "chain3.bvh"
 CHAIN_NAMES = {"pelvis": "Root", "neck": "Mid", "hips": ["Root"] * 4, "toes": ["TipSite"] * 4}
@@ -37,9 +37,6 @@ FRAME_COUNTS = {
 PARENTS = [-1, 0, 1, 2, 3, 4, 3, 6, 7, 8, 9, 3, 11, 12, 13, 14, 0, 16, 17, 18, 0, 20, 21, 22,
            0, 24, 25]
 SITES = {5, 10, 15, 19, 23, 26}
-
-needs_raw = pytest.mark.skipif(not RAW.is_dir(), reason=f"shared clips not found at {RAW}")
-
 
 def raw_path(name: str) -> Path:
     return RAW / f"{name}_joint_pos.txt"
@@ -70,9 +67,8 @@ def lateral(clip: Clip, points: np.ndarray) -> np.ndarray:
 # Keypoint text clips
 
 
-@needs_raw
 @pytest.mark.parametrize("name", sorted(FRAME_COUNTS))
-def test_every_shared_clip_loads_z_up(name: str) -> None:
+def test_every_dog_clip_loads_z_up(name: str) -> None:
     clip = load_keypoint_txt(raw_path(name))
     assert clip.num_frames == FRAME_COUNTS[name]
     assert clip.positions.shape == (FRAME_COUNTS[name], 27, 3)
@@ -88,10 +84,9 @@ def test_every_shared_clip_loads_z_up(name: str) -> None:
     assert not clip.positions.flags.writeable
 
 
-@needs_raw
 def test_walking_pelvis_height_and_clip_properties() -> None:
     clip = load_keypoint_txt(raw_path("dog_walk00"))
-    pace = clip.window(162 / 60, 200 / 60)  # the seed's "pace" window, frames 162..200
+    pace = clip.window(162 / 60, 200 / 60)  # motion_imitation's "pace" window, 162..200
     assert pace.num_frames == 39 and pace.start_frame == 162
     assert 0.43 < float(pace.pelvis()[:, 2].mean()) < 0.49
     assert pace.duration_s == pytest.approx(38 / 60)
@@ -104,7 +99,6 @@ def test_walking_pelvis_height_and_clip_properties() -> None:
     assert pace.neck().shape == (39, 3)
 
 
-@needs_raw
 def test_y_up_conversion_matches_hand_worked_point() -> None:
     # dog_walk00 line 1, keypoint 2 (Spine1) is (0.07684, 0.20246, 0.12540) with Y up. Read
     # left-handed (default) it maps to (x, z, y); right-handed, a +90 degree rotation about x
@@ -115,7 +109,6 @@ def test_y_up_conversion_matches_hand_worked_point() -> None:
     np.testing.assert_allclose(right.positions[0, 2], [0.07684, -0.12540, 0.20246], atol=1e-12)
 
 
-@needs_raw
 def test_z_up_files_are_kept(tmp_path: Path) -> None:
     ref = load_keypoint_txt(raw_path("dog_trot"))
     path = write_rows(tmp_path / "zup.txt", ref.positions.reshape(ref.num_frames, 81))
@@ -123,7 +116,6 @@ def test_z_up_files_are_kept(tmp_path: Path) -> None:
                                atol=1e-6)
 
 
-@needs_raw
 def test_roles_put_right_legs_on_the_right() -> None:
     """FR/RR role keypoints lie right of the pelvis->neck heading, FL/RL left (walk00)."""
     clip = load_keypoint_txt(raw_path("dog_walk00")).window(100 / 60, 500 / 60)
@@ -133,7 +125,7 @@ def test_roles_put_right_legs_on_the_right() -> None:
     toes = lateral(clip, clip.toes()).mean(axis=0)
     assert toes[0] < toes[1] - 0.015  # FR toe right of FL toe
     assert toes[2] < toes[3] - 0.015  # RR toe right of RL toe
-    # Read right-handed (the seed's rotation), the same mapping has its FR shoulder on the left.
+    # Read right-handed (motion_imitation's rotation), the same mapping has FR on the left.
     right = load_keypoint_txt(raw_path("dog_walk00"), handedness="right").window(100 / 60,
                                                                                500 / 60)
     right_hips = lateral(right, right.hips()).mean(axis=0)
@@ -141,7 +133,6 @@ def test_roles_put_right_legs_on_the_right() -> None:
     assert right_hips[0] > 0.03
 
 
-@needs_raw
 def test_fast_enough() -> None:
     best = np.inf
     for _ in range(3):  # best of 3: other processes may share the CPU
@@ -151,7 +142,6 @@ def test_fast_enough() -> None:
     assert best < 0.3
 
 
-@needs_raw
 def test_time_column_uniform(tmp_path: Path) -> None:
     rows = raw_rows("dog_trot")
     times = 0.5 + np.arange(len(rows)) / 50.0
@@ -163,7 +153,6 @@ def test_time_column_uniform(tmp_path: Path) -> None:
     np.testing.assert_allclose(clip.positions, ref.positions, atol=1e-6)
 
 
-@needs_raw
 def test_time_column_non_uniform_is_resampled(tmp_path: Path) -> None:
     base = raw_rows("dog_trot")[0]
     velocity = np.linspace(-0.5, 0.5, 81)
@@ -181,7 +170,6 @@ def test_time_column_non_uniform_is_resampled(tmp_path: Path) -> None:
     np.testing.assert_allclose(clip.positions, expected, atol=1e-5)
 
 
-@needs_raw
 def test_units_centimetres(tmp_path: Path) -> None:
     path = write_rows(tmp_path / "cm.txt", raw_rows("dog_trot") * 100.0)
     ref = load_keypoint_txt(raw_path("dog_trot"))
@@ -406,8 +394,6 @@ def write_dog_bvh(path: Path, raw: np.ndarray, scale: float = 1.0,
 
 @pytest.fixture(scope="module")
 def dog_window() -> tuple[Clip, np.ndarray]:
-    if not RAW.is_dir():
-        pytest.skip(f"shared clips not found at {RAW}")
     # The generated BVH holds the file's raw coordinates: compare with a right-handed read.
     clip = load_keypoint_txt(raw_path("dog_walk00"), handedness="right").window(150 / 60,
                                                                               249 / 60)

@@ -10,32 +10,31 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-import motion_retarget.motion as motion_mod
-from motion_retarget.errors import MotionFormatError
-from motion_retarget.fileio import atomic_write
+import motion_retarget.motion_file as motion_mod
 from motion_retarget.motion import (
-    KEYS,
+    Motion,
+    cycle_offset,
+    heading_change,
+    joint_velocity,
+    root_angular_velocity,
+    root_linear_velocity,
+    window,
+)
+from motion_retarget.motion_file import KEYS, load_motion, save_motion
+from motion_retarget.sampler import (
     ROW_ANG_VEL,
     ROW_JOINT_VEL,
     ROW_LIN_VEL,
     ROW_QUAT,
     ROW_SIZE,
-    Motion,
     MotionSampler,
-    cycle_offset,
     frame_at,
-    heading_change,
-    joint_velocity,
-    load_motion,
     resample,
-    root_angular_velocity,
-    root_linear_velocity,
-    save_motion,
-    window,
 )
+from quadmimic.core.errors import MotionFormatError
+from quadmimic.core.fileio import atomic_write
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
-REFERENCE = SHARED / "reference_motions"
+REFERENCE = Path(__file__).resolve().parents[2] / "data" / "reference_motions"
 
 # file -> (frames, FrameDuration, EnableCycleOffsetRotation), from SOURCE.md
 EXPECTED = {
@@ -109,7 +108,7 @@ GOOD_FRAME = "[0, 0, 0.44, 0.5, 0.5, 0.5, 0.5, " + ", ".join(["0.1"] * 12) + "]"
 # --- reference files -----------------------------------------------------------------------
 
 
-def test_shared_folder_is_there():
+def test_the_ten_reference_motions_are_in_the_repository():
     assert REFERENCE.is_dir(), REFERENCE
     assert sorted(p.name for p in REFERENCE.glob("*.txt")) == sorted(EXPECTED)
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from motion_retarget.kinematics import robot_model
-from motion_retarget.motion import Motion, load_motion
+from motion_retarget.motion import Motion
+from motion_retarget.motion_file import load_motion
 from motion_retarget.preview import MeshRenderer, render_gif
 from tests.conftest import REPO
 
@@ -63,3 +64,23 @@ def test_mesh_and_stick_gifs(tmp_path):
     with pytest.raises(ValueError, match="style"):
         render_gif(short, "go2", tmp_path / "x.gif", style="oil")
     assert not (tmp_path / "x.gif").exists()
+
+
+def _drawn(text: str) -> np.ndarray:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", (40, 24))
+    ImageDraw.Draw(image).text((2, 2), text, fill=255)  # the renderer's font: the default
+    return np.asarray(image)
+
+
+def test_the_preview_title_has_no_missing_glyph():
+    """Every character of a retarget preview's caption is in the renderer's font (a missing
+    one is drawn as the same box as an unassigned code point)."""
+    from motion_retarget.job import preview_title
+
+    missing = _drawn("\uffff")
+    title = preview_title("go1", "data/mocap/dog_trot_joint_pos.txt")
+    assert "go1" in title and "dog_trot_joint_pos" in title
+    assert not [c for c in set(title) - {" "} if np.array_equal(_drawn(c), missing)]
+    assert np.array_equal(_drawn("\u2190"), missing)  # the test sees a missing glyph: ←

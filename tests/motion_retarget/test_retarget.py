@@ -1,4 +1,4 @@
-"""Retargeting end to end on real clips: the issue's targets, unseen variants, odd segments."""
+"""Retargeting end to end on real clips: the quality targets, unseen variants, odd segments."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from motion_retarget.bench import unseen_variants
 from motion_retarget.kinematics import robot_model
 from motion_retarget.mocap import load_keypoint_txt
-from motion_retarget.motion import load_motion
+from motion_retarget.motion_file import load_motion
 from motion_retarget.quality import quality_report
 from motion_retarget.retarget import RetargetConfig, retarget
 from tests.conftest import DEFAULT_CLIPS, MOCAP_RAW, REFERENCE_MOTIONS
@@ -102,10 +102,10 @@ def test_sitting_and_lying_segments_are_flagged_not_crashed():
     _check_targets(rep)
 
 
-def test_matches_the_shared_laikago_reference_up_to_the_mirror():
-    """walk00 frames 162-201 retargeted onto Laikago against the seed's dog_pace.txt.
+def test_matches_the_paper_laikago_reference_up_to_the_mirror():
+    """walk00 frames 162-201 retargeted onto Laikago against the paper code's dog_pace.txt.
 
-    Our text-clip convention is the mirror image of the seed's Laikago retarget (see
+    Our text-clip convention is the mirror image of motion_imitation's Laikago retarget (see
     motion_retarget.mocap), so the reference is compared with its left and right legs
     swapped. Sagittal joints follow it closely; the height differs (other scale).
     """
@@ -146,8 +146,8 @@ ALL_CLIPS = sorted(p.name.removesuffix("_joint_pos.txt") for p in MOCAP_RAW.glob
 
 @pytest.mark.slow
 @pytest.mark.parametrize("clip", ALL_CLIPS)
-def test_every_shared_clip_on_every_robot(clip):
-    """The 'done when' of the retargeting issue, clip by clip, on all four robots."""
+def test_every_dog_clip_on_every_robot(clip):
+    """Every dog clip of data/mocap meets the quality targets on all four robots."""
     assert len(ALL_CLIPS) == 15
     c = load_keypoint_txt(MOCAP_RAW / f"{clip}_joint_pos.txt")
     for robot in ROBOTS:

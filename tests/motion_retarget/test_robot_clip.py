@@ -11,7 +11,8 @@ import pytest
 
 from motion_retarget.job import retarget_motion_file
 from motion_retarget.kinematics import robot_model
-from motion_retarget.motion import cycle_offset, heading_change, load_motion
+from motion_retarget.motion import cycle_offset, heading_change
+from motion_retarget.motion_file import load_motion
 from motion_retarget.quality import quality_report
 from motion_retarget.robot_clip import clip_from_motion
 from tests.conftest import REFERENCE_MOTIONS

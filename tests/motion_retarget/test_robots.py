@@ -10,9 +10,9 @@ import pinocchio as pin
 import pybullet as pb
 import pytest
 
-from motion_retarget.errors import RobotSpecError
 from motion_retarget.kinematics import robot_model
-from motion_retarget.robots import LEG_NAMES, get_robot, robot_names
+from quadmimic.core.errors import RobotSpecError
+from quadmimic.core.robots import LEG_NAMES, get_robot, robot_names
 
 ROBOTS = ["a1", "laikago", "go1", "go2"]
 
@@ -120,8 +120,8 @@ def test_urdf_copy_survives_processes_writing_it_at_once(tmp_path):
     import subprocess
     import sys
 
-    code = ("from motion_retarget.robots import get_robot\n"
-            "from motion_retarget.robots.spec import _resolved_copy\n"
+    code = ("from quadmimic.core.robots import get_robot\n"
+            "from quadmimic.core.robots.spec import _resolved_copy\n"
             "spec = get_robot('go2')\n"
             "for _ in range(200):\n"
             "    _resolved_copy.cache_clear()\n"  # write it again, as a fresh process does

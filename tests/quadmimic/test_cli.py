@@ -10,8 +10,8 @@ from pathlib import Path
 import imageio.v3 as iio
 import pytest
 
-from motion_retarget.motion import load_motion
-from tests.conftest import DEFAULT_CLIPS, MOCAP_RAW
+from motion_retarget.motion_file import load_motion
+from tests.conftest import DEFAULT_CLIPS, MOCAP_RAW, REFERENCE_MOTIONS
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -40,9 +40,9 @@ def test_retarget_writes_motion_report_and_preview(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_motion_preview_of_a_shared_reference_motion(tmp_path):
+def test_motion_preview_of_a_paper_reference_motion(tmp_path):
     gif = tmp_path / "ref.gif"
-    ref = MOCAP_RAW.parent / "reference_motions" / "dog_pace.txt"
+    ref = REFERENCE_MOTIONS / "dog_pace.txt"
     proc = run("motion", "preview", str(ref), "--robot", "laikago", "--out", str(gif),
                "--max-frames", "8")
     assert proc.returncode == 0, proc.stderr
@@ -110,3 +110,23 @@ def test_demo_without_a_policy_fails_clearly(tmp_path):
     proc = run("demo", "--out", str(tmp_path), "--policy", str(tmp_path / "none"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "none" in proc.stderr
+
+
+def test_version_is_the_installed_package_version():
+    import importlib.metadata
+
+    proc = run("--version")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"quadmimic {importlib.metadata.version('quadmimic')}"
+
+
+def test_safety_trips_go_to_the_log_and_one_summary_line_to_the_terminal(tmp_path):
+    """A shove that topples the robot trips the safety layer in every run: the terminal gets
+    one summary line for the command, not a line per trip (those go to the log)."""
+    policy = str(DEFAULT_CLIPS.parents[0] / "policies" / "a1_trot")
+    proc = run("bench", "robustness", "--json", str(tmp_path / "r.json"), "--policy", policy,
+               "--runs", "2", "--seconds", "1", "--shove-at", "0.3", "--shove-speed", "4")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "safety trip" not in proc.stderr
+    summary = [line for line in proc.stderr.splitlines() if line.startswith("safety layer:")]
+    assert summary == ["safety layer: 2 trips (tilt 2); quadmimic --verbose prints each"]

@@ -72,7 +72,7 @@ def check_simulated_contract(backend: Robot) -> None:
     feels gravity, damps and closes twice."""
     import pytest
 
-    from motion_retarget.errors import RobotConnectionError
+    from quadmimic.core.errors import RobotConnectionError
 
     with pytest.raises(RobotConnectionError):
         backend.read()

@@ -6,7 +6,7 @@ import contextlib
 
 import pytest
 
-from motion_retarget.errors import QuadmimicError
+from quadmimic.core.errors import QuadmimicError
 from robot_deploy.bench import bench_deploy
 from tests.conftest import REPO
 

@@ -10,9 +10,10 @@ import time
 
 import pytest
 
-from adaptation.cli import run_adaptation
-from motion_retarget.errors import QuadmimicError, RobotConnectionError
-from robot_deploy.cli import backend_robot, default_wait_start, run_policy
+from adaptation.run import run_adaptation
+from quadmimic.core.errors import QuadmimicError, RobotConnectionError
+from robot_deploy.backends import backend_robot
+from robot_deploy.deploy import default_wait_start, run_policy
 from robot_deploy.emulator.core import control_request
 from robot_deploy.emulator.go1_udp import Go1UdpEmulator
 from robot_deploy.emulator.process import EmulatorProcess, free_udp_port
@@ -93,7 +94,7 @@ def test_a_bundle_for_another_robot_stops_before_the_first_command(tiny_policy, 
         counters = emulator.counters
         assert counters.get("commands", 0) == 0 and counters.get("states_sent", 0) == 0
         assert not any(k.startswith("dropped") for k in counters)  # not a packet came
-    # the case: the shipped A1 policy on the Go2 (nothing needs to run for it)
+    # a policy for another robot: the shipped A1 policy on the Go2 (nothing needs to run for it)
     proc = quadmimic("deploy", str(REPO / "data" / "policies" / "a1_trot"), "--backend",
                      "go2-dds", "--domain", "231")
     assert "policy is for the a1, but go2-dds drives a go2" in one_error(proc)
@@ -107,7 +108,7 @@ def test_a_bundle_for_another_robot_stops_before_the_first_command(tiny_policy, 
 
 
 # ------------------------------------------------------------------ network options
-def test_network_options_are_one_line_errors(tiny_policy):
+def test_network_options_are_one_line_errors(tiny_policy, tmp_path):
     proc = quadmimic("deploy", str(tiny_policy), "--backend", "go1-udp", "--robot", "a1",
                      "--robot-ip", "192.168.123")
     assert "--robot-ip: '192.168.123' is not an IPv4 address" in one_error(proc)
@@ -123,8 +124,9 @@ def test_network_options_are_one_line_errors(tiny_policy):
             run_policy(tiny_policy, **kwargs)
         assert "\n" not in str(info.value)
     with pytest.raises(NetworkOptionError, match="--robot-ip"):
-        run_adaptation(tiny_policy, REPO / "runs" / "never", backend="go1-udp", robot="a1",
+        run_adaptation(tiny_policy, tmp_path / "never", backend="go1-udp", robot="a1",
                        robot_ip="not-an-ip")
+    assert not (tmp_path / "never").exists()
 
 
 def test_waiting_for_start_is_for_robots_with_a_remote(tiny_policy):

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from motion_retarget.errors import RobotConnectionError
+from quadmimic.core.errors import RobotConnectionError
 from robot_deploy.backends.sim import SimBackend
 from robot_deploy.controller import PolicyController
 from sim_training.bundle import PolicyBundle
@@ -93,7 +93,7 @@ def test_sigterm_mid_run_damps_and_exits_cleanly(tiny_policy, tmp_path):
 
 
 def test_dry_run_sends_only_damping(tiny_policy):
-    from robot_deploy.cli import DryRun
+    from robot_deploy.deploy import DryRun
 
     bundle = PolicyBundle.load(tiny_policy)
     backend = SimBackend("a1")

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from motion_retarget.errors import QuadmimicError, RobotConnectionError
+from quadmimic.core.errors import QuadmimicError, RobotConnectionError
 from robot_deploy.backends.go1_udp import Go1UdpBackend
 from robot_deploy.emulator import go1_wire as wire
 from robot_deploy.emulator import run_emulator

@@ -26,8 +26,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from motion_retarget.errors import RobotConnectionError
-from motion_retarget.robots import get_robot
+from quadmimic.core.errors import RobotConnectionError
+from quadmimic.core.robots import get_robot
 from robot_deploy.backends.go2_dds import (
     LOWCMD_TOPIC,
     LOWSTATE_TOPIC,
@@ -711,7 +711,7 @@ def test_both_emulators_share_one_interface():
 
 @pytest.mark.parametrize("cls", [Go1UdpEmulator, Go2DdsEmulator])
 def test_both_emulators_raise_the_same_errors(cls):
-    from motion_retarget.errors import RobotSpecError
+    from quadmimic.core.errors import RobotSpecError
 
     with pytest.raises(RobotSpecError, match="spot"):
         cls("spot")

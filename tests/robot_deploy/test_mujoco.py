@@ -9,18 +9,16 @@ import pytest
 
 mujoco = pytest.importorskip("mujoco")
 
-from motion_retarget.errors import RobotConnectionError  # noqa: E402
 from motion_retarget.kinematics import robot_model  # noqa: E402
-from motion_retarget.robots import get_robot  # noqa: E402
-from robot_deploy.backends.mujoco import MujocoBackend  # noqa: E402
-from robot_deploy.mujoco_model import (  # noqa: E402
-    FLOOR,
+from quadmimic.core.errors import RobotConnectionError  # noqa: E402
+from quadmimic.core.robots import get_robot  # noqa: E402
+from quadmimic.core.robots.actuator import (  # noqa: E402
     ActuatorConfig,
-    ModelIndex,
     actuator_config,
-    build_model,
     torque_speed_limit,
 )
+from robot_deploy.backends.mujoco import MujocoBackend  # noqa: E402
+from robot_deploy.mujoco_model import FLOOR, ModelIndex, build_model  # noqa: E402
 from robot_deploy.robot import JointCommand  # noqa: E402
 from tests.robot_deploy.contract import (  # noqa: E402
     check_simulated_contract,

@@ -114,7 +114,7 @@ def test_registry_builds_a_mujoco_robot_and_refuses_unknown_names():
         check_state(robot.read())
     finally:
         robot.close()
-    from motion_retarget.errors import RobotConnectionError
+    from quadmimic.core.errors import RobotConnectionError
 
     with pytest.raises(RobotConnectionError, match="unknown backend"):
         make_backend("gazebo", "go2", None, realtime=False)

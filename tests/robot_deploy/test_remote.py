@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from motion_retarget.errors import QuadmimicError
+from quadmimic.core.errors import QuadmimicError
 from robot_deploy.remote import (
     ESTOP_BUTTONS,
     KEYS,

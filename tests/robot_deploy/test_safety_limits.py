@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from motion_retarget.robots import get_robot
+from quadmimic.core.robots import get_robot
 from robot_deploy.robot import JointCommand
 from robot_deploy.safety import (
     clip_to_joint_limits,

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from motion_retarget.errors import SafetyTrip
 from robot_deploy.backends.sim import SimBackend
 from robot_deploy.robot import JointCommand, Robot, RobotState
-from robot_deploy.safety import SafetyConfig, SafetyLayer
+from robot_deploy.safety import SafetyConfig, SafetyLayer, SafetyTrip, TripTally
 from tests.robot_deploy.contract import (
     check_simulated_contract,
     record_commands,
@@ -145,3 +144,26 @@ def test_shove_past_the_tilt_limit_trips_and_damps():
     safe.rearm()
     assert safe.tripped is None and safe.events[-1].kind == "rearm"
     safe.close()
+
+
+def test_trips_are_logged_and_tallied(caplog):
+    """Each trip is a warning of the ``robot_deploy.safety`` log; a tally counts them."""
+    backend = SimBackend("a1")
+    safe = _safe(backend)
+    q = backend.spec.default.copy()
+    q[0] = np.nan
+    tally = TripTally.attach()
+    try:
+        for _ in range(3):
+            safe.rearm()
+            safe.read()
+            safe.command(JointCommand.position(q, backend.spec))
+    finally:
+        tally.detach()
+        safe.close()
+    assert tally.kinds == {"non_finite_command": 3}
+    assert tally.summary() == ("safety layer: 3 trips (non_finite_command 3); quadmimic "
+                               "--verbose prints each")
+    trips = [r for r in caplog.records if r.name == "robot_deploy.safety"]
+    assert len(trips) == 3 and all(r.levelname == "WARNING" for r in trips)
+    assert TripTally().summary() is None

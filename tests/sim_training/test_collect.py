@@ -6,6 +6,7 @@ import copy
 import dataclasses
 
 import numpy as np
+import pytest
 import torch as th
 from stable_baselines3.common.buffers import DictRolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
@@ -59,6 +60,7 @@ def _collect(groups: int, n_steps: int, log_std: float, freeze_norm: bool,
         noise.close()
 
 
+@pytest.mark.slow
 def test_grouped_collection_equals_lockstep_collection():
     """With (numerically) deterministic actions and frozen statistics, both ways of stepping
     give the same data: each env's segment is a prefix of (or extends) the same trajectory,

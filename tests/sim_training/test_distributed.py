@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import secrets
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
-from motion_retarget.errors import BundleError, MotionFormatError
+from quadmimic.core.errors import BundleError, MotionFormatError
 from sim_training.bundle import PolicyBundle
 from sim_training.config import PPOConfig, TrainConfig
 from sim_training.distributed import absolute_paths, train_on_ray
@@ -28,8 +33,22 @@ def _tiny(timesteps: int = 256) -> TrainConfig:
                        ppo=PPOConfig(n_steps=128, batch_size=128, n_epochs=1))
 
 
+@pytest.fixture
+def ray_tmp(monkeypatch):
+    """A Ray temp dir of the test's own: what Ray writes stays in it, and a local instance
+    never finds a cluster of the machine's (``ray_current_cluster`` is looked up in it).
+
+    Short and under /tmp: Ray's Unix sockets live in it (107 bytes at most for a path).
+    """
+    path = Path(tempfile.mkdtemp(prefix="qmray", dir="/tmp"))
+    monkeypatch.setenv("RAY_TMPDIR", str(path))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.mark.slow
-def test_local_ray_trials_train_and_resume(tmp_path):
+def test_local_ray_trials_train_and_resume(tmp_path, ray_tmp):
     summary = train_on_ray(_tiny(), tmp_path, seeds=(0, 1))
     assert summary["address"] == "local" and len(summary["trials"]) == 2
     for trial in summary["trials"]:
@@ -55,14 +74,15 @@ def test_paths_are_made_absolute_before_dispatch(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_readme_ray_command_with_relative_paths_from_the_repo_root(tmp_path):
-    """The README's local Ray command as a user types it in the repo root (issue 15).
+def test_readme_ray_command_with_relative_paths_from_the_repo_root(tmp_path, ray_tmp):
+    """The local Ray command of docs/cluster.md as a user types it in the repo root.
 
-    Ray runs each trial in a working directory of its own: relative paths used to kill every
-    trial with FileNotFoundError. ``--out`` is relative too (into this test's tmp_path).
+    Ray runs each trial in a working directory of its own: relative paths not made absolute
+    would kill every trial with FileNotFoundError. ``--out`` is relative too (into this test's
+    tmp_path).
     """
     out = tmp_path / "runs" / "sweep"
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # a local instance
+    env = dict(os.environ)  # RAY_TMPDIR: ray_tmp's; no RAY_ADDRESS
     proc = subprocess.run(
         [sys.executable, "-m", "quadmimic", "train", "data/motions/a1_trot.txt",
          "--out", os.path.relpath(out, REPO), "--ray", "--seeds", "0,1",
@@ -84,20 +104,61 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _start_node(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """``ray start --block ARGS``: a node of this test's own, stopped through its process.
+
+    ``--block`` keeps ``ray start`` in the foreground as the node's parent: terminating it
+    stops the node's processes (and a reaper kills them should it die). Returns once the node
+    is up.
+    """
+    proc = subprocess.Popen([RAY, "start", "--block", *args], env=env, stdout=log.open("w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while "Ray runtime started" not in log.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            _stop_node(proc)
+            pytest.fail(f"ray start {' '.join(args)} failed: {log.read_text()[-2000:]}")
+        time.sleep(0.5)
+    return proc
+
+
+def _stop_node(proc: subprocess.Popen) -> None:
+    """Stop a node started by :func:`_start_node`: its ``ray start``, then its own session."""
+    if proc.poll() is None:
+        proc.terminate()  # the node shuts its processes down
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # anything of its session left behind
+
+
 @pytest.mark.slow
-def test_two_node_cluster_on_loopback(tmp_path):
-    """`ray start` a head and a worker node on 127.0.0.1 and train through --ray-address."""
+def test_two_node_cluster_on_loopback(tmp_path, ray_tmp):
+    """A head and a worker node on 127.0.0.1 (`ray start`) and training through --ray-address.
+
+    Every port the nodes listen on is a free one (none of Ray's defaults, which a cluster of
+    the user's may hold), the nodes write into ``ray_tmp``, and only these two are stopped.
+    """
     port = _free_port()
     # Token authentication on every node and the driver, with a token of this test's own
     # (a fresh machine has no ~/.ray/auth_token yet).
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     address = f"127.0.0.1:{port}"
-    common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats"]
+    common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats",
+              f"--temp-dir={ray_tmp}"]
+    nodes = []
     try:
-        subprocess.run([RAY, "start", "--head", f"--port={port}", "--include-dashboard=false",
-                        *common], env=env, check=True, capture_output=True, timeout=120)
-        subprocess.run([RAY, "start", f"--address={address}", *common], env=env, check=True,
-                       capture_output=True, timeout=120)
+        nodes.append(_start_node(
+            ["--head", f"--port={port}", "--include-dashboard=false",
+             f"--ray-client-server-port={_free_port()}",
+             f"--dashboard-agent-listen-port={_free_port()}", *common], env,
+            tmp_path / "head.log"))
+        nodes.append(_start_node(
+            [f"--address={address}", f"--dashboard-agent-listen-port={_free_port()}",
+             *common], env, tmp_path / "worker.log"))
         proc = subprocess.run(
             [sys.executable, "-m", "quadmimic", "train", MOTION, "--out", str(tmp_path / "r"),
              "--ray-address", address, "--timesteps", "256", "--num-envs", "2",
@@ -108,4 +169,6 @@ def test_two_node_cluster_on_loopback(tmp_path):
         assert summary["nodes"] == 2 and summary["address"] == address
         assert all(t["error"] is None and t["timesteps"] >= 256 for t in summary["trials"])
     finally:
-        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        for node in reversed(nodes):
+            _stop_node(node)
+    assert all(node.poll() is not None for node in nodes)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from motion_retarget.errors import DynamicsError
+from quadmimic.core.errors import DynamicsError
 from sim_training.dynamics import (
     DYNAMICS_KEYS,
     NOMINAL,
@@ -23,7 +23,7 @@ def test_missing_keys_are_nominal_and_order_is_fixed(tmp_path):
     assert list(d) == list(DYNAMICS_KEYS) and d["latency_s"] == 0.02
     assert d["base_mass_scale"] == NOMINAL["base_mass_scale"]
     vec = dynamics_vector(d)
-    assert vec.dtype == np.float32 and vec.shape == (11,)
+    assert vec.dtype == np.float32 and vec.shape == (len(DYNAMICS_KEYS),)
     assert vec[DYNAMICS_KEYS.index("latency_s")] == pytest.approx(0.02)
     path = save_dynamics({"foot_friction": 0.4}, tmp_path / "d.json")
     assert dynamics_from(path)["foot_friction"] == 0.4

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+import quadmimic.core.geometry
 import sim_training
 from motion_retarget.job import retarget_file
+from sim_training.dynamics import DYNAMICS_KEYS
 from sim_training.env import EnvConfig, ImitationEnv, _ref_quantities
 from sim_training.observations import FUTURE_SIZE, PROPRIO_SIZE
 from sim_training.rewards import imitation_reward
@@ -36,7 +38,7 @@ def _check_obs(env, obs):
     assert set(obs) == {"obs", "dynamics"}
     assert obs["obs"].dtype == np.float32 and obs["dynamics"].dtype == np.float32
     assert obs["obs"].shape == env.observation_space["obs"].shape == (156,)
-    assert obs["dynamics"].shape == (11,)
+    assert obs["dynamics"].shape == (len(DYNAMICS_KEYS),)
     assert np.all(np.isfinite(obs["obs"])) and np.all(np.isfinite(obs["dynamics"]))
     assert env.observation_space.contains(obs)
 
@@ -67,7 +69,7 @@ def test_contract_on_retargeted_motion(robot, trot_motions):
 
 
 @pytest.mark.parametrize("robot", ROBOTS)
-def test_every_shared_reference_motion_runs(robot):
+def test_every_paper_reference_motion_runs(robot):
     for path in SHARED_MOTIONS:
         env = ImitationEnv(path, robot=robot, randomize=True, seed=0)
         obs, _ = env.reset()
@@ -149,7 +151,7 @@ def test_fixed_dynamics_change_the_simulation(trot_motions):
 
 
 def test_unknown_or_impossible_dynamics_are_errors(trot_motions):
-    from motion_retarget.errors import DynamicsError
+    from quadmimic.core.errors import DynamicsError
 
     with pytest.raises(DynamicsError, match="unknown dynamics key 'gravity'"):
         ImitationEnv(trot_motions["a1"], dynamics={"gravity": 3.0})
@@ -212,8 +214,8 @@ def test_reference_origin_moves_onto_the_robot_at_each_new_cycle(trot_motions):
     state = env._robot_quantities()
     synced = env.ref_at(env.t)
     np.testing.assert_allclose(synced.root_pos[:2], state["root_pos"][:2], atol=1e-9)
-    assert abs(sim_training.geometry.yaw_of(synced.root_rot)
-               - sim_training.geometry.yaw_of(state["root_rot"])) < 1e-9
+    assert abs(quadmimic.core.geometry.yaw_of(synced.root_rot)
+               - quadmimic.core.geometry.yaw_of(state["root_rot"])) < 1e-9
     # The observation only sees the reference relative to its own root: sync leaves it as is.
     np.testing.assert_allclose(obs["obs"], raw_obs, atol=1e-5)
     # Later frames keep the same rigid offset: the synced reference still moves as the clip.
@@ -265,9 +267,9 @@ def test_standing_starts_begin_as_a_robot_does_after_its_ramp():
     """Standing still in the default pose at the reference's phase-0 place and heading."""
     import dataclasses
 
-    from motion_retarget.robots import get_robot
+    from quadmimic.core.geometry import quat_to_matrix, yaw_of
+    from quadmimic.core.robots import get_robot
     from sim_training.env import EnvConfig, ImitationEnv
-    from sim_training.geometry import quat_to_matrix, yaw_of
     from tests.conftest import REPO
 
     motion = REPO / "data" / "motions" / "go2_backwards_trot.txt"
@@ -377,7 +379,7 @@ def test_pushes_change_the_base_velocity_at_the_configured_rate():
 
 def test_env_config_file_merges_nested_tables_and_names_the_file(tmp_path):
     """``--env-config``: a partial JSON/TOML over the training defaults; bad ones are located."""
-    from motion_retarget.errors import ConfigError
+    from quadmimic.core.errors import ConfigError
     from sim_training.config import env_config_from
     from sim_training.env import EnvConfig
 

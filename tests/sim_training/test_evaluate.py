@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim_training.evaluate import _progress, tracking_figures
-from sim_training.geometry import planar_velocity
+from quadmimic.core.geometry import planar_velocity
+from sim_training.evaluate import progress_ratio as _progress
+from sim_training.evaluate import tracking_figures
 
 DT = 1.0 / 30.0
 
@@ -61,8 +62,8 @@ def test_ratios_only_where_the_reference_moves():
 
 def _row(robot_pos, robot_yaw, ref_pos, ref_yaw) -> dict:
     """An episode row as evaluate() writes it, from two planar trajectories."""
+    from quadmimic.core.geometry import planar_steps
     from sim_training.evaluate import TRACKING, TRACKING_WINDOW_S, window_sums
-    from sim_training.geometry import planar_steps
 
     per = round(TRACKING_WINDOW_S / DT)
     sums = window_sums(planar_steps(robot_pos, robot_yaw), planar_steps(ref_pos, ref_yaw), per)
@@ -122,7 +123,9 @@ def test_threshold_needs_tracking_and_a_full_length():
 
 
 def test_a_one_shot_motion_is_judged_over_its_own_length(tmp_path):
-    from motion_retarget.motion import Motion, MotionSampler, load_motion, save_motion
+    from motion_retarget.motion import Motion
+    from motion_retarget.motion_file import load_motion, save_motion
+    from motion_retarget.sampler import MotionSampler
     from sim_training.bundle import PolicyBundle
     from sim_training.evaluate import evaluate
     from tests.conftest import REPO

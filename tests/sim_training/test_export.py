@@ -10,7 +10,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from motion_retarget.robots import get_robot
+from quadmimic.core.robots import get_robot
 from sim_training.actions import ActionToTarget
 from sim_training.bundle import PolicyBundle
 from sim_training.env import ImitationEnv

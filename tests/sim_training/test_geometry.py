@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from sim_training.geometry import log_rotation
+from quadmimic.core.geometry import log_rotation
 
 SMALL_ANGLES = (0.0, 1e-300, 1e-15, 1e-12, 1e-9, 1e-7, 1e-5, 1e-3, 0.1)
 NEAR_PI = (1e-1, 1e-3, 1e-5, 1e-7, 1e-9, 1e-12)  # π − these
@@ -60,7 +60,7 @@ def test_angles_near_pi(delta):
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
 
 
-def test_issue_15_pi_minus_1e7_is_not_zero():
+def test_log_of_pi_minus_1e7_is_not_zero():
     angle = math.pi - 1e-7
     mat = Rotation.from_rotvec([angle, 0.0, 0.0]).as_matrix()
     np.testing.assert_allclose(log_rotation(mat), [angle, 0.0, 0.0], rtol=0, atol=1e-12)

@@ -9,13 +9,13 @@ from motion_retarget.kinematics import robot_model
 from motion_retarget.motion import (
     Motion,
     cycle_offset,
-    frame_at,
     joint_velocity,
-    load_motion,
     root_angular_velocity,
     root_linear_velocity,
 )
-from sim_training.geometry import log_rotation, quat_to_matrix, wrap_angle, yaw_matrix, yaw_of
+from motion_retarget.motion_file import load_motion
+from motion_retarget.sampler import frame_at
+from quadmimic.core.geometry import log_rotation, quat_to_matrix, wrap_angle, yaw_matrix, yaw_of
 from sim_training.reference import ReferenceMotion
 from tests.conftest import REFERENCE_MOTIONS, REPO
 

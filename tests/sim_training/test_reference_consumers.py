@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import adaptation.adapt as adapt_mod
-from adaptation.adapt import AdaptationSession, AdaptConfig, latent_return
+from adaptation.adapt import AdaptationSession, latent_return
+from adaptation.config import AdaptConfig
 from robot_deploy.backends.sim import SimBackend
 from robot_deploy.controller import PolicyController
 from sim_training.bundle import PolicyBundle

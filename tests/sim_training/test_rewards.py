@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
+from quadmimic.core.geometry import yaw_matrix
 from sim_training import rewards as rw
-from sim_training.geometry import yaw_matrix
 
 
 def test_each_term_is_one_on_the_reference():

@@ -1,4 +1,4 @@
-"""The shipped policy bundles pass their own evaluation (and what the issues ask of them)."""
+"""The shipped policy bundles pass their own evaluation and do what they are shipped for."""
 
 from __future__ import annotations
 
@@ -9,20 +9,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from quadmimic.core.geometry import planar_steps, yaw_of
 from sim_training.bundle import PolicyBundle
-from sim_training.cli import EVAL_PHYSICS_HZ
 from sim_training.evaluate import (
     TRACKING_THRESHOLD,
     TRACKING_WINDOW_S,
     evaluate,
     window_sums,
 )
-from sim_training.geometry import planar_steps, yaw_of
+from sim_training.rates import EVAL_PHYSICS_HZ
 from tests.conftest import REPO
 
 SHIPPED = sorted(p for p in (REPO / "data" / "policies").iterdir() if p.is_dir())
 PROGRESS = 0.85
-"""Distance walked along the reference over the reference's, at least (issue 12)."""
+"""Distance walked along the reference over the reference's, at least (travelling gaits)."""
 BASELINES = {"a1_trot_robust"}
 """Robust baselines kept for comparison only, not held to the progress criterion: the A1's
 turns at 0.09 rad/s (progress 0.80); see data/policies/README.md."""
@@ -35,7 +35,7 @@ def test_the_robots_people_own_have_policies():
 
 
 def test_the_go2_skill_catalogue():
-    """Issue 14: six skills besides the trot, spin, side-steps and hop-turn among them."""
+    """The Go2 catalogue: six skills besides the trot, spin, side-steps and hop-turn among them."""
     skills = {p.name.removeprefix("go2_") for p in SHIPPED if p.name.startswith("go2_")}
     others = skills - {"trot", "trot_robust"}
     assert {"spin", "sidesteps", "hopturn"} <= others

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from sim_training.skills import markdown_table, skill_rows
 from tests.conftest import REPO
 
@@ -31,6 +33,7 @@ def test_every_bundle_has_a_row_with_its_figures():
     assert "`data/training/a1_trot`" in a1_trot  # the root run, not the bundle
 
 
+@pytest.mark.slow
 def test_skills_command(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "quadmimic", "skills", str(POLICIES),
                            "--markdown"], capture_output=True, text=True, timeout=120, cwd=REPO)

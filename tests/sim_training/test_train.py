@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch as th
 
-from motion_retarget.errors import BundleError
+from quadmimic.core.errors import BundleError
 from sim_training.bundle import PolicyBundle, write_bundle
 from sim_training.config import PPOConfig, TrainConfig, from_dict, load_train_config, to_dict
 from sim_training.evaluate import evaluate
@@ -103,6 +103,7 @@ def test_tiny_training_writes_a_loadable_bundle(tiny_run, tmp_path):
     assert PolicyBundle.load(tiny_run).manifest["samples"] == 512
 
 
+@pytest.mark.slow
 def test_bundle_command_writes_everything_a_shipped_policy_carries(tiny_run, tmp_path):
     out = tmp_path / "a1_trot"
     proc = subprocess.run([sys.executable, "-m", "quadmimic", "bundle", str(tiny_run), "--out",

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from motion_retarget.errors import RobotSpecError
+from quadmimic.core.errors import RobotSpecError
+from quadmimic.core.robots.actuator import ActuatorConfig
 
 LEG_NAMES: tuple[str, ...] = ("FR", "FL", "RR", "RL")
 """Leg order of every per-leg array in this project."""
@@ -79,6 +80,14 @@ class RobotSpec:
     shank whose collision shape reaches the foot)."""
     notes: str = field(default="", compare=False)
     """Where the numbers come from."""
+    actuator: ActuatorConfig = field(default_factory=lambda: ActuatorConfig(
+        source="defaults (Go2's figures), ASSUMED"))
+    """Motor figures the URDF lacks (armature, damping, friction, torque–speed curve), read by
+    both physics engines; default: Go2's figures."""
+    legged_sdk_type: str | None = None
+    """The robot's ``LeggedType`` in Unitree's legged SDK 3.8 (``"Go1"``, ``"A1"``): the
+    go1-udp backend drives it and uses that type's SDK safety tables; None: the go1-udp
+    backend does not drive this robot."""
 
     def __post_init__(self) -> None:
         """Check lengths and that limits, gains and the default pose are consistent."""
@@ -208,6 +217,6 @@ def _resolved_copy(urdf: str, name: str, keep_visuals: bool = False) -> Path:
     # A unique temp file per writer: env worker processes starting together on a machine
     # without the cached copy each write it (one shared ".tmp" name raced: one process's
     # rename took the file another was about to rename).
-    from motion_retarget.fileio import atomic_write_text
+    from quadmimic.core.fileio import atomic_write_text
 
     return atomic_write_text(out, text)

@@ -1,6 +1,7 @@
-"""Unitree A1, from ``pybullet_data/a1/a1.urdf`` (the URDF the seed code trains on)."""
+"""Unitree A1, from ``pybullet_data/a1/a1.urdf`` (the URDF motion_imitation trains on)."""
 
-from motion_retarget.robots.spec import RobotSpec
+from quadmimic.core.robots.actuator import ActuatorConfig
+from quadmimic.core.robots.spec import RobotSpec
 
 _LEGS = ("FR", "FL", "RR", "RL")
 
@@ -23,5 +24,12 @@ SPEC = RobotSpec(
     kd=(1.0, 2.0, 2.0) * 4,
     mass=12.458,
     notes="Limits and mass from the URDF; torque/speed limits from Unitree's A1 datasheet "
-    "(33.5 N·m, 21 rad/s); PD gains as in the seed code (motion_imitation a1.py).",
+    "(33.5 N·m, 21 rad/s); PD gains as in motion_imitation's a1.py.",
+    actuator=ActuatorConfig(
+        source="armature 0.01: menagerie a1.xml (no Unitree figure; ASSUMPTION); "
+        "damping/frictionloss: as Go2 (unitree_mujoco); torque-speed: A1 datasheet 33.5 N·m, "
+        "21 rad/s, knee at 0.45 × 21 rad/s ASSUMED from Go2's measured curve."),
+    # SDK 3.8's wire format is the Go1's; a real A1 speaks SDK 3.3, so over go1-udp the A1
+    # only makes sense against the emulator.
+    legged_sdk_type="A1",
 )

@@ -1,8 +1,12 @@
 """Unitree Go1, from example-robot-data's ``go1_description/urdf/go1.urdf``."""
 
-from motion_retarget.robots.spec import RobotSpec
+from quadmimic.core.robots.actuator import ActuatorConfig
+from quadmimic.core.robots.spec import RobotSpec
 
 _LEGS = ("FR", "FL", "RR", "RL")
+# Rotor inertia 1.11842e-4 kg·m² (URDF rotor link, spin axis) × gear ratio² (6:1, knee 9:1),
+# as in MuJoCo Lab's go1_constants.py.
+_ROTOR = 1.11842e-4
 
 SPEC = RobotSpec(
     name="go1",
@@ -21,4 +25,11 @@ SPEC = RobotSpec(
     mass=13.100529,
     notes="Limits, torque and speed limits and mass from the URDF; PD gains as A1's "
     "(similar size and motors).",
+    actuator=ActuatorConfig(
+        armature=(_ROTOR * 36, _ROTOR * 36, _ROTOR * 81),
+        source="armature: URDF rotor inertia × gear ratio² (6:1, knee 9:1; MuJoCo Lab "
+        "go1_constants.py); damping/frictionloss: as Go2 (unitree_mujoco); torque-speed: "
+        "spec limits (23.7/35.55 N·m, 30.1/20.06 rad/s), knee at 0.45 × max speed ASSUMED "
+        "from Go2's measured curve (no Go1 curve found)."),
+    legged_sdk_type="Go1",
 )

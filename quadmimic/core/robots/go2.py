@@ -1,6 +1,7 @@
 """Unitree Go2, from example-robot-data's ``go2_description/urdf/go2.urdf``."""
 
-from motion_retarget.robots.spec import RobotSpec
+from quadmimic.core.robots.actuator import ActuatorConfig
+from quadmimic.core.robots.spec import RobotSpec
 
 _LEGS = ("FR", "FL", "RR", "RL")
 _FRONT_LO, _REAR_LO = (-1.0472, -1.5708, -2.7227), (-1.0472, -0.5236, -2.7227)
@@ -23,4 +24,9 @@ SPEC = RobotSpec(
     mass=16.085,
     notes="Limits, torque and speed limits and mass from the URDF; the foot collision is a "
     "convex mesh of about 22 mm radius (Unitree's MJCF uses a 0.022 m sphere).",
+    actuator=ActuatorConfig(
+        source="armature/damping/frictionloss: unitree_mujoco go2.xml (0.01, 0.1, 0.2); "
+        "torque-speed: GO-M8010-6 measured curve (unitree_rl_lab Go2HV: full torque to 13.5, "
+        "zero at 30 rad/s) scaled to the spec's per-joint limits (23.7/45.43 N·m, "
+        "30.1/15.7 rad/s: the knee linkage's 1.92:1 divides the speeds)."),
 )

@@ -1,10 +1,12 @@
-"""Unitree Laikago, from ``pybullet_data/laikago/laikago_toes_limits.urdf`` (the seed's robot).
+"""Unitree Laikago, from ``pybullet_data/laikago/laikago_toes_limits.urdf`` (the paper's robot).
 
 Its URDF base frame is turned against the body frame (x left, y up, z forward), hence the
-base rotation offset: the shared reference motions store exactly that base orientation.
+base rotation offset: the paper's reference motions (``data/reference_motions``) store exactly
+that base orientation.
 """
 
-from motion_retarget.robots.spec import RobotSpec
+from quadmimic.core.robots.actuator import ActuatorConfig
+from quadmimic.core.robots.spec import RobotSpec
 
 _LEGS = ("FR", "FL", "RR", "RL")
 _JOINTS = ("hip_motor_2_chassis_joint", "upper_leg_2_hip_motor_joint",
@@ -28,7 +30,9 @@ SPEC = RobotSpec(
     base_rotation_offset=(0.5, 0.5, 0.5, 0.5),
     ground_contact_links=tuple(f"{leg}_lower_leg" for leg in _LEGS),
     notes="Limits and mass from the URDF; the default pose puts each foot under its hip at "
-    "0.40 m base height; PD gains as in the seed code (laikago.py); torque and speed limits "
+    "0.40 m base height; PD gains as in motion_imitation's laikago.py; torque and speed limits "
     "assumed as A1's motor class (the URDF's 100 N·m / 100 rad/s are placeholders). Its shank "
-    "collision shapes reach the toes, so shank-ground contact is not a fall (as in the seed).",
+    "collision shapes reach the toes, so shank-ground contact is not a fall (as there).",
+    actuator=ActuatorConfig(
+        source="ASSUMED as A1's (the spec's torque/speed limits are already A1's)."),
 )

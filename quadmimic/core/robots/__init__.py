@@ -1,6 +1,8 @@
 """Robot specs: one module per robot in this package, each defining ``SPEC``.
 
-Adding a robot = adding one file here; :func:`get_robot` and :func:`robot_names` find it.
+Adding a robot = adding one file here, its actuator figures (``RobotSpec.actuator``) and
+backend facts (``RobotSpec.legged_sdk_type``) included; :func:`get_robot` and
+:func:`robot_names` find it.
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ import functools
 import importlib
 import pkgutil
 
-from motion_retarget.errors import RobotSpecError
-from motion_retarget.robots.spec import LEG_NAMES, NUM_JOINTS, RobotSpec
+from quadmimic.core.errors import RobotSpecError
+from quadmimic.core.robots.spec import LEG_NAMES, NUM_JOINTS, RobotSpec
 
 __all__ = ["LEG_NAMES", "NUM_JOINTS", "RobotSpec", "get_robot", "robot_names"]
 
@@ -19,7 +21,7 @@ __all__ = ["LEG_NAMES", "NUM_JOINTS", "RobotSpec", "get_robot", "robot_names"]
 def _registry() -> dict[str, RobotSpec]:
     specs: dict[str, RobotSpec] = {}
     for info in pkgutil.iter_modules(__path__):
-        if info.name == "spec":
+        if info.name in ("spec", "actuator"):
             continue
         module = importlib.import_module(f"{__name__}.{info.name}")
         spec = getattr(module, "SPEC", None)

@@ -68,5 +68,5 @@ class RobotConnectionError(QuadmimicError):
     """A robot backend could not connect or lost its connection."""
 
 
-class SafetyTrip(QuadmimicError):
-    """The safety layer stopped the robot; the message says which check tripped."""
+class DocsError(_LocatedError):
+    """A generated document (``quadmimic docs``) or the data it reports is missing or malformed."""

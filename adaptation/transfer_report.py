@@ -1,0 +1,57 @@
+"""The transfer bench's report: its Markdown table (README, ``docs/results.md``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _cell(row: dict[str, Any] | None) -> str:
+    if row is None:
+        return "—"
+    prog = row["progress_mean"]
+    return (f"{row['return_mean']:.3f} ± {row['return_std']:.3f} · "
+            f"{100 * row['fall_rate']:.0f} % · "
+            + ("—" if prog is None else f"{prog:.2f} ± {row['progress_std']:.2f}"))
+
+
+def markdown_table(result: dict[str, Any]) -> str:
+    """The benchmark as a README table: rows bundle × robot, columns the figures.
+
+    Each cell is ``return mean ± std · fall rate · progress ratio mean ± std``.
+    """
+    rows = result["rows"]
+    names: list[str] = []
+    for r in rows:
+        if r["figure"].startswith("adapted_") and r["figure"] not in names:
+            names.append(r["figure"])
+    names.sort(key=lambda n: int(n.removeprefix("adapted_")))
+    columns = ["prior", "oracle", *names, "robust"]
+    s = result["settings"]
+    lines = [
+        f"Each cell: return mean ± std over {len(s['seeds'])} seeds · fall rate over all "
+        f"evaluation rollouts ({s['eval_rollouts']} per seed, {s['rollout_seconds']:g} s) · "
+        "progress ratio mean ± std. `prior`: z = 0 for a latent policy, the policy itself "
+        "for a bundle without latent; `oracle`: the encoder's z of the robot's true "
+        "parameters (where dynamics keys describe it); `adapted_N`: the search mean after N "
+        "rollouts, scored on fresh rollouts; `robust`: the robust baseline of the same robot "
+        "and motion; `z spread`: lowest–highest return over training latents.",
+        "",
+        "| bundle | robot | " + " | ".join(columns) + " | z spread |",
+        "|---|---|" + "---|" * (len(columns) + 1),
+    ]
+    keys: list[tuple[str, str]] = []
+    for r in rows:
+        if (r["bundle"], r["robot"]) not in keys:
+            keys.append((r["bundle"], r["robot"]))
+    for bundle, robot in keys:
+        mine = {r["figure"]: r for r in rows if r["bundle"] == bundle and r["robot"] == robot}
+        mine.setdefault("prior", mine.get("policy"))
+        cells = [_cell(mine.get(c)) for c in columns]
+        spread = mine.get("z_spread")
+        cells.append("—" if spread is None else
+                     f"{spread['spread_min']:.3f}–{spread['spread_max']:.3f}")
+        lines.append(f"| `{bundle}` | {robot} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["markdown_table"]
