@@ -21,7 +21,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 demo: $(STAMP)
 	$(BIN)/quadmimic demo
 
-PYTEST := $(BIN)/python -m pytest -q -n auto --durations=15
+PYTEST := $(BIN)/python -m pytest -q -n auto --dist loadgroup --durations=15
 
 test: $(STAMP)
 	$(BIN)/ruff check .

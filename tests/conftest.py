@@ -31,3 +31,21 @@ def tiny_policy(tmp_path_factory) -> Path:
     trainer.train()
     trainer.close()
     return run
+
+
+REALTIME_MODULES = frozenset({
+    "test_go2_dds.py", "test_go1_udp.py", "test_mujoco_wire.py", "test_cli_backends.py",
+    "test_realtime.py", "test_controller.py"})
+"""Test modules whose emulators and control loops run on the wall clock (500 Hz)."""
+
+
+def pytest_collection_modifyitems(config, items):
+    """Real-time tests run one after another on one xdist worker, never two at once.
+
+    ``make test`` runs the suite on every core (``-n auto --dist loadgroup``): two emulators
+    and their clients at once would starve each other on two cores. Their module-scoped
+    emulators start once, on that worker, too.
+    """
+    for item in items:
+        if item.path.name in REALTIME_MODULES:
+            item.add_marker(pytest.mark.xdist_group("realtime"))
