@@ -121,13 +121,8 @@ def load_held_out(path: str | Path) -> list[TransferRobot]:
         if not isinstance(dyn, dict):
             raise DynamicsError(f"{where}: dynamics must be a JSON object", path)
         dynamics = dynamics_from(dyn, source=f"{path}: {where}")
-        noise_raw = item.get("sensor_noise", {})
-        if not isinstance(noise_raw, dict):
-            raise DynamicsError(f"{where}: sensor_noise must be a JSON object", path)
-        known = [f.name for f in dataclasses.fields(SensorNoise)]
-        if unknown := sorted(set(noise_raw) - set(known)):
-            raise DynamicsError(f"{where}: unknown sensor_noise key {unknown[0]!r}; known "
-                                f"keys: {', '.join(known)}", path)
+        noise_raw = _fields_of(SensorNoise, item.get("sensor_noise", {}), "sensor_noise", where,
+                               path)
         try:
             noise = SensorNoise(**noise_raw)
         except ValueError as exc:
@@ -147,16 +142,26 @@ def load_held_out(path: str | Path) -> list[TransferRobot]:
     return robots
 
 
+def _fields_of(cls: type, raw: object, what: str, where: str, path: Path) -> dict[str, Any]:
+    """A held-out robot's ``what`` object, whose keys must be fields of the dataclass ``cls``.
+
+    Raises:
+        DynamicsError: Not a JSON object, or an unknown key (naming the known ones).
+    """
+    if not isinstance(raw, dict):
+        raise DynamicsError(f"{where}: {what} must be a JSON object", path)
+    known = [f.name for f in dataclasses.fields(cls)]
+    if unknown := sorted(set(raw) - set(known)):
+        raise DynamicsError(f"{where}: unknown {what} key {unknown[0]!r}; known keys: "
+                            f"{', '.join(known)}", path)
+    return raw
+
+
 def _contact_settings(raw: object, where: str, path: Path) -> dict[str, Any]:
     """A held-out robot's ``contact`` object, checked by building the contact model."""
     from robot_deploy.mujoco_model import ContactModel
 
-    if not isinstance(raw, dict):
-        raise DynamicsError(f"{where}: contact must be a JSON object", path)
-    known = [f.name for f in dataclasses.fields(ContactModel)]
-    if unknown := sorted(set(raw) - set(known)):
-        raise DynamicsError(f"{where}: unknown contact key {unknown[0]!r}; known keys: "
-                            f"{', '.join(known)}", path)
+    raw = _fields_of(ContactModel, raw, "contact", where, path)
     settings = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
     try:
         ContactModel(**settings)

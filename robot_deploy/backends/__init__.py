@@ -114,13 +114,14 @@ def backend_robot(backend: str, policy_robot: str, robot: str | None = None) -> 
     return chosen
 
 
-def make_backend(connection: Connection, robot: str | None = None, *,
-                 dynamics: Mapping | str | Path | None = None, realtime: bool = False,
+def make_backend(connection: Connection | str, robot: str | None = None,
+                 dynamics: Mapping | str | Path | None = None, *, realtime: bool = False,
                  **engine: Any) -> Robot:
     """The backend a connection names (options checked; nothing connects yet).
 
     Args:
-        connection: Backend, robot and network options.
+        connection: Backend, robot and network options; a backend name stands for a
+            :class:`Connection` with the defaults.
         robot: Robot spec name; None: ``connection.robot`` (which must then be set).
         dynamics: Physical parameters of the simulated backends (emulators have their own).
         realtime: Real-time pacing of the simulated backends.
@@ -135,6 +136,7 @@ def make_backend(connection: Connection, robot: str | None = None, *,
     from quadmimic.core.errors import RobotConnectionError
     from robot_deploy.network import check_interface
 
+    connection = Connection.of(connection)
     name = check_backend(connection.backend)
     robot = robot or connection.robot
     if robot is None:

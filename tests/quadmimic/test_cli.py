@@ -23,12 +23,12 @@ def test_retarget_writes_motion_report_and_preview(tmp_path):
     out, rep, gif = tmp_path / "m.txt", tmp_path / "r.json", tmp_path / "p.gif"
     proc = run("retarget", str(MOCAP_RAW / "dog_walk03_joint_pos.txt"), "--robot", "go1",
                "--out", str(out), "--report", str(rep), "--preview", str(gif),
-               "--start", "2", "--end", "3")
+               "--start", "2", "--end", "4")
     assert proc.returncode == 0, proc.stderr
     motion = load_motion(out)
-    assert motion.num_frames == 61  # 1 s at 60 Hz, both ends included
+    assert motion.num_frames == 121  # 2 s at 60 Hz, both ends included
     report = json.loads(rep.read_text())
-    assert report["robot"] == "go1" and report["frames"] == 61
+    assert report["robot"] == "go1" and report["frames"] == 121
     for key in ("toe_error_mean_m", "toe_error_max_m", "stance_slide_max_m",
                 "penetration_max_m", "joint_limit_violations", "contact_agreement"):
         assert key in report["all"] and key in report["locomotion"]

@@ -212,7 +212,7 @@ def test_deploy_on_the_go2_emulator_waits_for_start_and_stops_on_the_estop(tiny_
     assert summary["robot"] == "a1" and summary["start_wait_s"] > 0.4
     assert summary["stopped_by"] == "safety" and summary["trip"] == "estop", summary
     assert summary["policy_steps"] > 0 and summary["seconds"] < 5
-    assert "safety trip: estop" in err  # logged
+    assert "safety layer: 1 trip (estop 1)" in err  # the run's summary line (trips: the log)
 
 
 @pytest.mark.slow

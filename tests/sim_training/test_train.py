@@ -255,7 +255,7 @@ def test_curriculum_widens_on_the_last_100_episodes_not_on_one_rollout(tmp_path)
     trainer = Trainer.create(cfg, tmp_path / "run")
     callback = _RunCallback(trainer)
     callback.init_callback(trainer.model)
-    trainer.model.set_logger(configure(None, []))
+    trainer.model.set_logger(configure(str(tmp_path / "log"), []))  # not SB3's /tmp/SB3-*
     steps_limit = cfg.env.episode_seconds / cfg.env.policy_dt
     start = trainer.fraction
 
