@@ -18,7 +18,7 @@ def test_multiprocess_matches_in_process_and_auto_resets():
     try:
         assert procs.num_envs == 4 and procs.observation_space == local.observation_space
         a, b = procs.reset(), local.reset()
-        assert a["obs"].shape == (4, 156) and a["dynamics"].shape == (4, 11)
+        assert a["obs"].shape == (4, 156) and a["dynamics"].shape == (4, 19)
         np.testing.assert_array_equal(a["obs"], b["obs"])
         rng = np.random.default_rng(0)
         saw_done = False
