@@ -110,13 +110,15 @@ class SimRobot:
         """Set the physical parameters (a dynamics dict, missing keys nominal)."""
         d = dynamics_from(dict(params))
         c, body = self.client, self.body
-        for link, (mass, _, inertia) in self._nominal.items():
-            scale = d["base_mass_scale"] if link in self.base_links else d["link_mass_scale"]
-            pb.changeDynamics(body, link, mass=mass * scale,
+        mass = base_mass = 0.0  # kg, as set below
+        for link, (nominal, _, inertia) in self._nominal.items():
+            on_base = link in self.base_links
+            scale = d["base_mass_scale"] if on_base else d["link_mass_scale"]
+            pb.changeDynamics(body, link, mass=nominal * scale,
                               localInertiaDiagonal=[v * scale * d["inertia_scale"]
                                                     for v in inertia], physicsClientId=c)
-        mass = sum(pb.getDynamicsInfo(body, link, physicsClientId=c)[0]
-                   for link in range(-1, self.num_links))
+            mass += nominal * scale
+            base_mass += nominal * scale if on_base else 0.0
         contact: dict[str, float] = {}
         if d["contact_compliance"] > 0.0 or self._compliant:
             # Once set, PyBullet keeps a link's contact stiffness: "rigid" is then 1e8 N/m.
@@ -139,8 +141,6 @@ class SimRobot:
         self.joint_friction = d["joint_friction"]
         self.joint_damping = d["joint_damping"]
         self.latency_steps = round(d["latency_s"] / self.time_step)
-        base_mass = sum(pb.getDynamicsInfo(body, link, physicsClientId=c)[0]
-                        for link in self.base_links)
         # Weight W = (0, 0, −m·g) acting at the offset δ (base frame): torque R·δ × W.
         self._com_torque = np.array([d["com_offset_x"], d["com_offset_y"], 0.0]) * (
             base_mass * 9.81)
