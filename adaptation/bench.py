@@ -1,76 +1,46 @@
-"""The adaptation benchmark (``quadmimic bench adapt``): returns on held-out dynamics.
+"""The adaptation benchmark (``quadmimic bench adapt``): the transfer protocol on one robot.
 
-:func:`bench_adapt` scores a latent policy on a held-out robot (a dynamics file, the "real"
-robot) with the prior latent, with the latent an :class:`~adaptation.adapt.AdaptationSession`
-finds after 5, 10 and 20 rollouts, at nominal dynamics, and optionally a robust baseline policy
-without an encoder. The transfer benchmark (``quadmimic bench transfer``) is
-:func:`adaptation.transfer.bench_transfer`.
+:func:`bench_adapt` is :func:`adaptation.transfer.bench_transfer` for one latent policy and one
+held-out robot given as a dynamics file (the "real" robot, PyBullet by default): the same
+figures (prior, estimate, adapted_N after budgets of N search rollouts, oracle, robust),
+scored the same way, on fresh evaluation rollouts whose seeds the search never used, beside
+the same policy on the nominal robot of that engine.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import tempfile
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from adaptation.adapt import AdaptationSession, latent_return
-from adaptation.config import AdaptConfig
-from robot_deploy.backends.sim import SimBackend
-from sim_training.bundle import PolicyBundle
+from adaptation.rollouts import TransferConfig
+from adaptation.transfer import TransferResult, bench_transfer
+from adaptation.transfer_robots import TransferRobot
+from sim_training.dynamics import dynamics_from
 
 
 def bench_adapt(policy: Path, dynamics: Path, robust: Path | None = None,
-                motion: Path | None = None, eval_rollouts: int = 3,
-                rollout_seconds: float = 4.0) -> dict[str, Any]:
-    """Returns on held-out dynamics: robust, prior z, adapted after 5/10/20, nominal.
+                config: TransferConfig | None = None, engine: str = "sim",
+                progress: object = None) -> TransferResult:
+    """The transfer benchmark of ``policy`` on the robot of ``dynamics`` and at nominal.
 
     Args:
         policy: Latent policy (bundle or run).
         dynamics: Held-out dynamics JSON (the "real" robot).
-        robust: Robust baseline policy (no encoder), or None.
-        motion: Motion (None: the policy's).
-        eval_rollouts: Rollouts per figure.
-        rollout_seconds: Seconds per rollout.
+        robust: Robust baseline policy (no encoder) scored beside it, or None.
+        config: Seeds, rollout length, evaluation rollouts, search budgets.
+        engine: ``sim`` (PyBullet) or ``mujoco``.
+        progress: As :func:`~adaptation.transfer.bench_transfer`'s.
 
     Returns:
-        The JSON-ready figures: ``robust`` (with ``robust``), ``prior``, ``nominal``,
-        ``adapted_<n>`` and ``adapted_<n>_z`` for n = 5, 10, 20, ``target`` and ``pass``.
+        The :class:`~adaptation.transfer.TransferResult` (robots ``nominal`` and the dynamics
+        file's stem).
     """
-    bundle = PolicyBundle.load(policy)
-    out: dict[str, Any] = {"policy": str(policy), "dynamics": str(dynamics),
-                           "eval_rollouts": eval_rollouts, "rollout_seconds": rollout_seconds}
+    robots = [TransferRobot("nominal", engine, dynamics_from(None),
+                            note=f"{engine}, nominal dynamics"),
+              TransferRobot(Path(dynamics).stem, engine, dynamics_from(dynamics),
+                            note=f"{engine}, {dynamics}", held_out=True)]
+    partners = {Path(policy).name: Path(robust)} if robust is not None else None
+    return bench_transfer([policy], robots, config, partners=partners,
+                          progress=progress)  # type: ignore[arg-type]
 
-    def figure(b: PolicyBundle, dyn: Path | None, z: Any) -> float:
-        robot = SimBackend(b.robot, dyn)
-        robot.connect()
-        try:
-            return latent_return(b, robot, z, rollouts=eval_rollouts, seconds=rollout_seconds,
-                                 reset_robot=robot.reset_pose, motion=motion)
-        finally:
-            robot.close()
 
-    if robust is not None:
-        out["robust"] = figure(PolicyBundle.load(robust), dynamics, None)
-    out["prior"] = figure(bundle, dynamics, np.zeros(bundle.z_dim))
-    out["nominal"] = figure(bundle, None, np.zeros(bundle.z_dim))
-    robot = SimBackend(bundle.robot, dynamics)
-    robot.connect()
-    with tempfile.TemporaryDirectory() as tmp:
-        session = AdaptationSession(
-            policy, robot, Path(tmp) / "s",
-            AdaptConfig(rollouts=20, rollouts_per_update=5, rollout_seconds=rollout_seconds),
-            reset_robot=robot.reset_pose, motion=motion)
-        for n in (5, 10, 20):
-            session.config = dataclasses.replace(session.config, rollouts=n)
-            state = session.run()
-            out[f"adapted_{n}"] = figure(bundle, dynamics, state.best_z)
-            out[f"adapted_{n}_z"] = state.best_z.tolist()
-    robot.close()
-    out["target"] = "adapted_20 >= 0.9 * nominal and > robust and > prior"
-    out["pass"] = bool(out["adapted_20"] >= 0.9 * out["nominal"]
-                       and out["adapted_20"] > out["prior"]
-                       and out["adapted_20"] > out.get("robust", -np.inf))
-    return out
+__all__ = ["bench_adapt"]

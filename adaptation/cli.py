@@ -43,33 +43,67 @@ def adapt_command(
                                                      callback=port_number)] = None,
     dynamics: Annotated[Path | None, typer.Option(help="Dynamics JSON of the robot.")] = None,
     motion: Annotated[Path | None, typer.Option(help="Motion (default: the policy's).")] = None,
-    rollouts: Annotated[int, typer.Option(help="Rollouts in total.",
+    rollouts: Annotated[int, typer.Option(help="Rollout budget: the start rollout, then "
+                                          "rounds of 2 x --pairs (a round that does not fit "
+                                          "is not started).",
                                           callback=count)] = AdaptConfig.rollouts,
     rollout_seconds: Annotated[float, typer.Option(help="Seconds per rollout.",
                                                    callback=positive)
                                ] = AdaptConfig.rollout_seconds,
-    per_update: Annotated[int, typer.Option(help="Rollouts per AWR update.", callback=count)
-                          ] = AdaptConfig.rollouts_per_update,
-    out: Annotated[Path | None, typer.Option(help="Adapted bundle to write at the end.",
+    pairs: Annotated[int, typer.Option(help="Paired rollouts per round: incumbent and "
+                                       "candidate on the same seeds (>= 2).",
+                                       callback=count)] = AdaptConfig.pairs,
+    z: Annotated[str | None, typer.Option(help="Start of the search: estimate (ẑ of the "
+                                          "bundle's estimator, averaged over the first "
+                                          "rollout), prior (z = 0), a JSON file or z_dim "
+                                          "comma-separated numbers. Default: estimate when "
+                                          "the policy carries an estimator, else prior.")
+                 ] = None,
+    out: Annotated[Path | None, typer.Option(help="Adapted bundle to write at the end (its z: "
+                                             "the final incumbent).",
                                              callback=output_dir)] = None,
     gif: Annotated[Path | None, typer.Option(help="GIF of the adapted policy.",
                                              callback=output_file)] = None,
 ) -> None:
-    """Search the latent z of a frozen policy on a robot by AWR (resumable session)."""
+    """Search the latent z of a frozen policy on a robot, safely (resumable session).
+
+    Starts from the estimate (or the prior), tries candidates in a small neighbourhood, and
+    keeps a candidate only when it beats the incumbent on paired fresh rollouts by at least one
+    standard error; the result is the incumbent. Writes returns.png and summary.json into the
+    session.
+    """
     from quadmimic.core.console import console
 
     connection = Connection(backend, robot=robot, interface=interface, robot_ip=robot_ip,
                             port=port, local_port=local_port, domain=domain)
+    if pairs < 2:
+        raise typer.BadParameter(f"{pairs} is less than 2 (a standard error needs two pairs)",
+                                 param_hint="'--pairs'")
     try:
         result = adapt_with_progress(policy, session, connection, control_port=control_port,
                                      dynamics=dynamics, motion=motion, rollouts=rollouts,
-                                     rollout_seconds=rollout_seconds, per_update=per_update,
-                                     out=out, gif=gif)
+                                     rollout_seconds=rollout_seconds, pairs=pairs, z=z,
+                                     out=out, gif=gif,
+                                     on_start=lambda line: console.print(line,
+                                                                         highlight=False))
     except KeyboardInterrupt:  # SIGTERM or Ctrl-C: the robot is damped, the cut rollout dropped
         console.print(f"stopped; the recorded rollouts are kept: resume with "
                       f"quadmimic adapt {policy} --session {session}", highlight=False)
         raise typer.Exit(130) from None
-    console.print_json(data={k: v for k, v in result.to_json().items() if k != "returns"})
+    console.print_json(data={k: v for k, v in result.to_json().items()
+                             if k not in ("returns", "kinds", "stopped_by", "rounds")})
+    console.print(budget_line(result), highlight=False)
+    console.print(f"returns and the incumbent's validations: {session / 'returns.png'}",
+                  highlight=False)
+
+
+def budget_line(result: AdaptResult) -> str:
+    """What a session used and found, in one line."""
+    accepted = result.incumbent_changes
+    return (f"budget used: {result.rollouts} of {result.budget} rollouts "
+            f"({result.robot_seconds:.0f} s of policy time on the robot), {result.trips} "
+            f"cut by a trip; {len(result.rounds)} rounds, the incumbent replaced "
+            f"{accepted} time{'s' if accepted != 1 else ''}; final z = the incumbent")
 
 
 def adapt_with_progress(policy: Path, session: Path, backend: str | Connection = "sim",
@@ -84,6 +118,7 @@ def adapt_with_progress(policy: Path, session: Path, backend: str | Connection =
 
         def on_rollout(rec: dict, total: int) -> None:
             bar.update(task, completed=rec["index"] + 1, total=total,
-                       rate=f"return {rec['return']:.3f} ({rec['stopped_by']})")
+                       rate=f"{rec['kind']}: return {rec['return']:.3f} "
+                            f"({rec['stopped_by']})")
 
         return run_adaptation(policy, session, backend, progress=on_rollout, **kwargs)

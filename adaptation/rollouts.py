@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from sim_training.dynamics import dynamics_from
 from sim_training.evaluate import progress_ratio
 from sim_training.export import OnnxActor
 
+if TYPE_CHECKING:
+    from sim_training.estimator import ZEstimator
+
 STREAMS: dict[str, int] = {"search": 1, "eval": 2}
 """Seed streams: rollouts of an adaptation search, and evaluation rollouts."""
 
@@ -46,10 +49,10 @@ class TransferConfig:
     """Start-up ramp to the default pose before each rollout (s)."""
     eval_rollouts: int = 3
     """Evaluation rollouts per figure and seed."""
-    adapt_checkpoints: tuple[int, ...] = (5, 10, 20)
-    """Search rollouts after which the session's mean z is evaluated (ascending)."""
-    rollouts_per_update: int = 5
-    """Search rollouts between AWR updates."""
+    adapt_checkpoints: tuple[int, ...] = (5, 10)
+    """Rollout budgets after which the search's incumbent is evaluated (ascending)."""
+    pairs: int = 2
+    """Paired rollouts per round of the search (incumbent and candidate on the same seeds)."""
     shove_speed: float = 0.3
     """Horizontal speed (m/s) added to the base once per rollout, in a random direction."""
     shove_window: tuple[float, float] = (0.2, 1.0)
@@ -71,8 +74,8 @@ class TransferConfig:
             raise TransferBenchError("seeds: give at least one, without repeats")
         if not self.rollout_seconds > 0 or self.ramp_seconds < 0:
             raise TransferBenchError("rollout seconds must be > 0 and ramp seconds >= 0")
-        if self.eval_rollouts < 1 or self.rollouts_per_update < 1:
-            raise TransferBenchError("evaluation rollouts and rollouts per update must be >= 1")
+        if self.eval_rollouts < 1 or self.pairs < 2:
+            raise TransferBenchError("evaluation rollouts must be >= 1 and pairs >= 2")
         ckpt = self.adapt_checkpoints
         if any(n < 1 for n in ckpt) or list(ckpt) != sorted(set(ckpt)):
             raise TransferBenchError(f"adaptation rollout counts must be ascending and >= 1, "
@@ -132,18 +135,27 @@ class Rig:
 
 
 def evaluation_rollout(bundle: PolicyBundle, actor: OnnxActor, rig: Rig,
-                       z: np.ndarray | None, seed: int) -> dict[str, Any]:
+                       z: np.ndarray | None, seed: int,
+                       estimator: ZEstimator | None = None) -> dict[str, Any]:
     """One evaluation rollout from a reset with ``seed`` (stream ``eval``).
+
+    Args:
+        bundle: The policy.
+        actor: Its ONNX actor.
+        rig: The robot under test.
+        z: The latent (None: the bundle's, else the prior mean); None with ``estimator``.
+        seed: The rollout's seed (shove, sensor noise).
+        estimator: Act with its online ẑ instead of a fixed z.
 
     Returns:
         ``seed``, ``return`` (measurable return, missing steps 0), ``fell``, ``progress``
         (None for a motion that does not travel), ``seconds`` (policy time run),
-        ``stopped_by`` and ``trip``.
+        ``stopped_by`` and ``trip``; with an estimator also ``mean_z_hat``.
     """
     cfg = rig.config
     rig.start("eval", seed)
     rig.safe.rearm()
-    ctl = PolicyController(bundle, rig.safe, z=z, actor=actor)
+    ctl = PolicyController(bundle, rig.safe, z=z, actor=actor, estimator=estimator)
     rm = robot_model(bundle.robot)
     reward_cfg = bundle.config.env.reward
     offset_t = rm.base_offset.T
@@ -167,10 +179,14 @@ def evaluation_rollout(bundle: PolicyBundle, actor: OnnxActor, rig: Rig,
                                     - ctl.ref.state(0.0).root_pos)
     robot_path = np.array([start_pos[:2], np.asarray(last["pos"])[:2]])
     ref_path = np.array([start_pos[:2], start_pos[:2] + ref_shift[:2]])
-    return {"seed": seed, "return": float(sum(rewards) / planned),
-            "fell": bool(result.trip is not None or last["tilt"] > cfg.max_tilt),
-            "progress": progress_ratio(robot_path, ref_path, planned * ctl.policy_dt),
-            "seconds": result.seconds, "stopped_by": result.stopped_by, "trip": result.trip}
+    out = {"seed": seed, "return": float(sum(rewards) / planned),
+           "fell": bool(result.trip is not None or last["tilt"] > cfg.max_tilt),
+           "progress": progress_ratio(robot_path, ref_path, planned * ctl.policy_dt),
+           "seconds": result.seconds, "stopped_by": result.stopped_by, "trip": result.trip}
+    mean_z = result.mean_z_hat()
+    if mean_z is not None:
+        out["mean_z_hat"] = mean_z.round(4).tolist()
+    return out
 
 
 @dataclass(frozen=True)
@@ -203,8 +219,8 @@ class BackendEvalResult(JsonRecord):
 
 def evaluate_on_backend(bundle: PolicyBundle, engine: str, *,
                         dynamics: dict | str | Path | None = None, z: np.ndarray | None = None,
-                        episodes: int = 5, seconds: float = 10.0,
-                        seed: int = 0) -> BackendEvalResult:
+                        episodes: int = 5, seconds: float = 10.0, seed: int = 0,
+                        estimator: ZEstimator | None = None) -> BackendEvalResult:
     """Evaluate a policy through the deploy controller on a simulated robot backend.
 
     What ``quadmimic eval --backend mujoco`` runs: no shove, no sensor noise, episodes of
@@ -219,6 +235,7 @@ def evaluate_on_backend(bundle: PolicyBundle, engine: str, *,
         episodes: Episodes.
         seconds: Policy time per episode (s).
         seed: First episode's seed.
+        estimator: Act with its online ẑ (``z`` None).
 
     Returns:
         The figures.
@@ -229,7 +246,7 @@ def evaluate_on_backend(bundle: PolicyBundle, engine: str, *,
     rows = []
     with Rig(robot, bundle.robot, config) as rig:
         for ep in range(episodes):
-            rows.append(evaluation_rollout(bundle, actor, rig, z, seed + ep))
+            rows.append(evaluation_rollout(bundle, actor, rig, z, seed + ep, estimator))
     figure = figure_of(rows)
     return BackendEvalResult(
         backend=engine, robot=bundle.robot, bundle=str(bundle.path), dynamics=robot.dynamics,

@@ -1,20 +1,22 @@
 """Adapting on a robot: what ``quadmimic adapt`` does, as a function and its result.
 
 :func:`run_adaptation` connects the robot a :class:`~robot_deploy.backends.Connection` names,
-runs (or resumes) an :class:`~adaptation.adapt.AdaptationSession` on it, and leaves in the
-session directory ``returns.png`` (return per rollout) and ``summary.json``
-(:class:`AdaptResult`'s JSON, without ``adapted_bundle``).
+runs (or resumes) an :class:`~adaptation.adapt.AdaptationSession` on it (the safe search:
+from the estimate, paired validations, the incumbent as the result), and leaves in the
+session directory ``returns.png`` (returns per rollout with the incumbent's validations) and
+``summary.json`` (:class:`AdaptResult`'s JSON, without ``adapted_bundle``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from adaptation.adapt import AdaptationSession
 from adaptation.config import AdaptConfig
@@ -29,22 +31,34 @@ from sim_training.bundle import PolicyBundle, write_bundle
 class AdaptResult(JsonRecord):
     """What an adaptation session found (the summary ``quadmimic adapt`` prints)."""
 
+    start: str
+    """How the search started: "estimate" (the mean ẑ of the start rollout), "prior" or
+    "fixed" (a given z)."""
+    start_z: list[float]
+    """The start z, the first incumbent."""
+    final_z: list[float]
+    """The result: the incumbent after the last round (never the single best rollout)."""
+    incumbent_changes: int
+    """Rounds whose candidate replaced the incumbent."""
     rollouts: int
-    """Finished rollouts of the session."""
-    best_return: float
-    """The best rollout's return (−inf with none)."""
-    best_z: list[float] | None
-    """The best rollout's latent (None with none)."""
-    mean: list[float]
-    """Mean of the search distribution."""
-    std: list[float]
-    """Standard deviation of the search distribution."""
+    """Finished rollouts of the session: the budget used."""
+    budget: int
+    """The rollout budget (a round that does not fit in it is not started)."""
+    robot_seconds: float
+    """Policy time run on the robot over the finished rollouts (s; ramps not counted)."""
+    trips: int
+    """Rollouts cut short by a safety trip (each scored as the worst)."""
+    rounds: list[dict[str, Any]]
+    """Each completed round (:meth:`~adaptation.adapt.Round.to_json`): candidate, seeds,
+    scores, paired gain ± standard error, accepted."""
     returns: list[float]
     """Return of each rollout, in order."""
+    kinds: list[str]
+    """What each rollout was for: "start", "incumbent" or "candidate"."""
     stopped_by: list[str]
     """How each rollout ended ("time", "safety", ...)."""
     adapted_bundle: str | None = None
-    """The bundle written with the best latent, if one was asked for and found."""
+    """The bundle written with the final z, if one was asked for."""
 
     def to_json(self) -> dict[str, Any]:
         """The summary; ``adapted_bundle`` only when one was written."""
@@ -54,22 +68,59 @@ class AdaptResult(JsonRecord):
         return out
 
 
-def returns_png(returns: list[float], out: Path, per_update: int) -> Path:
-    """Plot return per rollout (and the AWR update boundaries) to a PNG, headless."""
+def returns_png(records: list[dict[str, Any]], rounds: list[Any], out: Path,
+                budget: int | None = None) -> Path:
+    """Plot a session's returns per rollout with the incumbent's validations, headless.
+
+    Each rollout is a point by kind (start, incumbent, candidate; a trip is a red cross at its
+    score); each round draws the incumbent's and the candidate's mean score over its pairs,
+    the candidate's with its paired gain's standard error, and marks an accepted candidate.
+
+    Args:
+        records: The session's finished rollouts.
+        rounds: Its completed rounds (:class:`~adaptation.adapt.Round`).
+        out: PNG path (written atomically).
+        budget: The rollout budget, for the title.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3.4), dpi=100)
-    ax.plot(range(1, len(returns) + 1), returns, "o-", color="tab:blue", ms=3)
-    best = list(itertools.accumulate(returns, max))
-    ax.plot(range(1, len(returns) + 1), best, "--", color="tab:orange", label="best so far")
-    for k in range(per_update, len(returns), per_update):
-        ax.axvline(k + 0.5, color="0.85", lw=0.8)
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=100)
+    style = {"start": ("*", "black", "start"), "incumbent": ("o", "tab:blue", "incumbent"),
+             "candidate": ("^", "tab:orange", "candidate")}
+    for kind, (marker, color, label) in style.items():
+        xs = [r["index"] + 1 for r in records if r["kind"] == kind]
+        ys = [r["return"] for r in records if r["kind"] == kind]
+        if xs:
+            ax.plot(xs, ys, marker, color=color, ms=6 if kind == "start" else 4, ls="",
+                    label=label)
+    tripped = [(r["index"] + 1, r["score"]) for r in records if r.get("trip")]
+    if tripped:
+        ax.plot(*zip(*tripped, strict=True), "x", color="tab:red", ms=7, ls="",
+                label="trip (scored as the worst)")
+    size = 2 * (len(rounds[0].seeds) if rounds else 1)
+    for rnd in rounds:
+        lo, hi = 1 + 1 + rnd.index * size - 0.3, 1 + (rnd.index + 1) * size + 0.3
+        inc = float(np.mean(rnd.incumbent_scores))
+        ax.hlines(inc, lo, hi, color="tab:blue", lw=1.5)
+        cand = float(np.mean(rnd.candidate_scores))
+        ax.hlines(cand, lo, hi, color="tab:orange", lw=1.0, ls="--")
+        se = rnd.gain_se if np.isfinite(rnd.gain_se) else 0.0
+        ax.errorbar(hi, cand, yerr=se, color="tab:orange", capsize=3, lw=1)
+        ax.axvline(lo - 0.2, color="0.85", lw=0.8)
+        if rnd.accepted:
+            ax.annotate("accepted", (hi, cand), fontsize=7, color="tab:green",
+                        xytext=(3, 3), textcoords="offset points")
     ax.set_xlabel("rollout")
     ax.set_ylabel("return (mean step reward)")
-    ax.legend(loc="lower right")
+    used = len(records)
+    ax.set_title(f"safe search: {used} rollouts" + (f" of a budget of {budget}" if budget
+                                                      else "")
+                 + "\nlines: mean of a round's incumbent (blue) and candidate (orange) rollouts",
+                 fontsize=8)
+    ax.legend(loc="lower right", fontsize=7)
     fig.tight_layout()
     try:
         return atomic_write(out, lambda f: fig.savefig(f, format="png"))
@@ -81,15 +132,16 @@ def run_adaptation(policy: Path, session: Path, backend: str | Connection = "sim
                    control_port: int | None = None, dynamics: Path | None = None,
                    motion: Path | None = None, rollouts: int = AdaptConfig.rollouts,
                    rollout_seconds: float = AdaptConfig.rollout_seconds,
-                   per_update: int = AdaptConfig.rollouts_per_update,
+                   pairs: int = AdaptConfig.pairs, z: str | None = None,
                    out: Path | None = None, gif: Path | None = None,
                    progress: Callable[[dict, int], None] | None = None,
+                   on_start: Callable[[str], None] | None = None,
                    **connection: Any) -> AdaptResult:
     """Search the latent of a frozen policy on a robot (a new or resumed session).
 
     Args:
-        policy: Frozen policy (bundle or run).
-        session: Session directory (an existing one resumes, with its own settings).
+        policy: Frozen latent policy (bundle or run).
+        session: Session directory (an existing one resumes, with its own settings and start).
         backend: A :class:`~robot_deploy.backends.Connection`, or a backend name whose other
             connection fields come as keywords (``robot``, ``interface``, ``robot_ip``,
             ``port``, ``local_port``, ``domain``). The robot it drives (None: the one its
@@ -98,54 +150,96 @@ def run_adaptation(policy: Path, session: Path, backend: str | Connection = "sim
         control_port: An emulator's control port: it resets the robot between rollouts.
         dynamics: Dynamics JSON of a simulated backend.
         motion: Motion (default: the policy's).
-        rollouts: Rollouts in total.
+        rollouts: The rollout budget.
         rollout_seconds: Seconds per rollout.
-        per_update: Rollouts per AWR update.
-        out: Adapted bundle to write with the best latent.
-        gif: GIF of the policy with the best latent (PyBullet, ``dynamics``).
+        pairs: Paired rollouts per round.
+        z: The start (``--z``: estimate, prior, a file or values; None: estimate when the
+            policy carries an estimator, else prior). A resumed session keeps its own.
+        out: Adapted bundle to write with the final z (the incumbent).
+        gif: GIF of the policy with the final z (PyBullet, ``dynamics``).
         progress: Called after each rollout with its record and the planned total.
+        on_start: Called with one line saying how the search starts, before the first rollout.
         **connection: Connection fields, with a backend name.
 
     Returns:
         The session's result, also written as ``summary.json`` (without ``adapted_bundle``).
     """
+    from sim_training.estimator import choose_z
+
     conn = Connection.of(backend, **connection)
     if session.exists() and not session.is_dir():
         raise QuadmimicError(f"{session}: is a file, not an adaptation session directory")
-    name = backend_robot(conn.backend, PolicyBundle.load(policy).robot, conn.robot)
+    bundle = PolicyBundle.load(policy)
+    if not bundle.z_dim:
+        raise QuadmimicError("this policy has no latent to adapt (robust baseline)")
+    resumed = (session / "session.json").is_file()
+    if resumed and z is not None:
+        raise QuadmimicError(f"{session}: a resumed session keeps its own start; --z is for a "
+                             "new session")
+    start = None if resumed else choose_z(bundle, z)
+    if start is not None and start.kind == "fixed" and start.note:  # an adapted bundle's z
+        start = choose_z(bundle, "estimate" if bundle.estimator() else "prior")
+    try:
+        config = AdaptConfig(rollouts=rollouts, rollout_seconds=rollout_seconds, pairs=pairs)
+    except ValueError as exc:
+        raise QuadmimicError(f"invalid options: {exc}") from None
+    name = backend_robot(conn.backend, bundle.robot, conn.robot)
     driven: Any = make_backend(conn, name, dynamics=dynamics, realtime=False)
     driven.connect()
-    reset = getattr(driven, "reset_pose", None)
+    reset_pose = getattr(driven, "reset_pose", None)
+    reset: Callable[[int], None] | None = (None if reset_pose is None
+                                           else lambda seed: reset_pose())
     if control_port is not None:
         from robot_deploy.emulator.core import control_request
 
-        def reset() -> None:
+        def reset(seed: int) -> None:
             control_request(control_port, {"op": "reset"})
-    config = AdaptConfig(rollouts=rollouts, rollout_seconds=rollout_seconds,
-                         rollouts_per_update=per_update)
-    sess = AdaptationSession(policy, driven, session, config, reset_robot=reset, motion=motion,
-                             realtime=not conn.simulated)
     try:
+        sess = AdaptationSession(policy, driven, session, config, reset_robot=reset,
+                                 motion=motion, realtime=not conn.simulated, start=start)
+        if on_start is not None:
+            on_start(_start_line(sess))
         state = sess.run(progress=None if progress is None else (
-            lambda rec: progress(rec, sess.config.rollouts)))
+            lambda rec: progress(rec, sess.planned)))
     finally:
         driven.close()
-    returns_png(state.returns, session / "returns.png", sess.config.rollouts_per_update)
+    records = sess.records
+    returns_png(records, state.rounds, session / "returns.png", sess.config.rollouts)
+    if state.start is None or state.incumbent is None:  # unreachable: the budget is >= 1
+        raise QuadmimicError(f"{session}: the start rollout did not finish")
     result = AdaptResult(
-        rollouts=len(state.returns), best_return=state.best_return,
-        best_z=None if state.best_z is None else state.best_z.tolist(),
-        mean=state.mean.tolist(), std=state.std.tolist(), returns=state.returns,
-        stopped_by=[rec["stopped_by"] for rec in sess.records])
+        start=sess.start_kind, start_z=state.start.tolist(), final_z=state.incumbent.tolist(),
+        incumbent_changes=state.changes, rollouts=len(records), budget=sess.config.rollouts,
+        robot_seconds=float(sum(r["steps"] for r in records) * bundle.config.env.policy_dt),
+        trips=sum(bool(r["trip"]) for r in records),
+        rounds=[r.to_json() for r in state.rounds], returns=[r["return"] for r in records],
+        kinds=[r["kind"] for r in records], stopped_by=[r["stopped_by"] for r in records])
     atomic_write_text(session / "summary.json", json.dumps(result.to_json(), indent=2) + "\n")
-    if out is not None and state.best_z is not None:
-        write_bundle(policy, out, z=state.best_z, extra={"adapted_from_session": str(session)})
+    if out is not None:
+        write_bundle(policy, out, z=state.incumbent,
+                     extra={"adapted_from_session": str(session)})
         result = dataclasses.replace(result, adapted_bundle=str(out))
-    if gif is not None and state.best_z is not None:
+    if gif is not None:
         from sim_training.evaluate import evaluate
 
-        evaluate(PolicyBundle.load(policy), dynamics=dynamics, z=state.best_z, episodes=1,
-                 gif=gif)
+        evaluate(bundle, dynamics=dynamics, z=state.incumbent, episodes=1, gif=gif)
     return result
+
+
+def _start_line(sess: AdaptationSession) -> str:
+    """How a session starts, for the command's output."""
+    if sess.start_kind == "estimate":
+        what = ("the estimate: ẑ of the bundle's estimator, averaged over the first rollout")
+    elif sess.start_kind == "prior":
+        what = "the prior z = 0" + ("" if sess.bundle.estimator() is not None
+                                    else " (the policy carries no estimator)")
+    else:
+        what = "the given z"
+    used = sess.config.rollouts_used()
+    return (f"start: {what}; budget {sess.config.rollouts} rollouts of "
+            f"{sess.config.rollout_seconds:g} s ({used} used: the start rollout and "
+            f"{(used - 1) // (2 * sess.config.pairs)} rounds of {sess.config.pairs} "
+            "paired rollouts)")
 
 
 __all__ = ["AdaptResult", "returns_png", "run_adaptation"]

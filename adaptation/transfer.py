@@ -16,11 +16,14 @@ payload, friction, latency, torque–speed, sensor noise). Per rollout it measur
   :func:`sim_training.evaluate.progress_ratio` (the reference turned onto the robot's start
   heading, as the controller does).
 
-Figures per bundle and robot: a latent bundle with the prior latent (zeros); on held-out robots
-also the mean z of an :class:`~adaptation.adapt.AdaptationSession` run against that robot after
-5, 10, 20 rollouts (:attr:`~adaptation.rollouts.TransferConfig.adapt_checkpoints`); and the
-robust baseline bundle of the same robot and motion (``<name>_robust`` beside it) when there is
-one. A bundle without a latent gets one figure, ``policy``.
+Figures per bundle and robot: a latent bundle with the prior latent (zeros) and, when it
+carries an estimator, with its online ẑ (``estimate``: 0 search rollouts); on held-out robots
+also the oracle (the encoder's z of the robot's true parameters, where dynamics keys describe
+it) and the result of the safe search (:class:`~adaptation.adapt.AdaptationSession`: from the
+estimate, or the prior without an estimator; the final incumbent) after budgets of 5 and 10
+rollouts (:attr:`~adaptation.rollouts.TransferConfig.adapt_checkpoints`); and the robust
+baseline bundle of the same robot and motion (``<name>_robust`` beside it) when there is one.
+A bundle without a latent gets one figure, ``policy``.
 
 Fresh evaluation: every rollout starts from a reset, then gets a random shove (a horizontal
 velocity of :attr:`~adaptation.rollouts.TransferConfig.shove_speed` in a random direction at a
@@ -49,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from adaptation.adapt import AdaptationSession
+from adaptation.adapt import AdaptationSession, training_latents
 from adaptation.config import AdaptConfig
 from adaptation.rollouts import (
     Rig,
@@ -76,7 +79,8 @@ class TransferRow(JsonRecord):
     robot: str
     """The test robot's name."""
     figure: str
-    """``prior`` (z = 0), ``policy`` (a bundle without latent), ``oracle``, ``adapted_N``,
+    """``prior`` (z = 0), ``estimate`` (the online ẑ), ``policy`` (a bundle without latent),
+    ``oracle``, ``adapted_N`` (the search's incumbent after a budget of N rollouts),
     ``z_spread`` or ``robust`` (the bundle's robust baseline)."""
     latent: bool
     """The bundle has a latent."""
@@ -96,8 +100,9 @@ class TransferRow(JsonRecord):
     """Its sample std over seeds."""
     per_seed: list[dict[str, Any]]
     """Per seed: ``seed``, ``return``, ``fall_rate``, ``progress``, ``eval_seeds``,
-    ``rollouts``; adapted figures also ``z`` (the session's mean), ``search_rollouts`` and
-    ``search_seeds`` (the seeds of the rollouts the search actually ran)."""
+    ``rollouts``; adapted figures also ``z`` (the incumbent), ``start_z``, ``budget``,
+    ``search_rollouts`` (the budget used), ``search_seeds`` (the seed of each rollout the
+    search ran, paired rollouts sharing one), ``search_trips`` and ``incumbent_changes``."""
     spread_min: float | None = None
     """``z_spread`` only: the lowest return over training latents (:func:`spread_figures`)."""
     spread_max: float | None = None
@@ -178,17 +183,19 @@ def plan_rollouts(policies: Sequence[tuple[bool, bool]], robots: Sequence[Transf
     """Rollouts a benchmark will run (for a progress bar), upper bound.
 
     Args:
-        policies: (latent, has robust partner) per bundle.
+        policies: (latent with an estimator, has robust partner) per bundle.
         robots: Test robots.
         config: Settings.
     """
     per_fig = config.eval_rollouts * len(config.seeds)
+    used = AdaptConfig(rollouts=config.adapt_checkpoints[-1], pairs=config.pairs
+                       ).rollouts_used()
     total = 0
     for latent, partner in policies:
         for robot in robots:
-            total += per_fig * (1 + partner)
+            total += per_fig * (1 + partner + latent)
             if latent and robot.held_out:
-                total += len(config.seeds) * config.adapt_checkpoints[-1]
+                total += len(config.seeds) * used
                 total += per_fig * (len(config.adapt_checkpoints) + 1 + config.spread_latents)
     return total
 
@@ -196,6 +203,7 @@ def plan_rollouts(policies: Sequence[tuple[bool, bool]], robots: Sequence[Transf
 def bench_transfer(bundles: Sequence[str | Path], robots: Sequence[TransferRobot],
                    config: TransferConfig | None = None, *,
                    robust_search: Sequence[Path] = (),
+                   partners: dict[str, Path] | None = None,
                    progress: Callable[[int, int, str], None] | None = None) -> TransferResult:
     """Run the transfer benchmark (see the module docstring).
 
@@ -205,6 +213,7 @@ def bench_transfer(bundles: Sequence[str | Path], robots: Sequence[TransferRobot
             :func:`select_robots`).
         config: Settings.
         robust_search: Folders where a latent bundle's ``<name>_robust`` is also looked for.
+        partners: A robust baseline per bundle name, instead of looking for one.
         progress: Called after every rollout with (done, planned total, what runs).
 
     Returns:
@@ -225,6 +234,8 @@ def bench_transfer(bundles: Sequence[str | Path], robots: Sequence[TransferRobot
     partners: dict[str, _Policy | None] = {}
     for p in policies:
         found = robust_partner(p.path, robust_search) if p.bundle.z_dim else None
+        if partners is not None and p.name in partners:
+            found = Path(partners[p.name])
         if found is not None and found.resolve() not in cache:
             cache[found.resolve()] = _Policy(found)
         partner = cache[found.resolve()] if found is not None else None
@@ -232,8 +243,8 @@ def bench_transfer(bundles: Sequence[str | Path], robots: Sequence[TransferRobot
                                     != p.bundle.robot):
             partner = None  # not a baseline of this policy
         partners[p.name] = partner
-    total = plan_rollouts([(bool(p.bundle.z_dim), partners[p.name] is not None)
-                           for p in policies], robots, config)
+    total = plan_rollouts([(bool(p.bundle.z_dim) and p.bundle.estimator() is not None,
+                            partners[p.name] is not None) for p in policies], robots, config)
     done = [0]
 
     def tick(label: str) -> None:
@@ -243,14 +254,16 @@ def bench_transfer(bundles: Sequence[str | Path], robots: Sequence[TransferRobot
 
     figures: dict[tuple[str, str, int, str], dict[str, Any]] = {}  # (bundle, robot, seed, z)
 
-    def figure(pol: _Policy, rig: Rig, seed: int, z: np.ndarray | None) -> dict[str, Any]:
-        key = (str(pol.path.resolve()), rig.robot.name, seed,
+    def figure(pol: _Policy, rig: Rig, seed: int, z: np.ndarray | None,
+               estimate: bool = False) -> dict[str, Any]:
+        key = (str(pol.path.resolve()), rig.robot.name, seed, "estimate" if estimate else
                "none" if z is None else json.dumps(np.round(z, 12).tolist()))
+        estimator = pol.bundle.estimator() if estimate else None
         if key not in figures:
             rollouts = []
             for i in range(config.eval_rollouts):
                 rollouts.append(evaluation_rollout(pol.bundle, pol.actor, rig, z,
-                                                   rollout_seed(seed, "eval", i)))
+                                                   rollout_seed(seed, "eval", i), estimator))
                 tick(f"{pol.name} on {rig.robot.name}")
             figures[key] = figure_of(rollouts)
         return {"seed": seed, **figures[key]}
@@ -266,6 +279,9 @@ def bench_transfer(bundles: Sequence[str | Path], robots: Sequence[TransferRobot
                     prior = None if not b.z_dim else np.zeros(b.z_dim)
                     per.setdefault("prior" if b.z_dim else "policy", []).append(
                         figure(pol, rig, seed, prior))
+                    if b.z_dim and b.estimator() is not None:
+                        per.setdefault("estimate", []).append(
+                            figure(pol, rig, seed, None, estimate=True))
                     if b.z_dim and robot.held_out:
                         oracle = oracle_latent(b, robot)
                         if oracle is not None:
@@ -289,6 +305,10 @@ def bench_transfer(bundles: Sequence[str | Path], robots: Sequence[TransferRobot
                      "bundles": [str(p.path) for p in policies],
                      "robust_partners": {k: (None if v is None else str(v.path))
                                          for k, v in partners.items()},
+                     "adapted": "the incumbent of the safe search (adaptation/adapt.py) after "
+                                "a budget of N search rollouts, scored on evaluation rollouts "
+                                "of seeds the search never used",
+                     "estimate": "acting with the bundle's online estimator (no search)",
                      "return": "adaptation return (adaptation/returns.py): measurable reward "
                                "terms from the robot's own (noisy) sensors, sum / planned steps",
                      "fall": f"safety trip or ground-truth roll/pitch > {config.max_tilt} rad",
@@ -314,20 +334,6 @@ def oracle_latent(bundle: PolicyBundle, robot: TransferRobot) -> np.ndarray | No
     return bundle.encode(params)[0]
 
 
-def training_latents(bundle: PolicyBundle, seed: int, count: int) -> list[np.ndarray]:
-    """``count`` latents of the training distribution (seeded by ``seed``).
-
-    The encoder's means of dynamics drawn from the bundle's own training ranges.
-    """
-    if not bundle.z_dim or count <= 0:
-        return []
-    from sim_training.randomization import sample_dynamics
-
-    rng = np.random.default_rng([int(seed), 99])
-    return [bundle.encode(sample_dynamics(bundle.config.env.ranges, rng))[0]
-            for _ in range(count)]
-
-
 def spread_figures(per_z: list[dict[str, Any]]) -> dict[str, Any]:
     """How much the latent matters on a robot: returns across training latents.
 
@@ -349,18 +355,16 @@ def spread_figures(per_z: list[dict[str, Any]]) -> dict[str, Any]:
 def _adapted(pol: _Policy, rig: Rig, seed: int, config: TransferConfig,
              figure: Callable[[_Policy, Rig, int, np.ndarray | None], dict[str, Any]],
              tick: Callable[[str], None]) -> list[tuple[str, dict[str, Any]]]:
-    """Adapt on ``rig`` with seed ``seed``; the session's mean z scored after each checkpoint."""
+    """The safe search on ``rig`` with seed ``seed``; its incumbent scored after each budget."""
     out = []
     searched: list[int] = []
-    counter = iter(range(1 << 30))
 
-    def reset() -> None:
-        s = rollout_seed(seed, "search", next(counter))
+    def reset(k: int) -> None:
+        s = rollout_seed(seed, "search", k)
         rig.start("search", s)
         searched.append(s)
 
-    adapt_cfg = AdaptConfig(rollouts=config.adapt_checkpoints[0],
-                            rollouts_per_update=config.rollouts_per_update,
+    adapt_cfg = AdaptConfig(rollouts=config.adapt_checkpoints[0], pairs=config.pairs,
                             rollout_seconds=config.rollout_seconds,
                             ramp_seconds=config.ramp_seconds, seed=seed)
     with tempfile.TemporaryDirectory(prefix="transfer_adapt_") as tmp:
@@ -370,10 +374,14 @@ def _adapted(pol: _Policy, rig: Rig, seed: int, config: TransferConfig,
             session.config = dataclasses.replace(session.config, rollouts=n)
             state = session.run(progress=lambda rec: tick(f"{pol.name} adapting on "
                                                           f"{rig.robot.name}"))
-            z = state.mean.copy()
+            z = state.incumbent.copy()
             fig = figure(pol, rig, seed, z)
-            out.append((f"adapted_{n}", {**fig, "z": z.tolist(), "search_rollouts": n,
-                                         "search_seeds": list(searched)}))
+            out.append((f"adapted_{n}", {
+                **fig, "z": z.tolist(), "start_z": state.start.tolist(),
+                "start": session.start_kind, "budget": n,
+                "search_rollouts": len(session.records), "search_seeds": list(searched),
+                "search_trips": sum(bool(r["trip"]) for r in session.records),
+                "incumbent_changes": state.changes}))
     return out
 
 

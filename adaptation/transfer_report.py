@@ -25,16 +25,23 @@ def markdown_table(result: dict[str, Any]) -> str:
         if r["figure"].startswith("adapted_") and r["figure"] not in names:
             names.append(r["figure"])
     names.sort(key=lambda n: int(n.removeprefix("adapted_")))
-    columns = ["prior", "oracle", *names, "robust"]
+    columns = ["prior", "estimate", *names, "oracle", "robust"]
     s = result["settings"]
     lines = [
         f"Each cell: return mean ± std over {len(s['seeds'])} seeds · fall rate over all "
         f"evaluation rollouts ({s['eval_rollouts']} per seed, {s['rollout_seconds']:g} s) · "
         "progress ratio mean ± std. `prior`: z = 0 for a latent policy, the policy itself "
-        "for a bundle without latent; `oracle`: the encoder's z of the robot's true "
-        "parameters (where dynamics keys describe it); `adapted_N`: the search mean after N "
-        "rollouts, scored on fresh rollouts; `robust`: the robust baseline of the same robot "
-        "and motion; `z spread`: lowest–highest return over training latents.",
+        "for a bundle without latent; `estimate`: acting with the bundle's online z "
+        "estimator (0 search rollouts); "
+        + ("`adapted_N`: the safe search's incumbent after a budget of N rollouts (from the "
+           "estimate, or the prior without an estimator), scored on fresh rollouts of seeds "
+           "the search never used; " if "adapted" in s else
+           "`adapted_N`: the search mean after N rollouts (the AWR search measured before the "
+           "safe search), scored on fresh rollouts; ")
+        + "`oracle`: the encoder's z of the "
+        "robot's true parameters (where dynamics keys describe it); `robust`: the robust "
+        "baseline of the same robot and motion; `z spread`: lowest–highest return over "
+        "training latents.",
         "",
         "| bundle | robot | " + " | ".join(columns) + " | z spread |",
         "|---|---|" + "---|" * (len(columns) + 1),

@@ -236,21 +236,52 @@ def bench_adapt_command(
     dynamics: Annotated[Path, typer.Option(help="Held-out dynamics JSON (the 'real' robot).")],
     robust: Annotated[Path | None, typer.Option(help="Robust baseline policy (no "
                                                 "encoder).")] = None,
-    motion: Annotated[Path | None, typer.Option(help="Motion (default: the policy's).")] = None,
-    eval_rollouts: Annotated[int, typer.Option(help="Rollouts per figure.",
-                                               callback=count)] = 3,
+    engine: Annotated[str, typer.Option(help="Physics of the robot: sim (PyBullet) or "
+                                        "mujoco.")] = "sim",
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
+    eval_rollouts: Annotated[int, typer.Option(help="Evaluation rollouts per figure and "
+                                               "seed.", callback=count)] = 3,
     rollout_seconds: Annotated[float, typer.Option(help="Seconds per rollout.",
                                                    callback=positive)] = 4.0,
+    adapt_rollouts: Annotated[str, typer.Option(
+        help="Comma-separated search budgets after which the incumbent is scored.")
+    ] = "5,10",
+    pairs: Annotated[int, typer.Option(help="Paired rollouts per round of the search.",
+                                       callback=count)] = 2,
 ) -> None:
-    """Returns on held-out dynamics: robust, prior z, adapted after 5/10/20, nominal."""
+    """The transfer protocol on one held-out robot: prior, estimate, adapted, oracle, robust."""
     from adaptation.bench import bench_adapt
-    from quadmimic.core.console import console
+    from quadmimic.core.console import console, progress_bar
+    from quadmimic.core.errors import QuadmimicError
 
-    with console.status("benchmarking adaptation"):
-        out = bench_adapt(policy, dynamics, robust=robust, motion=motion,
-                          eval_rollouts=eval_rollouts, rollout_seconds=rollout_seconds)
-    _write_json(json_out, out)
-    console.print_json(data=out)
+    if engine not in ("sim", "mujoco"):
+        raise QuadmimicError(f"--engine must be sim or mujoco, got {engine!r}")
+    config = _transfer_config(seeds, rollout_seconds, eval_rollouts, adapt_rollouts, pairs, 0)
+    with progress_bar() as bar:
+        task = bar.add_task("bench adapt", total=None, rate="")
+        out = bench_adapt(policy, dynamics, robust=robust, config=config, engine=engine,
+                          progress=lambda done, total, what: bar.update(
+                              task, completed=done, total=total, rate=what))
+    _write_json(json_out, out.to_json())
+    console.print(out.markdown)
+    console.print(f"wrote {json_out} ({out.wall_seconds:.0f} s)")
+
+
+def _transfer_config(seeds: str, rollout_seconds: float, eval_rollouts: int,
+                     adapt_rollouts: str, pairs: int, spread_latents: int) -> Any:
+    """The transfer bench's settings from its options (a bad one: one line)."""
+    from adaptation.rollouts import TransferConfig
+    from adaptation.transfer import parse_ints
+
+    ints_at_least(seeds, "--seeds", 0)
+    ints_at_least(adapt_rollouts, "--adapt-rollouts", 1)
+    if pairs < 2:
+        raise typer.BadParameter(f"{pairs} is less than 2 (a standard error needs two pairs)",
+                                 param_hint="'--pairs'")
+    return TransferConfig(seeds=parse_ints(seeds, "--seeds"), rollout_seconds=rollout_seconds,
+                          eval_rollouts=eval_rollouts, pairs=pairs,
+                          adapt_checkpoints=parse_ints(adapt_rollouts, "--adapt-rollouts"),
+                          spread_latents=spread_latents)
 
 
 @bench_app.command("transfer")
@@ -270,29 +301,24 @@ def bench_transfer_command(
     eval_rollouts: Annotated[int, typer.Option(help="Evaluation rollouts per figure and "
                                                "seed.", callback=count)] = 3,
     adapt_rollouts: Annotated[str, typer.Option(
-        help="Comma-separated search rollout counts after which the adapted z is scored.")
-    ] = "5,10,20",
-    per_update: Annotated[int, typer.Option(help="Search rollouts per AWR update.",
-                                            callback=count)] = 5,
+        help="Comma-separated search budgets (rollouts) after which the search's incumbent "
+        "is scored on fresh rollouts.")] = "5,10",
+    pairs: Annotated[int, typer.Option(help="Paired rollouts per round of the search.",
+                                       callback=count)] = 2,
     spread_latents: Annotated[int, typer.Option(
         help="Training latents per seed scored on each held-out robot (the spread of returns "
         "across z; 0: none).", callback=non_negative)] = 0,
     markdown: Annotated[Path | None, typer.Option(help="Also write the table here.",
                                                   callback=output_file)] = None,
 ) -> None:
-    """Transfer: return, falls, progress on PyBullet, MuJoCo and held-out MuJoCo robots."""
-    from adaptation.rollouts import TransferConfig
-    from adaptation.transfer import bench_transfer, parse_ints, shipped_bundles
+    """Transfer: prior, estimate, adapted, oracle, robust on PyBullet, MuJoCo, held-out robots."""
+    from adaptation.transfer import bench_transfer, shipped_bundles
     from adaptation.transfer_robots import load_held_out, select_robots
     from quadmimic.core.console import console, progress_bar
     from quadmimic.core.fileio import atomic_write_text
 
-    ints_at_least(seeds, "--seeds", 0)
-    ints_at_least(adapt_rollouts, "--adapt-rollouts", 1)
-    config = TransferConfig(seeds=parse_ints(seeds, "--seeds"), rollout_seconds=rollout_seconds,
-                            eval_rollouts=eval_rollouts, rollouts_per_update=per_update,
-                            adapt_checkpoints=parse_ints(adapt_rollouts, "--adapt-rollouts"),
-                            spread_latents=spread_latents)
+    config = _transfer_config(seeds, rollout_seconds, eval_rollouts, adapt_rollouts, pairs,
+                              spread_latents)
     chosen = select_robots(load_held_out(held_out or DATA / "dynamics" / "held_out_mujoco.json"),
                            [r.strip() for r in robots.split(",") if r.strip()] if robots else None)
     bundles = policy or shipped_bundles(DATA / "policies")

@@ -26,6 +26,7 @@ from quadmimic.evaluation import eval_command
 from robot_deploy.cli import deploy_command, emulate_command
 from sim_training.cli import (
     bundle_command,
+    estimator_command,
     export_command,
     skills_command,
     train_command,
@@ -37,6 +38,7 @@ app.command("retarget")(retarget_command)
 app.add_typer(motion_app, name="motion")
 app.command("train")(train_command)
 app.command("eval")(eval_command)
+app.command("estimator")(estimator_command)
 app.command("export")(export_command)
 app.command("bundle")(bundle_command)
 app.command("skills")(skills_command)

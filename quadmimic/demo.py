@@ -4,13 +4,17 @@
 2. Evaluate the shipped Go1 trot policy in simulation (PyBullet, the training engine), at
    nominal dynamics and on a held-out "real" robot (``data/dynamics/held_out_go1.json``:
    a payload, weaker motors, 45 ms of latency, a slippery floor; outside the training
-   ranges) with the encoder's prior latent.
+   ranges; fixed before any of this was measured) with the prior z and, when the bundle
+   carries one, its online estimator's ẑ.
 3. Start the "real" robot: MuJoCo (the second engine) with the held-out dynamics behind the
    Go1 UDP wire protocol on loopback, and adapt the policy's latent on it through the
-   ``go1-udp`` backend (the official ``unitree_legged_sdk`` client) by advantage-weighted
-   regression.
+   ``go1-udp`` backend (the official ``unitree_legged_sdk`` client) by the safe search
+   (:mod:`adaptation.adapt`: from the estimate, paired validations, the incumbent as the
+   result); then score prior, estimate and adapted on fresh emulator rollouts, and the
+   adapted z in the PyBullet held-out eval.
 4. Deploy the adapted policy on that robot for 10 s through the safety layer.
-5. Write ``report.md`` linking every figure and picture.
+5. Write ``report.md`` linking every figure and picture, with one sentence on what the
+   estimate and the adaptation changed.
 """
 
 from __future__ import annotations
@@ -37,13 +41,14 @@ def demo_command(
                                            "robot.")] = DATA / "dynamics" / "held_out_go1.json",
     physics: Annotated[str, typer.Option(help="Engine of the emulated 'real' robot: mujoco "
                                          "or pybullet.")] = "mujoco",
-    rollouts: Annotated[int, typer.Option(help="Adaptation rollouts.", callback=count)] = 16,
+    rollouts: Annotated[int, typer.Option(help="Adaptation rollout budget.",
+                                          callback=count)] = 9,
     rollout_seconds: Annotated[float, typer.Option(help="Seconds per rollout.",
                                                    callback=positive)] = 3.0,
     deploy_seconds: Annotated[float, typer.Option(help="Deploy run length (s).",
                                                   callback=positive)] = 10.0,
-    episodes: Annotated[int, typer.Option(help="Simulated evaluation episodes.",
-                                          callback=count)] = 3,
+    episodes: Annotated[int, typer.Option(help="Simulated evaluation episodes, and fresh "
+                                          "emulator rollouts per z.", callback=count)] = 3,
 ) -> None:
     """Run the pipeline: retarget, evaluate, adapt on the emulator, deploy; write a report."""
     from motion_retarget.cli import print_report
@@ -84,6 +89,8 @@ def demo_command(
                                   adapted)
         figures["eval"]["held_out_adapted"] = _eval_row(
             PolicyBundle.load(adapted), dynamics, None, episodes, out / "eval_held_out_adapted")
+        figures["emulator"] = _emulator_eval(bundle, PolicyBundle.load(adapted), emulator,
+                                             episodes, rollout_seconds)
 
         console.rule(f"[bold]4/{STAGES} deploy the adapted policy on the emulator "
                      f"({deploy_seconds:g} s)")
@@ -111,6 +118,10 @@ def _evaluate(bundle: Any, dynamics: Path, out: Path, episodes: int) -> dict[str
         "held_out_prior": _eval_row(bundle, dynamics, prior, episodes,
                                     out / "eval_held_out_prior"),
     }
+    if bundle.estimator() is not None:
+        rows["held_out_estimate"] = _eval_row(bundle, dynamics, None, episodes,
+                                              out / "eval_held_out_estimate",
+                                              estimator=bundle.estimator())
     for name, row in rows.items():
         console.print(f"{name:16s} return {row['mean_return']:7.1f}  episode "
                       f"{row['mean_episode_seconds']:4.1f} s  falls {row['fall_rate']:.0%}  "
@@ -119,17 +130,54 @@ def _evaluate(bundle: Any, dynamics: Path, out: Path, episodes: int) -> dict[str
 
 
 def _eval_row(bundle: Any, dynamics: Path | None, z: Any, episodes: int,
-              stem: Path) -> dict[str, Any]:
+              stem: Path, estimator: Any = None) -> dict[str, Any]:
+    import numpy as np
+
     from sim_training.evaluate import evaluate
     from sim_training.rates import EVAL_PHYSICS_HZ
 
     res = evaluate(bundle, dynamics=dynamics, z=z, episodes=episodes,
                    gif=stem.with_suffix(".gif"), json_out=stem.with_suffix(".json"),
-                   physics_hz=EVAL_PHYSICS_HZ)
-    return {"mean_return": res.mean_return, "mean_episode_seconds": res.mean_episode_seconds,
+                   physics_hz=EVAL_PHYSICS_HZ, estimator=estimator)
+    returns = [r["return"] for r in res.per_episode]
+    return {"mean_return": res.mean_return,
+            "std_return": float(np.std(returns, ddof=1)) if len(returns) > 1 else 0.0,
+            "episodes": len(returns), "mean_episode_seconds": res.mean_episode_seconds,
             "fall_rate": res.fall_rate, "pose": res.reward_terms["pose"],
             "json": stem.with_suffix(".json").name,
             "gif": stem.with_suffix(".gif").name}
+
+
+def _emulator_eval(bundle: Any, adapted: Any, emulator: Any, rollouts: int,
+                   seconds: float) -> dict[str, Any]:
+    """Fresh rollouts on the emulator (after the search) with prior, estimate and adapted z."""
+    import numpy as np
+
+    from adaptation.adapt import latent_return
+    from quadmimic.core.console import console
+    from robot_deploy.backends import Connection, make_backend
+    from robot_deploy.emulator.process import free_udp_port
+
+    connection = Connection("go1-udp", robot=emulator.robot, port=emulator.port,
+                            local_port=free_udp_port())
+    robot: Any = make_backend(connection, emulator.robot, realtime=False)
+    robot.connect()
+    out: dict[str, Any] = {"rollouts": rollouts, "rollout_seconds": seconds}
+    choices: dict[str, dict[str, Any]] = {"prior": {"z": np.zeros(bundle.z_dim)}}
+    if bundle.estimator() is not None:
+        choices["estimate"] = {"z": None, "estimator": bundle.estimator()}
+    choices["adapted"] = {"z": adapted.z}
+    try:
+        for name, kwargs in choices.items():
+            out[name] = latent_return(bundle, robot, rollouts=rollouts, seconds=seconds,
+                                      reset_robot=lambda: emulator.request({"op": "reset"}),
+                                      realtime=True, **kwargs)
+            r = out[name]
+            console.print(f"emulator {name:9s} return {r['mean']:.3f} ± {r['std']:.3f} over "
+                          f"{rollouts} rollouts, {r['trips']} trips", highlight=False)
+    finally:
+        robot.close()
+    return out
 
 
 def _adapt(policy: Path, emulator: Any, dynamics: Path, out: Path, rollouts: int,
@@ -147,14 +195,12 @@ def _adapt(policy: Path, emulator: Any, dynamics: Path, out: Path, rollouts: int
     result = adapt_with_progress(policy, session, connection,
                                  control_port=emulator.control_port, dynamics=dynamics,
                                  rollouts=rollouts, rollout_seconds=rollout_seconds,
-                                 per_update=4, out=adapted)
-    returns = result.returns
-    k = min(4, len(returns))
-    return {"rollouts": len(returns), "rollout_seconds": rollout_seconds,
-            "first_update_mean_return": float(sum(returns[:k]) / k),
-            "last_update_mean_return": float(sum(returns[-k:]) / k),
-            "best_return": result.best_return, "best_z": result.best_z,
-            "safety_trips": sum(s == "safety" for s in result.stopped_by),
+                                 out=adapted)
+    return {"rollouts": result.rollouts, "budget": result.budget,
+            "rollout_seconds": rollout_seconds, "start": result.start,
+            "start_z": result.start_z, "final_z": result.final_z,
+            "rounds": len(result.rounds), "incumbent_changes": result.incumbent_changes,
+            "robot_seconds": result.robot_seconds, "safety_trips": result.trips,
             "returns_png": "adapt_session/returns.png"}
 
 
@@ -203,6 +249,7 @@ def render_report(f: dict[str, Any]) -> str:
     ]
     names = {"nominal": "nominal dynamics, encoder z",
              "held_out_prior": "held-out dynamics, prior z = 0",
+             "held_out_estimate": "held-out dynamics, online estimate ẑ",
              "held_out_adapted": "held-out dynamics, adapted z"}
     for key, label in names.items():
         if key in ev:
@@ -210,16 +257,32 @@ def render_report(f: dict[str, Any]) -> str:
             lines.append(f"| {label} | {r['mean_return']:.1f} | {r['mean_episode_seconds']:.1f}"
                          f" | {r['fall_rate']:.0%} | {r['pose']:.2f} | [json]({r['json']}), "
                          f"[gif]({r['gif']}) |")
+    if "held_out_estimate" not in ev:
+        lines += ["", "The policy carries no z estimator (`quadmimic estimator BUNDLE` trains "
+                  "one), so there is no estimate row and the search starts from the prior."]
     lines += ["", "![held-out, adapted](eval_held_out_adapted.gif)", "",
               f"## 3. Adapt on the emulator ({f['physics']} behind the go1-udp wire protocol, "
               "held-out dynamics)", "",
-              f"{ad['rollouts']} rollouts of {ad['rollout_seconds']:g} s; mean return "
-              f"(per step) of the first 4: {ad['first_update_mean_return']:.3f}, of the last 4:"
-              f" {ad['last_update_mean_return']:.3f}, best: {ad['best_return']:.3f}; "
-              f"rollouts ended by a safety trip: {ad['safety_trips']}.", "",
-              f"Best z: `{[round(v, 3) for v in ad['best_z'] or []]}`", "",
-              f"![returns]({ad['returns_png']})", "",
-              "## 4. Deploy the adapted policy on the emulator", "",
+              f"Safe search from the {ad['start']}: {ad['rollouts']} rollouts of "
+              f"{ad['rollout_seconds']:g} s used of a budget of {ad['budget']} "
+              f"({ad['robot_seconds']:.0f} s of policy time), {ad['rounds']} rounds of paired "
+              f"validation, the incumbent replaced {ad['incumbent_changes']} times; rollouts "
+              f"ended by a safety trip: {ad['safety_trips']}. The adapted z is the final "
+              "incumbent.", "",
+              f"Adapted z: `{[round(v, 3) for v in ad['final_z']]}`", "",
+              f"![returns]({ad['returns_png']})", ""]
+    em = f.get("emulator")
+    if em:
+        lines += [f"Fresh rollouts on the emulator after the search ({em['rollouts']} per z, "
+                  f"{em['rollout_seconds']:g} s each):", "",
+                  "| z | return (mean ± std) | trips |", "|---|---|---|"]
+        for key in ("prior", "estimate", "adapted"):
+            if key in em:
+                lines.append(f"| {key} | {em[key]['mean']:.3f} ± {em[key]['std']:.3f} | "
+                             f"{em[key]['trips']} |")
+        lines.append("")
+    lines += ["**In short:** " + summary_sentence(f), ""]
+    lines += ["## 4. Deploy the adapted policy on the emulator", "",
               f"Ran {dep['seconds']:.1f} s: {dep['policy_steps']} policy steps, "
               f"{dep['commands']} joint commands, {dep['distance_m']:.2f} m walked, "
               f"stopped by **{dep['stopped_by']}**"
@@ -229,3 +292,32 @@ def render_report(f: dict[str, Any]) -> str:
               "Emulator counters during the deploy: "
               + ", ".join(f"{k} {v:g}" for k, v in dep["emulator_counters"].items()), ""]
     return "\n".join(lines) + "\n"
+
+
+def summary_sentence(f: dict[str, Any]) -> str:
+    """One plain sentence: what the estimate and the adaptation changed, by how much, spread.
+
+    Compares on the emulator (fresh rollouts, mean ± std) the estimate and the adapted z with
+    the prior, and in the PyBullet held-out eval their fall rates.
+    """
+    em, ev = f.get("emulator") or {}, f["eval"]
+    if "prior" not in em:
+        return "no emulator figures."
+    prior = em["prior"]
+    parts = []
+    for key, label in (("estimate", "the online estimate"), ("adapted", "the adapted z")):
+        if key not in em:
+            continue
+        r = em[key]
+        change = r["mean"] - prior["mean"]
+        rel = change / prior["mean"] if abs(prior["mean"]) > 1e-12 else float("nan")
+        parts.append(f"{label} {'raised' if change > 0 else 'lowered' if change < 0 else 'kept'}"
+                     f" the emulator return from {prior['mean']:.3f} ± {prior['std']:.3f} "
+                     f"(prior) to {r['mean']:.3f} ± {r['std']:.3f} ({rel:+.0%}, mean ± std "
+                     f"over {em['rollouts']} fresh rollouts each)")
+    falls = [f"{label} {ev[key]['fall_rate']:.0%}" for key, label in
+             (("held_out_prior", "prior"), ("held_out_estimate", "estimate"),
+              ("held_out_adapted", "adapted")) if key in ev]
+    text = "; ".join(parts) if parts else "no estimate or adapted figure"
+    return (text[0].upper() + text[1:] + "; falls in the PyBullet held-out eval: "
+            + ", ".join(falls) + ".")

@@ -3,19 +3,21 @@
 The command spans the stages: the training env's evaluation
 (:func:`sim_training.evaluate.evaluate`), the deploy controller on a simulated robot
 (:func:`adaptation.rollouts.evaluate_on_backend`, the measurable return adaptation and the
-transfer bench use) and an adaptation session's best latent
-(:func:`adaptation.adapt.best_latent`); so it lives here, above them all.
+transfer bench use), the z choice of a latent policy (``--z estimate | prior | FILE | values``,
+:func:`sim_training.estimator.choose_z`) and an adaptation session's final latent
+(:func:`adaptation.adapt.session_latent`); so it lives here, above them all.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from quadmimic.core.options import count, non_negative, output_file, positive
 from robot_deploy.backends import SIMULATED
+from robot_deploy.cli import Z_HELP
 from sim_training.rates import EVAL_PHYSICS_HZ, TRAIN_PHYSICS_HZ
 
 
@@ -26,9 +28,11 @@ def eval_command(
     motion: Annotated[Path | None, typer.Option(help="Motion (default: the bundle's).")] = None,
     dynamics: Annotated[Path | None, typer.Option(help="Dynamics JSON (default: "
                                                   "nominal).")] = None,
-    z: Annotated[str | None, typer.Option(help="Latent, comma-separated.")] = None,
-    session: Annotated[Path | None, typer.Option(help="Adaptation session: use its best "
-                                                 "z.")] = None,
+    z: Annotated[str | None, typer.Option(help=Z_HELP + " With the pybullet backend also "
+                                          "oracle: the encoder's z of the true dynamics.")
+                 ] = None,
+    session: Annotated[Path | None, typer.Option(help="Adaptation session: use its final z "
+                                                 "(the incumbent).")] = None,
     episodes: Annotated[int, typer.Option(help="Episodes.", callback=count)] = 5,
     seed: Annotated[int, typer.Option(help="Seed of the start phases.",
                                       callback=non_negative)] = 0,
@@ -43,35 +47,72 @@ def eval_command(
                                          "progress).")] = "pybullet",
     seconds: Annotated[float, typer.Option(help="With a robot backend: seconds per "
                                            "episode.", callback=positive)] = 10.0,
+    commands: Annotated[str | None, typer.Option(
+        "--commands", help="A steerable policy on a command script: figure_eight, "
+        "start_stop, speed_ramp or a JSON file (segments of seconds, forward_speed, "
+        "lateral_speed, yaw_rate, rate); reports speed and yaw-rate error, falls, the pose "
+        "term at the clip's own speed and the response time, and writes a top-down "
+        "trajectory plot beside the GIF (or at --plot).")] = None,
+    plot: Annotated[Path | None, typer.Option(help="With --commands: the trajectory PNG "
+                                              "(default: beside the GIF).",
+                                              callback=output_file)] = None,
 ) -> None:
     """Evaluate a policy: return, episode length, fall rate, per-term rewards, tracking."""
     from quadmimic.core.console import console
     from quadmimic.core.errors import BundleError, QuadmimicError
-    from sim_training.bundle import PolicyBundle, parse_latent
+    from sim_training.bundle import PolicyBundle
+    from sim_training.estimator import ZChoice, choose_z
 
     bundle = PolicyBundle.load(checkpoint)
-    latent = parse_latent(z)
+    if backend != "pybullet" and backend not in SIMULATED:
+        raise QuadmimicError(f"unknown backend {backend!r}; available: pybullet, "
+                             f"{', '.join(SIMULATED)}")
+    if session is not None and z is not None:
+        raise QuadmimicError("give --z or --session, not both")
+    oracle = z == "oracle"
+    if oracle and backend != "pybullet":
+        raise QuadmimicError("--z oracle needs the pybullet backend (the true dynamics)")
+    if oracle and not bundle.z_dim:
+        raise BundleError("--z: this policy has no latent (a robust baseline)", checkpoint)
+    choice: ZChoice | None = None
     if session is not None:
-        from adaptation.adapt import best_latent
+        from adaptation.adapt import session_latent
 
-        latent = best_latent(session)
-    if latent is not None and latent.shape != (bundle.z_dim,):
-        raise BundleError(f"the policy takes a z of {bundle.z_dim} values, got "
-                          f"{latent.shape[0]}" + (" (a robust policy has no z)"
-                                                  if not bundle.z_dim else ""), checkpoint)
+        latent = session_latent(session)
+        if latent.shape != (bundle.z_dim,):
+            raise BundleError(f"the session's z has {latent.shape[0]} values, the policy "
+                              f"takes {bundle.z_dim}", checkpoint)
+        choice = ZChoice("fixed", latent, None, f"the session {session}")
+    elif not oracle:
+        choice = choose_z(bundle, z)
+    if oracle:
+        console.print("z: oracle (the encoder's z of the true dynamics)", highlight=False)
+    elif choice is not None:
+        console.print(choice.describe(), highlight=False)
+    fixed = None if choice is None else choice.z
+    estimator = None if choice is None else choice.estimator
+    if commands is not None or plot is not None:
+        if commands is None:
+            raise QuadmimicError("--plot is for --commands")
+        if backend != "pybullet" or oracle or motion is not None:
+            raise QuadmimicError("--commands runs in the pybullet env, without --motion or "
+                                 "--z oracle")
+        _eval_commands(bundle, commands, fixed, estimator, episodes=episodes, seed=seed,
+                       gif=gif, plot=plot, json_out=json_out, physics_hz=physics_hz,
+                       dynamics=dynamics)
+        return
     if backend == "pybullet":
         from sim_training.cli import eval_table
         from sim_training.evaluate import evaluate
 
         with console.status(f"evaluating {episodes} episodes"):
-            result = evaluate(bundle, motion=motion, dynamics=dynamics, z=latent,
+            result = evaluate(bundle, motion=motion, dynamics=dynamics, z=fixed,
                               episodes=episodes, seed=seed, gif=gif, json_out=json_out,
-                              physics_hz=physics_hz)
+                              physics_hz=physics_hz, estimator=estimator,
+                              z_source="oracle" if oracle else (
+                                  None if choice is None else choice.kind))
         console.print(eval_table(result))
         return
-    if backend not in SIMULATED:
-        raise QuadmimicError(f"unknown backend {backend!r}; available: pybullet, "
-                             f"{', '.join(SIMULATED)}")
     if motion is not None or gif is not None:
         raise QuadmimicError("--motion and --gif are for the pybullet env, not --backend "
                              f"{backend}")
@@ -82,8 +123,9 @@ def eval_command(
     from sim_training.cli import figure_table
 
     with console.status(f"evaluating {episodes} episodes on the {backend} backend"):
-        out = evaluate_on_backend(bundle, backend, dynamics=dynamics, z=latent,
-                                  episodes=episodes, seconds=seconds, seed=seed)
+        out = evaluate_on_backend(bundle, backend, dynamics=dynamics, z=fixed,
+                                  episodes=episodes, seconds=seconds, seed=seed,
+                                  estimator=estimator)
     if json_out is not None:
         atomic_write_text(json_out, json.dumps(out.to_json(), indent=2) + "\n")
     progress = out.progress_ratio
@@ -94,6 +136,41 @@ def eval_command(
          ("fall rate", f"{out.fall_rate:.2f}"),
          ("progress along the reference",
           "—" if progress is None else f"{100 * progress:.0f} %")]))
+
+
+def _eval_commands(bundle: Any, spec: str, z: Any, estimator: Any, **kwargs: Any) -> None:
+    """``eval --commands``: the command script's figures as a table."""
+    from motion_retarget.kinematics import robot_model
+    from motion_retarget.motion_file import load_motion
+    from quadmimic.core.console import console
+    from sim_training.cli import figure_table
+    from sim_training.command_eval import evaluate_commands
+    from sim_training.commands import clip_command, load_command_script
+    from sim_training.reference import ReferenceMotion
+
+    clip = clip_command(ReferenceMotion(load_motion(bundle.motion_path),
+                                        robot_model(bundle.robot)))
+    script = load_command_script(spec, clip)
+    with console.status(f"{kwargs['episodes']} episodes of {script.seconds:.1f} s of "
+                        f"{script.name}"):
+        out = evaluate_commands(bundle, script, z=z, estimator=estimator, **kwargs)
+
+    def fig(v: float | None, form: str) -> str:
+        return "—" if v is None else form.format(v)
+
+    ranges = out.command_ranges
+    console.print(figure_table(
+        f"{out.robot}: {script.name}, {out.episodes} episodes of {out.script_seconds:.1f} s "
+        f"at {out.physics_hz:.0f} Hz physics",
+        [("command ranges", f"forward {ranges['forward_speed']} m/s, lateral "
+          f"{ranges['lateral_speed']} m/s, yaw {ranges['yaw_rate']} rad/s"),
+         ("speed error", fig(out.speed_error, "{:.1%} of the commanded speed")),
+         ("yaw-rate error", fig(out.yaw_rate_error, "{:.3f} rad/s")),
+         ("falls", f"{out.falls} of {out.episodes} (mean episode "
+                   f"{out.mean_episode_seconds:.2f} s)"),
+         ("pose term at the clip's own speed", fig(out.pose_at_clip_speed, "{:.3f}")),
+         ("command to motion", fig(out.response_seconds, "{:.2f} s")),
+         ("trajectory plot", out.trajectory_plot or "—")]))
 
 
 __all__ = ["eval_command"]

@@ -81,10 +81,15 @@ ROBOT_HELP = ("Robot the backend drives (default: go1 for go1-udp, go2 for go2-d
               "policy's for sim); it must be the policy's.")
 INTERFACE_HELP = "Network interface that faces the robot (lo: an emulator on this machine)."
 ROBOT_IP_HELP = "go1-udp: robot IPv4 address (a Go1: 192.168.123.10; the emulator: 127.0.0.1)."
+Z_HELP = ("Latent of a latent policy: estimate (the bundle's online estimator, ẑ from the "
+          "robot's last ~0.7 s), prior (z = 0), a JSON file ({\"z\": [...]}) or z_dim "
+          "comma-separated numbers. Default: the bundle's fixed z (an adapted bundle), else "
+          "estimate when it carries an estimator, else prior.")
 
 
 def deploy_command(
-    policy: Annotated[Path, typer.Argument(help="Policy bundle or training run dir.")],
+    policy: Annotated[Path | None, typer.Argument(help="Policy bundle or training run dir "
+                                                  "(not with --skill).")] = None,
     backend: Annotated[str, typer.Option(help="Robot backend: sim (PyBullet), mujoco, "
                                          "go1-udp, go2-dds.")] = "sim",
     robot: Annotated[str | None, typer.Option(help=ROBOT_HELP)] = None,
@@ -112,11 +117,19 @@ def deploy_command(
                                              callback=output_file)] = None,
     realtime: Annotated[bool, typer.Option(help="Real-time pacing (the sim defaults to "
                                            "as fast as possible).")] = False,
-    z: Annotated[str | None, typer.Option(help="Latent, comma-separated.")] = None,
+    z: Annotated[str | None, typer.Option(help=Z_HELP)] = None,
     rt_priority: Annotated[int, typer.Option(help="SCHED_FIFO priority of the real-time "
                                              "command loop when permitted, e.g. 49 on a "
                                              "robot (0: normal scheduling).",
                                              callback=sched_priority)] = 0,
+    command: Annotated[str | None, typer.Option(
+        help="A steerable policy's command: remote (left stick forward: speed, right stick "
+        "sideways: yaw rate; released: stand), a script file or figure_eight, start_stop, "
+        "speed_ramp (default: the clip's own). A policy trained without commands ignores "
+        "it.")] = None,
+    skill: Annotated[list[str] | None, typer.Option(
+        help="BUTTON=BUNDLE, repeatable (A, B, X, Y): skills switched by those remote "
+        "buttons through the standing pose; the first runs first.")] = None,
 ) -> None:
     """Run a policy on a robot through the safety layer; ends in damping mode.
 
@@ -126,9 +139,20 @@ def deploy_command(
     import signal
 
     from quadmimic.core.console import console
+    from quadmimic.core.errors import QuadmimicError
     from robot_deploy.deploy import default_wait_start, run_policy
-    from sim_training.bundle import parse_latent
+    from robot_deploy.skills import parse_skill
+    from sim_training.bundle import PolicyBundle
+    from sim_training.estimator import choose_z
 
+    skills = dict(parse_skill(text) for text in skill or [])
+    if (policy is None) == (not skills):
+        raise QuadmimicError("give a POLICY, or skills with --skill BUTTON=BUNDLE (not both)")
+    if skills and (z is not None or dry_run):
+        raise QuadmimicError("--skill runs each bundle with its own z; without --z, --dry-run")
+    if skill and len(skills) != len(skill):
+        raise QuadmimicError("--skill: each button once")
+    choice = None if skills else choose_z(PolicyBundle.load(policy), z)
     connection = Connection(backend, robot=robot, interface=interface, robot_ip=robot_ip,
                             port=port, local_port=local_port, domain=domain)
     finished = [False]
@@ -142,11 +166,17 @@ def deploy_command(
     signal.signal(signal.SIGTERM, on_term)
     if wait_start is None:
         wait_start = default_wait_start(backend, interface, robot_ip)
+    if choice is not None:
+        console.print(choice.describe(), highlight=False)
     doing = (f"standing up on {backend}, then waiting for Start on the remote (L2+B: e-stop)"
              if wait_start else f"running the policy on {backend} for {max_seconds:g} s")
     with console.status(doing):
-        result = run_policy(policy, connection, dynamics=dynamics, max_seconds=max_seconds,
-                            dry_run=dry_run, log=log, realtime=realtime, z=parse_latent(z),
+        result = run_policy(policy or next(iter(skills.values())), connection,
+                            dynamics=dynamics, max_seconds=max_seconds,
+                            command=command, skills=skills or None,
+                            dry_run=dry_run, log=log, realtime=realtime,
+                            z=None if choice is None else choice.z,
+                            estimator=None if choice is None else choice.estimator,
                             rt_priority=rt_priority, wait_start=wait_start,
                             start_timeout=start_timeout,
                             on_start=lambda: finished.__setitem__(0, True))

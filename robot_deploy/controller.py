@@ -4,7 +4,10 @@ Start-up: wait for a valid state (timeout → :class:`RobotConnectionError`), ra
 current joint angles to the default pose with the spec's PD gains, then hand over to the
 policy; with ``wait_start`` the robot first holds the default pose until Start is pressed on
 the wireless remote (see :mod:`robot_deploy.remote`). The policy runs at the training policy
-rate; between its decisions the command stream repeats the newest target at ``command_hz``.
+rate, and with it, for a latent policy given an estimator, the online z estimator
+(:class:`~sim_training.estimator.OnlineEstimator`): each policy step its window takes the
+observation's newest proprioception frame and its ẑ is the actor's z for that step. Between
+its decisions the command stream repeats the newest target at ``command_hz``.
 It stops after ``seconds``, on a safety trip (the e-stop on the remote is one), or on
 SIGTERM / Ctrl-C, and always leaves the robot in damping mode.
 """
@@ -18,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,9 +35,14 @@ from robot_deploy.robot import JointCommand, Robot, RobotMismatchError, RobotSta
 from robot_deploy.safety import SafetyLayer
 from sim_training.actions import ActionToTarget
 from sim_training.bundle import PolicyBundle
+from sim_training.commands import CommandedReference
 from sim_training.export import OnnxActor
-from sim_training.observations import ObservationBuilder, proprio_frame
+from sim_training.observations import PROPRIO_SIZE, ObservationBuilder, proprio_frame
 from sim_training.reference import ReferenceMotion
+
+if TYPE_CHECKING:
+    from robot_deploy.commands import CommandSource
+    from sim_training.estimator import ZEstimator
 
 MAX_LAG = 0.02
 """Seconds behind the command schedule after which it restarts from now (no bursts)."""
@@ -62,6 +70,11 @@ class RunResult:
         command_periods_ms: Wall-clock periods between commands (ms; real-time robots).
         scheduler: How the loop was scheduled ("SCHED_FIFO 49", or normal and why).
         start_wait_s: Seconds the robot stood waiting for Start (None: it did not wait).
+        z_hats: With an estimator: the ẑ (z_dim,) the actor got at each policy step.
+        estimator_window: With an estimator: its window (frames); the ẑ from step
+            ``estimator_window - 1`` on saw only this run's own frames.
+        estimator_us: With an estimator: the wall time of each of its updates (µs).
+        commands_given: A steerable policy: the command (3,) of each policy step.
     """
 
     seconds: float = 0.0
@@ -73,6 +86,21 @@ class RunResult:
     command_periods_ms: list[float] = field(default_factory=list)
     scheduler: str = "normal"
     start_wait_s: float | None = None
+    z_hats: list[np.ndarray] = field(default_factory=list)
+    estimator_window: int = 0
+    estimator_us: list[float] = field(default_factory=list)
+    commands_given: list[np.ndarray] = field(default_factory=list)
+
+    def mean_z_hat(self) -> np.ndarray | None:
+        """The mean ẑ (z_dim,) over the run's policy steps once the window was full.
+
+        Over every step when the run was shorter than the window; None without estimator
+        or without a policy step.
+        """
+        if not self.z_hats:
+            return None
+        full = self.z_hats[max(self.estimator_window - 1, 0):] or self.z_hats
+        return np.mean(full, axis=0)
 
     def raise_if_interrupted(self) -> None:
         """Raise :class:`KeyboardInterrupt` if a signal (SIGTERM, Ctrl-C) stopped the run.
@@ -113,6 +141,8 @@ class PolicyController:
         robot: The robot; wrapped in a :class:`SafetyLayer` unless it already is one.
         motion: Motion to imitate (default: the bundle's).
         z: Latent (default: the bundle's z, else the prior mean 0).
+        estimator: Act with its online ẑ, updated at the policy rate (a latent policy; ``z``
+            must then be None). The ẑ of every step is in :attr:`RunResult.z_hats`.
         command_hz: Command stream rate (Hz).
         realtime: Pace the loop by wall clock (hardware, emulator); False for lockstep sims.
         actor: An ONNX actor of ``bundle`` to reuse (building one exports the network, about
@@ -122,12 +152,24 @@ class PolicyController:
             Off by default: with the emulator on the same two vCPUs, priority 49 lowered the
             jitter p99 but starved the emulator into stale-state trips in 2 of 4 runs; on a
             robot (its own computer) 49 is the usual choice.
+        command_source: A steerable policy's command at each policy step (the remote's
+            sticks, a script: :mod:`robot_deploy.commands`); None: the clip's own command.
+            A policy trained without commands ignores it. Its reference
+            (:class:`~sim_training.commands.CommandedReference`) starts in the standing pose
+            and blends into the gait as the command asks.
     """
 
     def __init__(self, bundle: PolicyBundle, robot: Robot, *, motion: str | Path | None = None,
                  z: np.ndarray | None = None, command_hz: float = 500.0,
                  realtime: bool = False, actor: OnnxActor | None = None,
-                 rt_priority: int | None = None) -> None:
+                 rt_priority: int | None = None,
+                 estimator: ZEstimator | None = None,
+                 command_source: CommandSource | None = None) -> None:
+        if estimator is not None and (z is not None or not bundle.z_dim):
+            raise ValueError("an estimator is for a latent policy given no fixed z")
+        if estimator is not None and estimator.z_dim != bundle.z_dim:
+            raise ValueError(f"the estimator outputs {estimator.z_dim} values, the policy "
+                             f"takes {bundle.z_dim}")
         self.bundle = bundle
         self.robot = robot if isinstance(robot, SafetyLayer) else SafetyLayer(robot)
         self.spec = self.robot.spec
@@ -136,7 +178,13 @@ class PolicyController:
         env = bundle.config.env
         self.ref = ReferenceMotion(load_motion(motion or bundle.motion_path),
                                    robot_model(self.spec.name))
-        self.builder = ObservationBuilder(env.history, tuple(env.future_steps))
+        self.builder = ObservationBuilder(env.history, tuple(env.future_steps),
+                                          env.commands.enabled)
+        self.commanded = (CommandedReference(self.ref, robot_model(self.spec.name),
+                                             env.commands, env.policy_dt)
+                          if env.commands.enabled else None)
+        """A steerable policy's reference (None: the clip replayed, :attr:`ref`)."""
+        self.command_source = command_source
         self.actions = ActionToTarget(self.spec, env.action_mode, env.action_scale,
                                       env.action_filter_hz, env.policy_dt)
         self.policy_dt = env.policy_dt
@@ -152,6 +200,8 @@ class PolicyController:
             raise ValueError("the actor must be built from the same bundle")
         self.actor = actor if actor is not None else OnnxActor(bundle, self.z)
         self._z_in = None if self.z is None else np.asarray(self.z, np.float32).reshape(1, -1)
+        self.estimator = None if estimator is None else estimator.runtime()
+        """The online estimator (None: the fixed ``z``)."""
 
     def _proprio(self, state: RobotState) -> np.ndarray:
         return proprio_frame(state.roll_pitch, state.gyro, state.q, self.actions.last_action)
@@ -276,16 +326,33 @@ class PolicyController:
                 return True
             held = pressed
 
+    def _command(self, t: float, state: RobotState) -> np.ndarray:
+        """A steerable policy's command now: the source's, else the clip's own."""
+        assert self.commanded is not None
+        if self.command_source is None:
+            return self.commanded.clip.copy()
+        return np.asarray(self.command_source(t, state.remote), dtype=float)
+
     def _policy_loop(self, seconds: float, result: RunResult, last: list[float],
                      log: IO[str] | None,
-                     on_step: Callable[[float, RobotState, np.ndarray], None] | None) -> None:
+                     on_step: Callable[[float, RobotState, np.ndarray], None] | None,
+                     until: Callable[[RobotState], bool] | None = None) -> None:
+        """Run the policy from a standing robot; ``until(state)`` True ends it ("switch")."""
         t = 0.0
         self.actions.reset()
+        runtime = self.estimator
+        if runtime is not None:
+            runtime.reset()
+            result.estimator_window = runtime.window
+        z_in = self._z_in
         state = self.robot.read()
         self.builder.reset(self._proprio(state))
         # Heading feedback: the reference's heading is placed on the robot's (IMU yaw) once,
         # at the start; afterwards the robot sees how far it turned away (as in training).
         feedback = self.bundle.config.env.heading_feedback
+        commanded = self.commanded
+        if commanded is not None:
+            commanded.reset(0.0, self._command(0.0, state), standing=True)
         turn = state.yaw - float(yaw_of(self.ref.state(0.0).root_rot))
         per_policy = max(1, round(self.policy_dt / self.command_dt))
         while t < seconds - 1e-9:
@@ -294,21 +361,45 @@ class PolicyController:
                 return
             if self.robot.tripped:
                 return
-            now_ref = self.ref.state(t)
-            future = [self.ref.state(t + k * self.policy_dt) for k in self.builder.future_steps]
+            if until is not None and until(state):
+                result.stopped_by = "switch"
+                return
+            command = None
+            if commanded is not None:
+                command = self._command(t, state)
+                commanded.set_command(command)
+                result.commands_given.append(command)
+                now_ref = commanded.now()
+                future = commanded.ahead(self.builder.future_steps)
+                next_joints = commanded.ahead((1,))[0].joints
+            else:
+                now_ref = self.ref.state(t)
+                future = [self.ref.state(t + k * self.policy_dt)
+                          for k in self.builder.future_steps]
+                next_joints = None
             error = wrap_angle(float(yaw_of(now_ref.root_rot)) + turn - state.yaw) if (
                 feedback) else 0.0
-            obs = self.builder.build(now_ref, future, error)
+            obs = self.builder.build(now_ref, future, error, command)
+            if runtime is not None:
+                start = time.perf_counter()
+                z_hat = runtime.update(obs[:PROPRIO_SIZE])
+                result.estimator_us.append((time.perf_counter() - start) * 1e6)
+                result.z_hats.append(z_hat)
+                z_in = z_hat.astype(np.float32).reshape(1, -1)
             start = time.perf_counter()
-            action = self.actor(obs, self._z_in)
+            action = self.actor(obs, z_in)
             result.inference_ms.append((time.perf_counter() - start) * 1000.0)
-            target = self.actions(action, self.ref.state(t + self.policy_dt).joints)
+            if next_joints is None:
+                next_joints = self.ref.state(t + self.policy_dt).joints
+            target = self.actions(action, next_joints)
             cmd = JointCommand.position(target, self.spec)
             for _ in range(per_policy):
                 self._send(cmd, result, last)
                 if self.robot.tripped:
                     break
             t += self.policy_dt
+            if commanded is not None:
+                commanded.advance()
             result.policy_steps += 1
             result.seconds = t
             state = self.robot.read()
@@ -316,6 +407,9 @@ class PolicyController:
             if on_step is not None:
                 on_step(t, state, action)
             if log is not None:
-                log.write(json.dumps({"t": round(t, 4), "q": state.q.round(4).tolist(),
-                                      "roll_pitch": state.roll_pitch.round(4).tolist(),
-                                      "action": np.round(action, 4).tolist()}) + "\n")
+                line = {"t": round(t, 4), "q": state.q.round(4).tolist(),
+                        "roll_pitch": state.roll_pitch.round(4).tolist(),
+                        "action": np.round(action, 4).tolist()}
+                if command is not None:
+                    line["command"] = np.round(command, 4).tolist()
+                log.write(json.dumps(line) + "\n")

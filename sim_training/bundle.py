@@ -4,8 +4,10 @@ Files: ``manifest.json`` (format, versions, robot, sizes, provenance), ``config.
 frozen training config: env, model, PPO), ``policy.pt`` (state dict; loaded with
 ``torch.load(weights_only=True)``, so a bundle never executes code), ``normalization.npz``
 (observation statistics), ``motion.txt`` (the reference motion), ``curve.json`` (learning
-curve), and optionally ``z.json`` (a fixed latent, e.g. from adaptation). A training run
-directory is accepted wherever a bundle is: its newest checkpoint is used.
+curve), and optionally ``z.json`` (a fixed latent, e.g. from adaptation) and
+``estimator.pt`` + ``estimator.json`` (the online z estimator of a latent policy,
+:mod:`sim_training.estimator`). A training run directory is accepted wherever a bundle is: its
+newest checkpoint is used.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ import json
 import platform
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -29,9 +31,15 @@ from sim_training.observations import observation_size
 from sim_training.policy import LatentActorCriticPolicy, dynamics_normaliser
 from sim_training.randomization import encoder_keys
 
+if TYPE_CHECKING:
+    from sim_training.estimator import ZEstimator
+
 FORMAT = "quadmimic-policy-bundle"
 VERSION = 1
+_UNSET = object()
 FILES = ("manifest.json", "config.json", "policy.pt", "normalization.npz", "motion.txt")
+ESTIMATOR_FILES = ("estimator.pt", "estimator.json", "estimator.png")
+"""The estimator's files a bundle may carry (copied along when a bundle is re-written)."""
 
 
 def parse_latent(text: str | None) -> np.ndarray | None:
@@ -151,7 +159,8 @@ def _run_manifest(run: Path, config: TrainConfig, state: dict[str, Any]) -> dict
     return {
         "format": FORMAT, "version": VERSION, "robot": config.robot,
         "latent": config.latent, "z_dim": config.model.z_dim if config.latent else 0,
-        "obs_size": observation_size(config.env.history, config.env.future_steps),
+        "obs_size": observation_size(config.env.history, config.env.future_steps,
+                                     config.env.commands.enabled),
         "action_size": 12, "dynamics_keys": list(encoder_keys(config.env.ranges)),
         "samples": state["num_timesteps"], "train_wall_seconds": state["wall_seconds"],
         "randomization_fraction": state["randomization_fraction"],
@@ -264,7 +273,8 @@ def _write_bundle_files(src: Path, out: Path, tmp: Path, z: np.ndarray | None,
     """The files of :func:`write_bundle`, written into ``tmp``."""
     tmp.mkdir(parents=True)
     if (src / "manifest.json").is_file():
-        for name in (*FILES, "curve.json", "learning_curve.png", "eval.json", "rollout.gif"):
+        for name in (*FILES, "curve.json", "learning_curve.png", "eval.json", "rollout.gif",
+                     *ESTIMATOR_FILES):
             if (src / name).exists():
                 shutil.copyfile(src / name, tmp / name)
         manifest = read_json(src / "manifest.json")
@@ -326,6 +336,13 @@ class PolicyBundle:
     clip_obs: float
     epsilon: float
     z: np.ndarray | None
+    loaded_estimator: Any = field(default=None, repr=False, compare=False)
+    """The estimator once :meth:`estimator` has read it (``_UNSET`` before)."""
+
+    def __post_init__(self) -> None:
+        """Nothing read yet: :meth:`estimator` reads the files on first use."""
+        if self.loaded_estimator is None:
+            self.loaded_estimator = _UNSET
 
     @classmethod
     def load(cls, path: str | Path) -> PolicyBundle:
@@ -374,6 +391,31 @@ class PolicyBundle:
         if (path / "z.json").is_file():
             z = _read_z(path / "z.json", int(manifest["z_dim"]))
         return cls(path, config, manifest, policy, mean, var, clip, eps, z)
+
+    def estimator(self) -> ZEstimator | None:
+        """The bundle's online z estimator (``estimator.json`` + ``estimator.pt``), loaded once.
+
+        Returns:
+            None when the folder holds neither file (no estimator was trained for it, or the
+            policy has no latent).
+
+        Raises:
+            BundleError: One located line when one file is there without the other, either is
+                unreadable, or they do not fit this policy (another latent size, another
+                ``policy.pt``).
+        """
+        if self.loaded_estimator is _UNSET:
+            from sim_training.estimator import META, WEIGHTS, load_estimator
+
+            present = [n for n in (META, WEIGHTS) if (self.path / n).is_file()]
+            if not present:
+                self.loaded_estimator = None
+            elif not self.z_dim:
+                raise BundleError("a policy without latent cannot carry an estimator",
+                                  self.path / present[0])
+            else:
+                self.loaded_estimator = load_estimator(self.path, z_dim=self.z_dim)
+        return self.loaded_estimator  # type: ignore[return-value]
 
     @property
     def robot(self) -> str:
@@ -452,7 +494,8 @@ def build_policy(config: TrainConfig) -> LatentActorCriticPolicy:
     """An untrained policy with the architecture of ``config`` (spaces rebuilt from it)."""
     import dataclasses
 
-    n_obs = observation_size(config.env.history, config.env.future_steps)
+    n_obs = observation_size(config.env.history, config.env.future_steps,
+                             config.env.commands.enabled)
     model = config.model if config.latent else dataclasses.replace(config.model, z_dim=0,
                                                                    beta=0.0)
     low = np.array([LIMITS[k][0] for k in DYNAMICS_KEYS], np.float32)
@@ -468,5 +511,5 @@ def build_policy(config: TrainConfig) -> LatentActorCriticPolicy:
                                    dynamics_keys=encoder_keys(config.env.ranges))
 
 
-__all__ = ["PolicyBundle", "build_policy", "load_normalization", "load_weights", "read_json",
-           "read_train_config", "to_dict", "write_bundle"]
+__all__ = ["ESTIMATOR_FILES", "PolicyBundle", "build_policy", "load_normalization",
+           "load_weights", "read_json", "read_train_config", "to_dict", "write_bundle"]

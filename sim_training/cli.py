@@ -1,4 +1,4 @@
-"""Command-line interface of the training stage: ``train``, ``export``, ``bundle``, ``skills``."""
+"""Command line of the training stage: ``train``, ``estimator``, ``export``, ``bundle``."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from quadmimic.core.options import (
 from sim_training.rates import TRAIN_PHYSICS_HZ
 
 if TYPE_CHECKING:
+    from sim_training.estimator import EstimatorConfig
     from sim_training.evaluate import EvalResult
 
 DEFAULT = "(default: the training config's)"
@@ -252,6 +253,94 @@ def bundle_command(
     tmp.rename(out)
     console.print(eval_table(result))
     console.print(f"bundle: {out}")
+
+
+ESTIMATOR_DEFAULT = "(default: the estimator config's)"
+"""Help of the options whose default is :class:`~sim_training.estimator.EstimatorConfig`'s."""
+
+
+def estimator_command(
+    bundle_dir: Annotated[Path, typer.Argument(metavar="BUNDLE", help="Latent policy bundle: "
+                                               "the estimator is written into it.")],
+    iterations: Annotated[int | None, typer.Option(
+        help="DAgger iterations (the first acts with the prior z, every later one with its "
+        f"own ẑ) {ESTIMATOR_DEFAULT}.", callback=count)] = None,
+    episodes: Annotated[int | None, typer.Option(
+        help="Training episodes per iteration, dynamics drawn from the bundle's training "
+        f"ranges {ESTIMATOR_DEFAULT}.", callback=count)] = None,
+    episode_seconds: Annotated[float | None, typer.Option(
+        help=f"Longest training episode (s) {ESTIMATOR_DEFAULT}.", callback=positive)] = None,
+    validation_episodes: Annotated[int | None, typer.Option(
+        help=f"Fresh episodes acting with ẑ for the figures {ESTIMATOR_DEFAULT}.",
+        callback=count)] = None,
+    window: Annotated[int | None, typer.Option(
+        help=f"Proprioception frames in the window, at the policy rate {ESTIMATOR_DEFAULT}.",
+        callback=count)] = None,
+    seed: Annotated[int | None, typer.Option(
+        help=f"Seed of the weights and of every episode {ESTIMATOR_DEFAULT}.",
+        callback=non_negative)] = None,
+) -> None:
+    """Train the bundle's online z estimator (ẑ from the last ~0.7 s of proprioception).
+
+    DAgger in the bundle's own randomised env: labels are the encoder's z of the true
+    dynamics. Writes estimator.pt, estimator.json and estimator.png (error per iteration)
+    into the bundle; `eval`, `deploy` and `adapt` then default to --z estimate.
+    """
+    from quadmimic.core.console import console, progress_bar
+    from quadmimic.core.errors import BundleError
+    from sim_training.bundle import PolicyBundle
+    from sim_training.estimator import META, save_estimator
+    from sim_training.estimator_training import train_estimator
+    from sim_training.plots import estimator_png
+
+    if bundle_dir.is_dir() and not (bundle_dir / "manifest.json").is_file():
+        raise BundleError("not a policy bundle (no manifest.json): write one first with "
+                          "quadmimic bundle RUN --out BUNDLE", bundle_dir)
+    bundle = PolicyBundle.load(bundle_dir)
+    if not bundle.z_dim:
+        raise BundleError("this policy has no latent to estimate (robust baseline)", bundle_dir)
+    given = {"iterations": iterations, "episodes_per_iteration": episodes,
+             "episode_seconds": episode_seconds, "validation_episodes": validation_episodes,
+             "window": window, "seed": seed}
+    config = _estimator_config(**{k: v for k, v in given.items() if v is not None})
+    total = config.iterations + 1
+    with progress_bar() as bar:
+        task = bar.add_task("estimator", total=total, rate="")
+
+        def on_progress(row: dict[str, Any]) -> None:
+            if "validation" in row:
+                bar.update(task, completed=total, rate="validated")
+                return
+            mse = row.get("holdout_mse")
+            bar.update(task, completed=row["iteration"] + 1,
+                       rate=f"iteration {row['iteration']} ({row['acting_with']}): held-out "
+                            f"error {mse if mse is not None else row['train_mse']:.3f}")
+
+        estimator = train_estimator(bundle, config, progress=on_progress)
+    save_estimator(estimator, bundle_dir)
+    estimator_png(estimator.meta, bundle_dir / "estimator.png",
+                  title=f"{bundle.robot}: z estimator ({bundle_dir.name})")
+    val = estimator.meta["validation"]
+    cost = estimator.meta["update_microseconds"]
+    ratio = val["mse_over_prior"]
+    console.print(
+        f"validation on {val['episodes']} fresh episodes acting with ẑ: error "
+        f"{val['mse']:.3f} against the prior's {val['prior_mse']:.3f} (mean squared, per "
+        "value" + (f"; {ratio:.2f} × the prior's" if ratio is not None else "") + "); "
+        f"update {cost['p50_us']:.0f} µs (p50)", highlight=False)
+    console.print(f"estimator: {bundle_dir / META}, error per iteration: "
+                  f"{bundle_dir / 'estimator.png'}", highlight=False)
+
+
+def _estimator_config(**kwargs: Any) -> EstimatorConfig:
+    """An :class:`EstimatorConfig` from CLI options; an impossible combination is one line."""
+    from quadmimic.core.errors import QuadmimicError
+    from sim_training.estimator import EstimatorConfig
+
+    try:
+        return EstimatorConfig(**kwargs)
+    except ValueError as exc:
+        raise QuadmimicError(f"invalid options: {exc}") from exc
 
 
 def skills_command(

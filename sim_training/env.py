@@ -36,10 +36,16 @@ from quadmimic.core.geometry import (
 )
 from quadmimic.core.robots import get_robot
 from sim_training.actions import ActionToTarget
+from sim_training.commands import CommandConfig, CommandedReference
 from sim_training.dynamics import DYNAMICS_KEYS, LIMITS, dynamics_from, dynamics_vector
 from sim_training.noise import SensorNoise, noisy_imu_and_joints
 from sim_training.observations import ObservationBuilder, proprio_frame
-from sim_training.randomization import RandomizationRanges, sample_dynamics
+from sim_training.randomization import (
+    RandomizationRanges,
+    command_interval_steps,
+    sample_command,
+    sample_dynamics,
+)
 from sim_training.reference import ReferenceMotion, RefState
 from sim_training.rewards import RewardConfig, imitation_reward
 from sim_training.robot_sim import SimRobot
@@ -120,6 +126,11 @@ class EnvConfig:
     """Fraction of the ranges in use (curriculum: 0 = nominal, 1 = full ranges)."""
     reward: RewardConfig = field(default_factory=RewardConfig)
     """Reward weights and scales."""
+    commands: CommandConfig = field(default_factory=CommandConfig)
+    """Velocity commands (:mod:`sim_training.commands`): off by default, the clip replayed as
+    every bundle before steering was trained; on, the observation ends with a command the
+    reference follows, drawn at random intervals in randomised episodes (an env at fixed
+    dynamics holds the clip's own command unless given one)."""
 
     def __post_init__(self) -> None:
         """Reject settings that cannot work."""
@@ -191,7 +202,12 @@ class ImitationEnv(gym.Env):
 
             self.robot.set_torque_speed(actuator_config(self.spec_robot))
         self._imu_bias: np.ndarray | None = None
-        self.builder = ObservationBuilder(cfg.history, tuple(cfg.future_steps))
+        self.builder = ObservationBuilder(cfg.history, tuple(cfg.future_steps),
+                                          cfg.commands.enabled)
+        self.commanded = (CommandedReference(self.ref, self.kin, cfg.commands, cfg.policy_dt)
+                          if cfg.commands.enabled else None)
+        """The reference that follows the command (None: the clip replayed as it is)."""
+        self._command_steps = 0  # policy steps until the next command draw (training)
         self._ranges = cfg.ranges.widened(cfg.randomization_fraction)
         self.actions = ActionToTarget(self.spec_robot, cfg.action_mode, cfg.action_scale,
                                       cfg.action_filter_hz, cfg.policy_dt)
@@ -237,7 +253,8 @@ class ImitationEnv(gym.Env):
         Options: ``{"phase": seconds}`` starts at that phase instead of a random one;
         ``{"dynamics": dict}`` uses those params for this episode; ``{"standing": bool}``
         starts standing still in the default pose (or on the reference) whatever
-        ``standing_start_fraction`` draws.
+        ``standing_start_fraction`` draws; ``{"command": (3,)}`` (a steerable policy) holds
+        that command instead of drawing one (or the clip's own at fixed dynamics).
         """
         super().reset(seed=seed)
         options = options or {}
@@ -267,8 +284,13 @@ class ImitationEnv(gym.Env):
         self.t = phase
         self.steps = 0
         self._origin = None
-        self._cycle = self.ref.cycle_and_phase(self.t)[0]
-        ref = self.ref.state(self.t)
+        if self.commanded is not None:
+            self._reset_command(phase, standing, options.get("command"))
+            self._cycle = self.commanded.cycle()
+            ref = self.commanded.now()
+        else:
+            self._cycle = self.ref.cycle_and_phase(self.t)[0]
+            ref = self.ref.state(self.t)
         quat = self._base_quat(ref.root_rot)
         # Lift the robot to clear a sloped ground; it then settles within the first step.
         lift = abs(np.tan(self.dynamics["ground_slope_rad"])) * 0.5
@@ -293,7 +315,11 @@ class ImitationEnv(gym.Env):
         """Apply one action for one policy period; see the module docstring."""
         cfg = self.config
         t_next = self.t + cfg.policy_dt
-        raw = self._next_ref if self._next_ref is not None else self.ref.state(t_next)
+        if self.commanded is not None:
+            self.commanded.advance()
+            raw = self.commanded.now()
+        else:
+            raw = self._next_ref if self._next_ref is not None else self.ref.state(t_next)
         ref = self._placed(raw)
         target = self.actions(action, ref.joints)
         previous, self._action = self._action, self.actions.last_action
@@ -321,14 +347,20 @@ class ImitationEnv(gym.Env):
                                              or end_of_clamp))
         self.builder.push(self._proprio(state))
         if self.config.sync_reference_each_cycle and self.ref.wrap:
-            cycle = self.ref.cycle_and_phase(self.t)[0]
+            cycle = (self.ref.cycle_and_phase(self.t)[0] if self.commanded is None
+                     else self.commanded.cycle())
             if cycle != self._cycle:
                 self._cycle = cycle
                 self._sync_origin(state, raw)
+        if self.commanded is not None:
+            command = self.commanded.command
+            self._maybe_draw_command()
         obs = self._observation(raw, state)
         info = {"reward_terms": terms, "dynamics": dict(self.dynamics), "fell": bool(fell),
                 "root_position_error": pos_err, "root_rotation_error": rot_err,
                 "foot_contacts": feet_contact, "time": self.t}
+        if self.commanded is not None:
+            info["command"] = command  # the command this step was taken under
         return obs, reward, terminated, truncated, info
 
     def render(self) -> np.ndarray | None:
@@ -348,6 +380,53 @@ class ImitationEnv(gym.Env):
     def close(self) -> None:
         """Release the physics client."""
         self.robot.close()
+
+    # ------------------------------------------------------------------ commands
+    def set_command(self, command: np.ndarray) -> None:
+        """Hold ``command`` (3,) from the next step on (a steerable policy's env only).
+
+        Forward and lateral speed (m/s), yaw rate (rad/s), robot heading frame. The next
+        observation already carries it; a randomised episode still draws its own later.
+
+        Raises:
+            ValueError: The env has no commands (``EnvConfig.commands.enabled`` is False).
+        """
+        if self.commanded is None:
+            raise ValueError("this env has no commands (EnvConfig.commands.enabled is False)")
+        self.commanded.set_command(np.asarray(command, dtype=float))
+
+    def reference_now(self) -> RefState:
+        """The reference now, without the per-cycle origin sync (the commanded one if any)."""
+        return self.ref.state(self.t) if self.commanded is None else self.commanded.now()
+
+    def placed_reference_now(self) -> RefState:
+        """The reference now as the episode tracks it (origin synced; commanded if any)."""
+        return self._placed(self.reference_now())
+
+    def _reset_command(self, phase: float, standing: bool, command: np.ndarray | None) -> None:
+        """Start the commanded reference: the given command, a draw, or the clip's own."""
+        assert self.commanded is not None
+        cfg = self.config.commands
+        if command is None and self.randomize:
+            command = sample_command(cfg, self.commanded.clip, self.np_random)
+            self._command_steps = command_interval_steps(cfg, self.config.policy_dt,
+                                                         self.np_random)
+        else:
+            self._command_steps = 0  # held: no draws
+        self.commanded.reset(phase, command, standing)
+
+    def _maybe_draw_command(self) -> None:
+        """In a randomised episode, draw a new command when the current one's time is up."""
+        if not self.randomize or self._command_steps <= 0:
+            return
+        self._command_steps -= 1
+        if self._command_steps == 0:
+            assert self.commanded is not None
+            cfg = self.config.commands
+            self.commanded.set_command(sample_command(cfg, self.commanded.clip,
+                                                      self.np_random))
+            self._command_steps = command_interval_steps(cfg, self.config.policy_dt,
+                                                         self.np_random)
 
     # ------------------------------------------------------------------ reference
     def ref_at(self, t: float) -> RefState:
@@ -438,6 +517,11 @@ class ImitationEnv(gym.Env):
 
     def _observation(self, ref: RefState,
                      state: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        if self.commanded is not None:
+            future = self.commanded.ahead(self.config.future_steps)
+            obs = self.builder.build(ref, future, self.heading_error(ref, state),
+                                     self.commanded.command)
+            return {"obs": obs, "dynamics": self._dynamics_vec.copy()}
         dt = self.config.policy_dt
         future = [self.ref.state(self.t + k * dt) for k in self.config.future_steps]
         # The +1 frame is the next step's target and reward reference: computed once.

@@ -34,6 +34,7 @@ side can import it without PyBullet.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -452,43 +453,37 @@ class ZChoice:
         z: The latent (z_dim,) for "prior" and "fixed"; None for "estimate".
         estimator: The estimator for "estimate", else None.
         source: Where it came from, for reports ("estimate", "prior", the file, "values").
+        note: Why it was chosen when no ``--z`` was given ("" when it was given).
     """
 
     kind: str
     z: np.ndarray | None
     estimator: ZEstimator | None
     source: str
+    note: str = ""
+
+    def describe(self) -> str:
+        """One line for a command's output, e.g. ``z: estimate (online ẑ, 20 frames = 0.67 s)``."""
+        if self.kind == "estimate" and self.estimator is not None:
+            hist = self.estimator.meta.get("history", {})
+            seconds = hist.get("window_seconds")
+            what = (f"estimate (online ẑ from the bundle's estimator, {self.estimator.window} "
+                    "frames" + (f" = {seconds:.2f} s" if seconds else "") + ")")
+        elif self.kind == "prior":
+            what = "prior (z = 0)"
+        else:
+            what = f"fixed z from {self.source}"
+        return f"z: {what}" + (f"; {self.note}" if self.note else "")
 
 
-def resolve_z(text: str | None, bundle_dir: str | Path, z_dim: int) -> ZChoice:
-    """Resolve a ``--z`` argument for a latent bundle.
-
-    Args:
-        text: "estimate", "prior", a JSON file (``{"z": [...]}`` as ``z.json`` or a list),
-            or ``z_dim`` numbers separated by commas or spaces (as ``eval --z`` takes them
-            today). None: the default, "estimate" when the
-            bundle has ``estimator.json``, else its ``z.json``, else the prior.
-        bundle_dir: The bundle folder.
-        z_dim: The bundle's latent size (> 0).
+def _parse_z(text: str, z_dim: int) -> ZChoice:
+    """A fixed z from a JSON file or numbers (``--z FILE | values``).
 
     Raises:
-        BundleError: "estimate" for a bundle without a (readable) estimator.
-        ConfigError: A file or values that are not ``z_dim`` finite numbers (located).
+        ConfigError: Not ``z_dim`` finite numbers (located in the file when it is one).
     """
     from quadmimic.core.errors import ConfigError
 
-    bundle_dir = Path(bundle_dir)
-    if text is None:
-        if (bundle_dir / META).is_file():
-            text = "estimate"
-        elif (bundle_dir / "z.json").is_file():
-            text = str(bundle_dir / "z.json")
-        else:
-            text = "prior"
-    if text == "estimate":
-        return ZChoice("estimate", None, load_estimator(bundle_dir, z_dim=z_dim), "estimate")
-    if text == "prior":
-        return ZChoice("prior", np.zeros(z_dim), None, "prior")
     path = Path(text)
     if path.is_file():
         try:
@@ -509,8 +504,78 @@ def resolve_z(text: str | None, bundle_dir: str | Path, z_dim: int) -> ZChoice:
     except (TypeError, ValueError):
         z = np.zeros(0)
     if z.shape != (z_dim,) or not np.all(np.isfinite(z)):
-        raise ConfigError(f"z must be {z_dim} finite numbers", where)
+        raise ConfigError(f"--z must be {z_dim} finite numbers (the policy's latent size), "
+                          f"got {z.size}", where)
     return ZChoice("fixed", z, None, str(path) if where is not None else "values")
+
+
+def resolve_z(text: str | None, bundle_dir: str | Path, z_dim: int) -> ZChoice:
+    """Resolve a ``--z`` argument for a latent bundle folder.
+
+    Args:
+        text: "estimate", "prior", a JSON file (``{"z": [...]}`` as ``z.json`` or a list),
+            or ``z_dim`` numbers separated by commas or spaces. None: the default, the
+            bundle's fixed ``z.json`` (an adapted bundle) when it has one, else "estimate"
+            when it has ``estimator.json``, else the prior.
+        bundle_dir: The bundle folder.
+        z_dim: The bundle's latent size (> 0).
+
+    Raises:
+        BundleError: "estimate" for a bundle without a (readable) estimator.
+        ConfigError: A file or values that are not ``z_dim`` finite numbers (located).
+    """
+    bundle_dir = Path(bundle_dir)
+    if text is None:
+        if (bundle_dir / "z.json").is_file():
+            return dataclasses.replace(_parse_z(str(bundle_dir / "z.json"), z_dim),
+                                       note="the bundle's fixed z (an adapted bundle)")
+        if (bundle_dir / META).is_file():
+            return ZChoice("estimate", None, load_estimator(bundle_dir, z_dim=z_dim),
+                           "estimate", "the default: the bundle carries an estimator")
+        return ZChoice("prior", np.zeros(z_dim), None, "prior",
+                       "the default: the bundle carries no estimator")
+    if text == "estimate":
+        if not (bundle_dir / META).is_file() and not (bundle_dir / WEIGHTS).is_file():
+            raise BundleError("--z estimate: this policy carries no estimator (train one with "
+                              "quadmimic estimator BUNDLE)", bundle_dir)
+        return ZChoice("estimate", None, load_estimator(bundle_dir, z_dim=z_dim), "estimate")
+    if text == "prior":
+        return ZChoice("prior", np.zeros(z_dim), None, "prior")
+    return _parse_z(text, z_dim)
+
+
+def choose_z(bundle: Any, text: str | None) -> ZChoice | None:
+    """The ``--z`` of a command for a loaded bundle (:class:`~sim_training.bundle.PolicyBundle`).
+
+    As :func:`resolve_z`, with the bundle's own estimator (loaded once) and fixed z; None for a
+    policy without latent when no ``--z`` is given.
+
+    Raises:
+        BundleError: ``--z`` for a policy without latent; "estimate" for one without estimator;
+            an estimator that does not fit the policy (located).
+        ConfigError: A file or values that are not ``z_dim`` finite numbers (located).
+    """
+    if not bundle.z_dim:
+        if text is not None:
+            raise BundleError("--z: this policy has no latent (a robust baseline)", bundle.path)
+        return None
+    if text is None:
+        if bundle.z is not None:
+            return ZChoice("fixed", np.asarray(bundle.z, np.float64), None, "z.json",
+                           "the bundle's fixed z (an adapted bundle)")
+        estimator = bundle.estimator()
+        if estimator is not None:
+            return ZChoice("estimate", None, estimator, "estimate",
+                           "the default: the bundle carries an estimator")
+        return ZChoice("prior", np.zeros(bundle.z_dim), None, "prior",
+                       "the default: the bundle carries no estimator")
+    if text == "estimate":
+        estimator = bundle.estimator()
+        if estimator is None:
+            raise BundleError("--z estimate: this policy carries no estimator (train one with "
+                              "quadmimic estimator BUNDLE)", bundle.path)
+        return ZChoice("estimate", None, estimator, "estimate")
+    return resolve_z(text, bundle.path, bundle.z_dim)
 
 
 def measure_update_microseconds(estimator: ZEstimator, steps: int = 2000,
@@ -585,5 +650,6 @@ def export_estimator(estimator: ZEstimator, out: str | Path, samples: int = 256,
 
 
 __all__ = ["EstimatorConfig", "EstimatorNet", "OnlineEstimator", "ZChoice", "ZEstimator",
-           "build_net", "export_estimator", "frame_layout", "history_layout", "load_estimator",
-           "measure_update_microseconds", "policy_fingerprint", "resolve_z", "save_estimator"]
+           "build_net", "choose_z", "export_estimator", "frame_layout", "history_layout",
+           "load_estimator", "measure_update_microseconds", "policy_fingerprint", "resolve_z",
+           "save_estimator"]

@@ -6,7 +6,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,7 +16,11 @@ from quadmimic.core.geometry import planar_steps, planar_velocity, yaw_of
 from quadmimic.core.records import JsonRecord
 from sim_training.bundle import PolicyBundle
 from sim_training.env import ImitationEnv
+from sim_training.observations import PROPRIO_SIZE
 from sim_training.rewards import REGULARIZATION_TERMS, TRAINING_TERMS
+
+if TYPE_CHECKING:
+    from sim_training.estimator import ZEstimator
 
 TERMS = TRAINING_TERMS + REGULARIZATION_TERMS
 TRACKING = ("forward_speed", "lateral_speed", "yaw_rate")
@@ -91,15 +95,23 @@ class EvalResult(JsonRecord):
     """Per-episode details (return, seconds, progress, fell, steps, window sums, terms)."""
     gif: str | None = None
     """The GIF of the first episode, if one was written."""
+    z_source: str | None = None
+    """Which z the policy acted with when one was chosen: "estimate" (the online ẑ of the
+    bundle's estimator), "prior" or "fixed" (None: as before, ``z`` or the encoder's mean)."""
+    mean_z_hat: list[float] | None = None
+    """With the estimate: the mean ẑ over all episodes' steps once the window was full."""
 
     def to_json(self) -> dict[str, Any]:
-        """The ``eval.json`` document: fields in order, reward terms also flat, no null GIF."""
+        """The ``eval.json`` document: fields in order, reward terms also flat, no nulls.
+
+        A null ``gif``, ``z_source`` or ``mean_z_hat`` is left out.
+        """
         fields = super().to_json()
         out: dict[str, Any] = {}
         for key, value in fields.items():
             if key == "reward_terms":
                 out.update({f"reward_terms.{k}": v for k, v in value.items()})
-            if key == "gif" and value is None:
+            if key in ("gif", "z_source", "mean_z_hat") and value is None:
                 continue
             out[key] = value
         return out
@@ -141,6 +153,8 @@ def evaluate(
     gif: str | Path | None = None,
     json_out: str | Path | None = None,
     physics_hz: float | None = None,
+    estimator: ZEstimator | None = None,
+    z_source: str | None = None,
 ) -> EvalResult:
     """Roll out the deterministic policy for ``episodes`` episodes.
 
@@ -156,15 +170,22 @@ def evaluate(
         json_out: Optional JSON file for the result.
         physics_hz: Physics rate (Hz); None = the training envs' rate. Evaluating at another
             rate (1 kHz, as the robot backends run) is a check of the transfer.
+        estimator: Act with its online ẑ instead (reset at each episode's start, updated at
+            every policy step with the observation's newest proprioception frame, as the
+            deploy controller runs it); ``z`` must then be None.
+        z_source: What the z is, recorded in the result ("estimate", "prior", "fixed").
 
     Returns:
         The figures and the settings used; its JSON (``json_out``) is ``eval.json``.
     """
+    if estimator is not None and z is not None:
+        raise ValueError("give z or an estimator, not both")
     env_cfg = bundle.config.env if physics_hz is None else dataclasses.replace(
         bundle.config.env, physics_hz=float(physics_hz))
     env = ImitationEnv(motion or bundle.motion_path, robot=bundle.robot, randomize=False,
                        dynamics=dynamics, seed=seed, config=env_cfg)
-    rows, frames = [], []
+    rows, frames, z_hats = [], [], []
+    runtime = estimator.runtime() if estimator is not None else None
     try:
         for ep in range(episodes):
             # A one-shot (Clamp) motion is judged over its own length, from its start.
@@ -174,8 +195,15 @@ def evaluate(
             total, steps, terms = 0.0, 0, dict.fromkeys(TERMS, 0.0)
             terminated = truncated = False
             track, ref_track = [_planar_sample(env)], [_planar_ref_sample(env)]
+            if runtime is not None:
+                runtime.reset()
             while not (terminated or truncated):
-                action = bundle.act(obs["obs"], dynamics=dyn, z=z)
+                step_z = z
+                if runtime is not None:
+                    step_z = runtime.update(obs["obs"][:PROPRIO_SIZE])
+                    if runtime.frames_seen >= runtime.window:
+                        z_hats.append(step_z)
+                action = bundle.act(obs["obs"], dynamics=dyn, z=step_z)
                 obs, reward, terminated, truncated, info = env.step(action)
                 total += reward
                 steps += 1
@@ -224,7 +252,10 @@ def evaluate(
         mean_episode_seconds=float(np.mean([r["seconds"] for r in rows])),
         fall_rate=float(np.mean([r["fell"] for r in rows])),
         reward_terms={k: float(np.mean([r[f"reward_terms.{k}"] for r in rows])) for k in TERMS},
-        **tracking_figures(rows), per_episode=rows, gif=written_gif)
+        **tracking_figures(rows), per_episode=rows, gif=written_gif,
+        z_source=z_source if z_source is not None else (
+            "estimate" if estimator is not None else None),
+        mean_z_hat=(np.mean(z_hats, axis=0).round(4).tolist() if z_hats else None))
     if json_out is not None:
         atomic_write_text(json_out, json.dumps(result.to_json(), indent=2) + "\n")
     return result

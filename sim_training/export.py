@@ -67,7 +67,10 @@ def export_bundle(bundle: PolicyBundle, out: str | Path, samples: int = 256,
                   seed: int = 0) -> dict[str, Any]:
     """Write ``actor.pt2``/``actor.onnx`` (and the encoder's), ``deploy.json`` and the motion.
 
-    Parity of both exports with the bundle's torch policy is checked on random inputs.
+    A bundle that carries a z estimator also gets ``estimator.onnx`` (history (B, window, 28)
+    → z_hat (B, z_dim)) and a ``z_estimator`` entry in ``deploy.json`` with its history
+    layout (:func:`sim_training.estimator.history_layout`). Parity of every export with the
+    bundle's torch modules is checked on random inputs.
 
     Returns:
         The parity report (max abs differences), also written as ``export.json``.
@@ -86,6 +89,10 @@ def export_bundle(bundle: PolicyBundle, out: str | Path, samples: int = 256,
                           for o, zz in zip(obs, z, strict=True)])
     report: dict[str, Any] = {"samples": samples}
     deploy = deploy_description(bundle)
+    estimator = bundle.estimator()
+    if estimator is not None:
+        deploy["z_estimator"] = estimator.deploy_entry()
+        deploy["files"]["estimator_onnx"] = "estimator.onnx"
     metadata = {k: json.dumps(v) for k, v in deploy.items()}
     batch = th.export.Dim("batch", min=1)
     with th.no_grad(), warnings.catch_warnings():
@@ -118,10 +125,18 @@ def export_bundle(bundle: PolicyBundle, out: str | Path, samples: int = 256,
         enc_onnx = esess.run(None, {"dynamics": dyn.numpy()})[0]
         report["encoder_torch_export_max_abs_diff"] = float(np.max(np.abs(enc_export - ref_z)))
         report["encoder_onnx_max_abs_diff"] = float(np.max(np.abs(enc_onnx - ref_z)))
+    if estimator is not None:
+        from sim_training.estimator import export_estimator
+
+        parity = export_estimator(estimator, out, samples=samples, seed=seed)
+        report["estimator_onnx_max_abs_diff"] = parity["onnx_max_abs_diff"]
+        report["estimator_numpy_max_abs_diff"] = parity["numpy_max_abs_diff"]
     report["parity_ok"] = all(v < 1e-5 for k, v in report.items() if k.endswith("diff"))
     shutil.copyfile(bundle.motion_path, out / "motion.txt")
-    (out / "deploy.json").write_text(json.dumps(deploy, indent=2) + "\n")
-    (out / "export.json").write_text(json.dumps(report, indent=2))
+    from quadmimic.core.fileio import atomic_write_text
+
+    atomic_write_text(out / "deploy.json", json.dumps(deploy, indent=2) + "\n")
+    atomic_write_text(out / "export.json", json.dumps(report, indent=2))
     return report
 
 
@@ -178,7 +193,8 @@ def deploy_description(bundle: PolicyBundle) -> dict[str, Any]:
     spec = get_robot(bundle.robot)
     env = bundle.config.env
     layout, offset = [], 0
-    for name, size, unit in observation_layout(env.history, tuple(env.future_steps)):
+    for name, size, unit in observation_layout(env.history, tuple(env.future_steps),
+                                               env.commands.enabled):
         layout.append({"name": name, "offset": offset, "size": size, "unit": unit})
         offset += size
     if offset != bundle.obs_mean.shape[0]:
@@ -219,7 +235,8 @@ def deploy_description(bundle: PolicyBundle) -> dict[str, Any]:
                    "dynamics_keys": (list(bundle.policy.features_extractor.encoder.keys)
                                      if bundle.z_dim else []),
                    "note": "the actor's z input; zeros are the prior mean; the encoder's "
-                           "input is dynamics_keys in this order"},
+                           "input is dynamics_keys in this order; with a z_estimator entry, "
+                           "feed its z_hat each policy step instead (unless z is fixed)"},
         "files": {"actor_onnx": "actor.onnx", "actor_torch_export": "actor.pt2",
                   "motion": "motion.txt"},
     }

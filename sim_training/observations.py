@@ -11,6 +11,10 @@ Layout of the flat ``obs`` vector (float32), for ``history`` H and ``future_step
    feedback (``EnvConfig.heading_feedback``) the heading frame and the heading change are
    the robot's (IMU yaw) instead of the reference's: the robot sees how far it has turned
    away from the reference.
+3. A steerable policy only (``EnvConfig.commands.enabled``), 3 values: the command, forward
+   speed (m/s), lateral speed (m/s, left positive), yaw rate (rad/s), robot heading frame
+   (:mod:`sim_training.commands`). Last, so a policy trained without it is widened by zero
+   weights for these inputs (``sim_training.train.widen_command_inputs``).
 
 Everything in it is measurable on hardware (IMU, encoders) or known from the motion: no
 global position is needed. The dynamics parameters are a separate key (``dynamics``) that
@@ -30,14 +34,19 @@ PROPRIO_SIZE = 28
 """Values per proprioception frame."""
 FUTURE_SIZE = 18
 """Values per future reference frame."""
+COMMAND_SIZE = 3
+"""Values of the command block (steerable policies)."""
 
 
-def observation_size(history: int, future_steps: tuple[int, ...]) -> int:
-    """Length of the ``obs`` vector."""
-    return history * PROPRIO_SIZE + len(future_steps) * FUTURE_SIZE
+def observation_size(history: int, future_steps: tuple[int, ...],
+                     commands: bool = False) -> int:
+    """Length of the ``obs`` vector (``commands``: with the command block)."""
+    return (history * PROPRIO_SIZE + len(future_steps) * FUTURE_SIZE
+            + (COMMAND_SIZE if commands else 0))
 
 
-def observation_layout(history: int, future_steps: tuple[int, ...]) -> list[tuple[str, int, str]]:
+def observation_layout(history: int, future_steps: tuple[int, ...],
+                       commands: bool = False) -> list[tuple[str, int, str]]:
     """(name, size, unit) of each block of the ``obs`` vector, in order."""
     out: list[tuple[str, int, str]] = []
     for h in range(history):
@@ -48,6 +57,9 @@ def observation_layout(history: int, future_steps: tuple[int, ...]) -> list[tupl
     for k in future_steps:
         out += [(f"ref[+{k}].root_displacement", 3, "m"), (f"ref[+{k}].heading_change", 1, "rad"),
                 (f"ref[+{k}].roll_pitch", 2, "rad"), (f"ref[+{k}].joints", 12, "rad")]
+    if commands:
+        out += [("command.forward_speed", 1, "m/s"), ("command.lateral_speed", 1, "m/s"),
+                ("command.yaw_rate", 1, "rad/s")]
     return out
 
 
@@ -92,10 +104,12 @@ class ObservationBuilder:
     Args:
         history: Proprioception frames kept (newest first in the vector).
         future_steps: Policy steps ahead of each future reference frame.
+        commands: The vector ends with the command (a steerable policy).
     """
 
     history: int
     future_steps: tuple[int, ...]
+    commands: bool = False
 
     def __post_init__(self) -> None:
         """Start with an empty history."""
@@ -104,7 +118,7 @@ class ObservationBuilder:
     @property
     def size(self) -> int:
         """Length of the ``obs`` vector."""
-        return observation_size(self.history, self.future_steps)
+        return observation_size(self.history, self.future_steps, self.commands)
 
     def reset(self, frame: np.ndarray) -> None:
         """Fill the whole history with one proprioception frame (28,)."""
@@ -115,13 +129,18 @@ class ObservationBuilder:
         self._frames = [frame, *self._frames[: self.history - 1]]
 
     def build(self, now: RefState, future: list[RefState],
-              heading_error: float = 0.0) -> np.ndarray:
+              heading_error: float = 0.0, command: np.ndarray | None = None) -> np.ndarray:
         """The ``obs`` vector (size,) float32 from the history and the reference.
 
-        ``heading_error``: see :func:`future_frames`.
+        ``heading_error``: see :func:`future_frames`. ``command`` (3,): forward speed (m/s),
+        lateral speed (m/s), yaw rate (rad/s), required with ``commands``.
         """
-        out = np.concatenate([*self._frames, future_frames(now, future, heading_error)]
-                             ).astype(np.float32)
+        parts = [*self._frames, future_frames(now, future, heading_error)]
+        if self.commands:
+            if command is None:
+                raise ValueError("a steerable policy's observation needs a command")
+            parts.append(np.asarray(command, dtype=np.float64))
+        out = np.concatenate(parts).astype(np.float32)
         if out.shape != (self.size,) or not np.all(np.isfinite(out)):
             raise ValueError(f"observation has shape {out.shape} or non-finite values")
         return out

@@ -1,9 +1,10 @@
-"""Headless pictures of training: the learning curve PNG."""
+"""Headless pictures: the learning curve, the z estimator's error, command-script paths."""
 
 from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 from quadmimic.core.fileio import atomic_write
 
@@ -49,11 +50,51 @@ def learning_curve_png(curve: list[dict[str, float]], out: str | Path,
     ax.set_title(title)
     fig.tight_layout()
 
-    def write(f: object) -> None:
-        fig.savefig(f, format="png")
+    return _write_png(fig, out)
 
+
+def estimator_png(meta: dict[str, Any], out: str | Path, title: str = "z estimator") -> Path:
+    """Plot a z estimator's error per DAgger iteration (its ``estimator.json`` figures).
+
+    Per iteration: the held-out error of the fit (mean squared error per value against the
+    oracle z, on held-out episodes of the aggregated data) and, from iteration 1 on, the error
+    of the ẑ the rollouts acted with; as horizontal lines the final validation error (fresh
+    episodes acting with ẑ) and the prior mean's (z = 0) on the same episodes.
+
+    Args:
+        meta: The estimator's description (``training.iterations``, ``validation``).
+        out: PNG path (written atomically).
+        title: Figure title.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = meta["training"]["iterations"]
+    val = meta["validation"]
+    x = [r["iteration"] for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 3.4), dpi=100)
+    hold = [r.get("holdout_mse") if r.get("holdout_mse") is not None else r["train_mse"]
+            for r in rows]
+    ax.plot(x, hold, "o-", color="tab:blue", label="fit, held-out episodes")
+    acting = [(r["iteration"], r["acting_mse"]) for r in rows if r.get("acting_mse") is not None]
+    if acting:
+        ax.plot(*zip(*acting, strict=True), "s--", color="tab:green",
+                label="ẑ the rollouts acted with")
+    ax.axhline(val["mse"], color="tab:orange", lw=1.2,
+               label=f"validation ẑ ({val['mse']:.3f})")
+    ax.axhline(val["prior_mse"], color="0.4", lw=1.0, ls=":",
+               label=f"validation prior z = 0 ({val['prior_mse']:.3f})")
+    ax.set_xlabel("DAgger iteration")
+    ax.set_ylabel("mean squared error of z")
+    ax.set_xticks(x)
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.legend(loc="upper right", fontsize=7)
+    fig.tight_layout()
     try:
-        return atomic_write(out, write)
+        return atomic_write(out, lambda f: fig.savefig(f, format="png"))
     finally:
         plt.close(fig)
 
@@ -78,3 +119,50 @@ def samples_to_threshold(curve: list[dict[str, float]], episode_seconds: float,
                 and row.get("reward_terms.pose", 0.0) >= pose):
             return row["timesteps"]
     return None
+
+
+def trajectory_png(tracks: list[tuple[Any, Any]], out: str | Path,
+                   title: str = "trajectories") -> Path:
+    """Top-down paths of robot and reference, one colour per episode (equal axes, metres).
+
+    Args:
+        tracks: Per episode ``(robot_xy, reference_xy)``, each (N, 2) m, world frame.
+        out: PNG path (written atomically).
+        title: Figure title.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 5.5), dpi=100)
+    for i, (robot, ref) in enumerate(tracks):
+        colour = f"C{i % 10}"
+        ax.plot(ref[:, 0], ref[:, 1], ls="--", lw=0.8, color=colour, alpha=0.6,
+                label="reference" if i == 0 else None)
+        ax.plot(robot[:, 0], robot[:, 1], lw=1.4, color=colour,
+                label="robot" if i == 0 else None)
+        ax.plot(robot[:1, 0], robot[:1, 1], "o", ms=4, color=colour)
+        ax.plot(robot[-1:, 0], robot[-1:, 1], "x", ms=6, color=colour)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("y (m)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="best", fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+
+    return _write_png(fig, out)
+
+
+def _write_png(fig: Any, out: str | Path) -> Path:
+    """Write ``fig`` to ``out`` as PNG (temp file, then rename) and close it."""
+    import matplotlib.pyplot as plt
+
+    def write(f: object) -> None:
+        fig.savefig(f, format="png")
+
+    try:
+        return atomic_write(out, write)
+    finally:
+        plt.close(fig)

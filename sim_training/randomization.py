@@ -7,17 +7,24 @@ after the paper's (centre-of-mass offset, torque–speed, joint damping, contact
 to their nominal value, so a run that does not name them trains as the first bundles did;
 ``data/training/env_real.json`` names the ranges of real robots' differences, each with its
 source in that file's README.
+
+A steerable policy's training also draws its velocity commands here (:func:`sample_command`,
+:func:`command_interval_steps`, over :class:`~sim_training.commands.CommandConfig`'s ranges).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from quadmimic.core.errors import DynamicsError
 from sim_training.dynamics import DYNAMICS_KEYS, FIRST_KEYS, LIMITS, NOMINAL, dynamics_from
+
+if TYPE_CHECKING:
+    from sim_training.commands import CommandConfig
 
 
 @dataclass(frozen=True)
@@ -132,3 +139,36 @@ def sample_dynamics(ranges: RandomizationRanges, rng: np.random.Generator) -> di
     params = dict(zip(keys, values, strict=True))
     params.update({k: getattr(ranges, k)[0] for k in DYNAMICS_KEYS if k not in params})
     return dynamics_from(params)
+
+
+def sample_command(config: CommandConfig, clip: np.ndarray,
+                   rng: np.random.Generator) -> np.ndarray:
+    """Draw one training command (3,) for a gait (steerable policies).
+
+    With probability ``stand_probability`` zero (stand); else the clip's own velocity times
+    a playback rate uniform over ``playback_range`` (a clip that does not travel: zero
+    speed), and the clip's own mean yaw rate plus a uniform draw over ``yaw_rate_range``.
+
+    Args:
+        config: The command settings (:class:`~sim_training.commands.CommandConfig`).
+        clip: The clip's own command (3,): forward, lateral speed (m/s), yaw rate (rad/s).
+        rng: Source of randomness (the only state this function touches).
+
+    Returns:
+        Forward speed, lateral speed (m/s) and yaw rate (rad/s).
+    """
+    if rng.uniform() < config.stand_probability:
+        return np.zeros(3)
+    rate = rng.uniform(*config.playback_range)
+    yaw = clip[2] + rng.uniform(*config.yaw_rate_range)
+    from sim_training.commands import TRAVELS
+
+    travels = float(np.hypot(clip[0], clip[1])) >= TRAVELS
+    return np.array([rate * clip[0], rate * clip[1], yaw]) if travels else np.array(
+        [0.0, 0.0, yaw])
+
+
+def command_interval_steps(config: CommandConfig, policy_dt: float,
+                           rng: np.random.Generator) -> int:
+    """Policy steps a drawn command holds: uniform over ``interval_s`` (s), at least 1."""
+    return max(1, round(rng.uniform(*config.interval_s) / policy_dt))

@@ -28,6 +28,7 @@ from quadmimic.core.errors import BundleError, QuadmimicError
 from quadmimic.core.fileio import atomic_write_text
 from sim_training.collect import SegmentRolloutBuffer
 from sim_training.config import TrainConfig, load_train_config, save_config
+from sim_training.observations import COMMAND_SIZE
 from sim_training.policy import LatentActorCriticPolicy, LatentNoise, dynamics_normaliser
 from sim_training.ppo import LatentPPO
 from sim_training.randomization import encoder_keys
@@ -222,6 +223,13 @@ class Trainer:
         from sim_training.bundle import load_normalization, load_weights
 
         state = load_weights(src / "policy.pt")
+        arrays = load_normalization(src / "normalization.npz", ("obs_mean",))
+        n_source = int(arrays["obs_mean"].shape[0])
+        n_target = int(self.norm.obs_rms["obs"].mean.shape[0])
+        if self.config.env.commands.enabled and n_source + COMMAND_SIZE == n_target:
+            # A gait trained without commands, warm-started into a steerable one.
+            state = widen_command_inputs(state, n_source)
+            arrays = widen_command_statistics(arrays, *self._command_statistics())
         if not self.config.latent:
             state = drop_latent_inputs(state, self.model.policy.state_dict())
         else:
@@ -233,7 +241,6 @@ class Trainer:
         except RuntimeError as exc:
             raise BundleError(f"the policy does not fit this run's model config: {exc}",
                               src) from exc
-        arrays = load_normalization(src / "normalization.npz", ("obs_mean",))
         if arrays["obs_mean"].shape != self.norm.obs_rms["obs"].mean.shape:
             raise BundleError(f"observation layout {arrays['obs_mean'].shape[0]} does not fit "
                               f"this run's {self.norm.obs_rms['obs'].mean.shape[0]}", src)
@@ -243,6 +250,16 @@ class Trainer:
             # statistics are re-estimated on this robot from the first step on.
             arrays = {**arrays, "obs_count": np.array(1.0)}
         set_normalization(self.norm, arrays, returns=False)  # returns: this run's own task
+
+    def _command_statistics(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and variance (3,) of this run's training commands (its clip's ranges)."""
+        from motion_retarget.kinematics import robot_model
+        from motion_retarget.motion_file import load_motion
+        from sim_training.commands import clip_command, command_statistics
+        from sim_training.reference import ReferenceMotion
+
+        ref = ReferenceMotion(load_motion(self.config.motion), robot_model(self.config.robot))
+        return command_statistics(self.config.env.commands, clip_command(ref))
 
     def nominal_eval(self) -> dict[str, float]:
         """Evaluate the current policy at nominal dynamics (as ``quadmimic eval`` does).
@@ -390,8 +407,9 @@ def validate_config(config: TrainConfig) -> None:
 
     load_weights(src / "policy.pt")  # a truncated or corrupt file: one line, before any write
     size = int(load_normalization(src / "normalization.npz", ("obs_mean",))["obs_mean"].shape[0])
-    want = observation_size(config.env.history, tuple(config.env.future_steps))
-    if size != want:
+    commands = config.env.commands.enabled
+    want = observation_size(config.env.history, tuple(config.env.future_steps), commands)
+    if size != want and not (commands and size + COMMAND_SIZE == want):
         raise BundleError(f"observation layout {size} does not fit this run's {want}",
                           config.init_from)
 
@@ -476,6 +494,47 @@ def widen_encoder_inputs(state: dict[str, th.Tensor], target: dict[str, th.Tenso
         out[w_key], out[b_key] = w_new.float(), b_new.float()
         out[o_key], out[s_key] = target[o_key].clone(), target[s_key].clone()
     return out
+
+
+def widen_command_inputs(state: dict[str, th.Tensor], n_obs: int) -> dict[str, th.Tensor]:
+    """A policy's weights for the observation with the command block (a steerable policy).
+
+    The actor's and critic's first layers read the features ``[obs, z]``; the command is
+    appended to ``obs`` (:mod:`sim_training.observations`), so each gets
+    :data:`~sim_training.observations.COMMAND_SIZE` zero columns at ``n_obs``. Exact: the
+    widened policy's actions and values are the source's whatever the command, so at the
+    clip's own command (where the reference is the clip's) it acts as the source did, and the
+    command enters as training moves these weights off zero.
+
+    Args:
+        state: Source state dict (observation of ``n_obs`` values, no command).
+        n_obs: The source's observation size.
+
+    Returns:
+        ``state`` with the two first layers widened (other tensors as they are).
+    """
+    out = dict(state)
+    for key in ("mlp_extractor.policy_net.0.weight", "mlp_extractor.value_net.0.weight"):
+        w = state[key]
+        zeros = th.zeros(w.shape[0], COMMAND_SIZE, dtype=w.dtype)
+        out[key] = th.cat([w[:, :n_obs], zeros, w[:, n_obs:]], dim=1)
+    return out
+
+
+def widen_command_statistics(arrays: dict[str, np.ndarray], mean: np.ndarray,
+                             var: np.ndarray) -> dict[str, np.ndarray]:
+    """Observation statistics with entries for the command block appended.
+
+    Args:
+        arrays: :func:`normalization_arrays`' arrays of a policy without commands.
+        mean: Mean (3,) of the commands (:func:`sim_training.commands.command_statistics`).
+        var: Their variance (3,).
+
+    Returns:
+        The arrays with ``obs_mean`` and ``obs_var`` extended.
+    """
+    return {**arrays, "obs_mean": np.r_[arrays["obs_mean"], mean],
+            "obs_var": np.r_[arrays["obs_var"], var]}
 
 
 def _source_encoder_keys(src: Path) -> tuple[str, ...]:

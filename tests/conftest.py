@@ -33,19 +33,41 @@ def tiny_policy(tmp_path_factory) -> Path:
     return run
 
 
+TINY_ESTIMATOR = {"window": 5, "hidden": (16,), "iterations": 1, "episodes_per_iteration": 3,
+                  "episode_seconds": 0.5, "validation_episodes": 1, "epochs": 2}
+"""A tiny DAgger budget (4 episodes of 0.5 s): an estimator that runs, not one that is good."""
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle_with_estimator(tiny_policy, tmp_path_factory) -> Path:
+    """The tiny policy written as a bundle, carrying a tiny estimator trained for it."""
+    from sim_training.bundle import PolicyBundle, write_bundle
+    from sim_training.estimator import EstimatorConfig, save_estimator
+    from sim_training.estimator_training import train_estimator
+
+    out = write_bundle(tiny_policy, tmp_path_factory.mktemp("tiny_estimated") / "bundle")
+    estimator = train_estimator(PolicyBundle.load(out), EstimatorConfig(**TINY_ESTIMATOR))
+    save_estimator(estimator, out)
+    return out
+
+
 REALTIME_MODULES = frozenset({
     "test_go2_dds.py", "test_go1_udp.py", "test_mujoco_wire.py", "test_cli_backends.py",
-    "test_realtime.py", "test_controller.py"})
+    "test_realtime.py", "test_controller.py", "test_steering.py"})
 """Test modules whose emulators and control loops run on the wall clock (500 Hz)."""
 
 
 def pytest_collection_modifyitems(config, items):
-    """Real-time tests run one after another on one xdist worker, never two at once.
+    """Mark real-time tests ``realtime``: the Makefile runs them alone, after the rest.
 
-    ``make test`` runs the suite on every core (``-n auto --dist loadgroup``): two emulators
-    and their clients at once would starve each other on two cores. Their module-scoped
-    emulators start once, on that worker, too.
+    ``make test`` runs the rest of the suite on every core (``-n auto``); an emulator and its
+    client beside a training test on two cores miss their 2 ms deadlines (stale state, late
+    commands, a tilt), so the real-time modules run in a second, serial pass. Should they run
+    under xdist anyway, they share one worker (``--dist loadgroup``).
     """
+    xdist = config.pluginmanager.hasplugin("xdist")
     for item in items:
         if item.path.name in REALTIME_MODULES:
-            item.add_marker(pytest.mark.xdist_group("realtime"))
+            item.add_marker(pytest.mark.realtime)
+            if xdist:
+                item.add_marker(pytest.mark.xdist_group("realtime"))

@@ -1,83 +1,234 @@
-"""Adaptation sessions on the sim backend: rollouts, updates, crash and exact resume."""
+"""The safe search on a real simulated robot (PyBullet behind the sim backend): its start from
+the estimate, paired rounds, the incumbent rule, trips, the neighbourhood, resume."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
-from adaptation.adapt import AdaptationSession
+from adaptation.adapt import (
+    AdaptationSession,
+    accepts,
+    paired_gain,
+    replay,
+    session_latent,
+)
 from adaptation.config import AdaptConfig
 from robot_deploy.backends.sim import SimBackend
+from robot_deploy.remote import ESTOP_BUTTONS, RemoteState, key_mask
+from robot_deploy.robot import RobotWrapper
 from tests.conftest import REPO
 
 MOTION = str(REPO / "data" / "motions" / "a1_trot.txt")
-CFG = AdaptConfig(rollouts=4, rollouts_per_update=2, rollout_seconds=0.4, ramp_seconds=0.1)
+CFG = AdaptConfig(rollouts=5, pairs=2, rollout_seconds=0.4, ramp_seconds=0.1)
+"""The start rollout and one round of two pairs."""
 
 
+@pytest.fixture
+def backend():
+    robot = SimBackend("a1", dynamics={"base_mass_scale": 1.3})
+    robot.connect()
+    yield robot
+    robot.close()
 
 
-def _session(tiny_policy, path, backend):
-    return AdaptationSession(tiny_policy, backend, path, CFG, reset_robot=backend.reset_pose)
+def _session(policy, path, backend, config=CFG, **kwargs):
+    seeds = []
+
+    def reset(seed: int) -> None:
+        seeds.append(seed)
+        backend.reset_pose()
+
+    session = AdaptationSession(policy, backend, path, config, reset_robot=reset, **kwargs)
+    session.seeds = seeds
+    return session
 
 
-def test_session_rolls_out_updates_and_logs(tiny_policy, tmp_path):
-    backend = SimBackend("a1", dynamics={"base_mass_scale": 1.3})
-    backend.connect()
-    state = _session(tiny_policy, tmp_path / "s", backend).run()
-    lines = (tmp_path / "s" / "rollouts.jsonl").read_text().splitlines()
-    assert [json.loads(x)["index"] for x in lines] == [0, 1, 2, 3]
-    for x in lines:
-        rec = json.loads(x)
-        assert 0.0 <= rec["return"] <= 1.0 and len(rec["z"]) == 8
-        data = np.load(tmp_path / "s" / rec["file"])
-        assert data["q"].shape == (rec["steps"], 12) and np.all(np.isfinite(data["reward"]))
-    assert not np.allclose(state.mean, 0.0)  # two AWR updates happened
-    assert state.best_return == max(json.loads(x)["return"] for x in lines)
-    backend.close()
+def test_the_search_starts_from_the_mean_estimate_and_pairs_its_rounds(
+        tiny_bundle_with_estimator, tmp_path, backend):
+    session = _session(tiny_bundle_with_estimator, tmp_path / "s", backend)
+    assert session.start_kind == "estimate"  # the bundle carries an estimator
+    state = session.run()
+    records = [json.loads(x) for x in (tmp_path / "s" / "rollouts.jsonl").read_text()
+               .splitlines()]
+    assert [r["kind"] for r in records] == ["start", "incumbent", "candidate", "candidate",
+                                            "incumbent"]
+    # The start z is the start rollout's ẑ averaged once its window is full.
+    start = np.load(tmp_path / "s" / records[0]["file"])
+    window = session.estimator.window
+    assert start["z_hat"].shape == (records[0]["steps"], 8)
+    np.testing.assert_allclose(records[0]["z"], start["z_hat"][window - 1:].mean(axis=0))
+    np.testing.assert_allclose(state.start, records[0]["z"])
+    assert records[0]["acted_with"] == "estimate"
+    assert all(r["acted_with"] == "fixed" for r in records[1:])
+    # Incumbent and candidate share each pair's seed; the robot's resets got them.
+    assert session.seeds == [0, 1, 1, 2, 2]
+    assert [r["seed"] for r in records] == session.seeds
+    np.testing.assert_allclose(records[1]["z"], records[0]["z"])
+    # The candidate stays in the neighbourhood of the start.
+    cand = np.asarray(records[2]["z"])
+    assert np.all(np.abs(cand - state.start) <= CFG.radius * session.scale + 1e-9)
+    assert records[2]["z"] == records[3]["z"]
+    # The result is the incumbent the rule gives.
+    rnd = state.rounds[0]
+    gain, se = paired_gain([records[1]["score"], records[4]["score"]],
+                           [records[2]["score"], records[3]["score"]])
+    assert (rnd.gain, rnd.gain_se) == (gain, se)
+    expected = (cand if accepts(gain, se, rnd.incumbent_trips, rnd.candidate_trips)
+                else state.start)
+    np.testing.assert_allclose(state.incumbent, expected)
+    np.testing.assert_allclose(session_latent(tmp_path / "s"), expected)
+
+
+class EStopDuringCandidates(RobotWrapper):
+    """An operator who holds L2 + B on the remote a little into every candidate rollout."""
+
+    def __init__(self, inner, after_commands: int = 80) -> None:
+        super().__init__(inner)
+        self.candidate = False
+        self.after = after_commands
+        self.commands = 0
+
+    def start_rollout(self, candidate: bool) -> None:
+        self.candidate, self.commands = candidate, 0
+
+    def command(self, cmd) -> None:
+        self.commands += 1
+        self.inner.command(cmd)
+
+    def read(self):
+        state = self.inner.read()
+        if self.candidate and self.commands > self.after:
+            return dataclasses.replace(state, remote=RemoteState(keys=key_mask(ESTOP_BUTTONS)))
+        return state
+
+
+def test_a_candidate_that_trips_is_cut_short_scored_worst_and_never_the_incumbent(
+        tiny_policy, tmp_path, backend):
+    robot = EStopDuringCandidates(backend)
+    session = AdaptationSession(tiny_policy, robot, tmp_path / "s", CFG)
+
+    def reset(seed: int) -> None:
+        backend.reset_pose()
+        plan = session.plan(len(session.records), session.search_state())
+        robot.start_rollout(plan.kind == "candidate")
+
+    session.reset_robot = reset
+    assert session.start_kind == "prior"  # no estimator: the search starts from z = 0
+    state = session.run()
+    cands = [r for r in session.records if r["kind"] == "candidate"]
+    assert len(cands) == 2
+    for rec in cands:
+        assert rec["trip"] == "estop" and rec["stopped_by"] == "safety"
+        assert rec["steps"] < rec["planned_steps"]  # cut short
+        assert rec["score"] == CFG.worst_return and rec["return"] > rec["score"]
+    assert not state.rounds[0].accepted and state.rounds[0].candidate_trips == 2
+    np.testing.assert_array_equal(state.incumbent, np.zeros(8))
+    np.testing.assert_array_equal(session_latent(tmp_path / "s"), np.zeros(8))
+
+
+def _records(start, rounds, pairs=2):
+    """Records of a session: the start, then rounds of (candidate z, incumbent scores,
+    candidate scores, candidate trips)."""
+    out = [{"kind": "start", "z": list(start), "score": 0.5, "trip": None}]
+    for z, inc, cand, trips in rounds:
+        for p in range(pairs):
+            out.append({"kind": "incumbent", "pair": p, "seed": p, "z": None,
+                        "score": inc[p], "trip": None})
+            out.append({"kind": "candidate", "pair": p, "seed": p, "z": list(z),
+                        "score": cand[p], "trip": "tilt" if p < trips else None})
+    return out
+
+
+def test_the_incumbent_changes_only_on_a_gain_of_one_standard_error():
+    cfg = AdaptConfig(pairs=2)
+    z0, z1, z2 = np.zeros(3), np.full(3, 0.1), np.full(3, -0.1)
+    # Mean gain 0.01 with standard error 0.02: not significant, whatever its best rollout.
+    noisy = replay(_records(z0, [(z1, [0.50, 0.50], [0.53, 0.49], 0)]), cfg)
+    assert not noisy.rounds[0].accepted
+    np.testing.assert_array_equal(noisy.incumbent, z0)  # never the single best rollout
+    # A gain of 0.02 ± 0.01: accepted, and the next round compares against z1.
+    both = replay(_records(z0, [(z1, [0.50, 0.50], [0.51, 0.53], 0),
+                                (z2, [0.52, 0.52], [0.40, 0.60], 0)]), cfg)
+    assert [r.accepted for r in both.rounds] == [True, False]
+    np.testing.assert_array_equal(both.rounds[1].incumbent, z1)
+    np.testing.assert_array_equal(both.incumbent, z1)
+    # A clear gain but more trips: refused (never more falls).
+    tripped = replay(_records(z0, [(z1, [0.20, 0.20], [0.60, 0.70], 1)]), cfg)
+    assert not tripped.rounds[0].accepted
+    assert paired_gain([0.5], [0.9])[1] == float("inf")  # one pair has no standard error
+    assert not accepts(0.0, 0.0, 0, 0)  # no gain is no gain, even without noise
+
+
+def test_the_search_mean_takes_capped_steps_inside_the_neighbourhood():
+    cfg = AdaptConfig(pairs=2, max_step=0.25, radius=1.0)
+    scale = np.array([1.0, 0.1, 0.01])
+    far = np.array([5.0, 5.0, 5.0])  # a candidate far outside the box
+    # Better, but not significantly: the mean moves toward it, by a capped step.
+    state = replay(_records(np.zeros(3), [(far, [0.5, 0.5], [0.9, 0.4], 0)]), cfg, scale)
+    step = state.mean / scale
+    assert np.sqrt(np.mean(step ** 2)) == pytest.approx(cfg.max_step)
+    assert np.all(step > 0)
+    # Twenty such rounds never take the mean out of the box.
+    state = replay(_records(np.zeros(3), [(far, [0.5, 0.5], [0.9, 0.4], 0)] * 20), cfg, scale)
+    assert np.all(np.abs(state.mean) <= cfg.radius * scale + 1e-12)
+    np.testing.assert_array_equal(state.incumbent, np.zeros(3))
+
+
+def test_the_budget_runs_whole_rounds_only():
+    assert AdaptConfig(rollouts=10, pairs=2).rollouts_used() == 9
+    assert AdaptConfig(rollouts=5, pairs=2).rollouts_used() == 5
+    assert AdaptConfig(rollouts=4, pairs=2).rollouts_used() == 1
+    assert AdaptConfig().rollouts <= 10 and AdaptConfig().rollout_seconds <= 5
+    with pytest.raises(ValueError):
+        AdaptConfig(pairs=1)
 
 
 class _Crash(Exception):
     pass
 
 
-def test_killed_session_resumes_without_lost_or_duplicated_rollouts(tiny_policy, tmp_path):
-    backend = SimBackend("a1")
-    backend.connect()
-    session = _session(tiny_policy, tmp_path / "s", backend)
+def test_a_killed_session_resumes_in_the_same_state(tiny_bundle_with_estimator, tmp_path,
+                                                    backend):
+    session = _session(tiny_bundle_with_estimator, tmp_path / "s", backend)
     original = backend.command
     count = {"n": 0}
 
     def flaky(cmd):
         count["n"] += 1
-        if len(session.records) == 2 and count["n"] > 40:  # mid-rollout 2
+        if len(session.records) == 3 and count["n"] > 60:  # mid-rollout 3, a candidate
             raise _Crash
         original(cmd)
 
     backend.command = flaky
     with pytest.raises(_Crash):
         session.run()
-    assert len(session.records) == 2
-    expected_z = session.latent_for(2, session.search_state())
+    assert len(session.records) == 3
+    expected = session.plan(3, session.search_state())
     backend.command = original
-    resumed = _session(tiny_policy, tmp_path / "s", backend)  # a new process would do the same
-    assert len(resumed.records) == 2
-    resumed.run()
-    records = [json.loads(x) for x in (tmp_path / "s" / "rollouts.jsonl").read_text().splitlines()]
-    assert [r["index"] for r in records] == [0, 1, 2, 3]
-    np.testing.assert_allclose(records[2]["z"], expected_z)
-    backend.close()
+    resumed = _session(tiny_bundle_with_estimator, tmp_path / "s", backend)  # a new process
+    assert len(resumed.records) == 3 and resumed.start_kind == "estimate"
+    again = resumed.plan(3, resumed.search_state())
+    assert (again.kind, again.seed) == (expected.kind, expected.seed) == ("candidate", 2)
+    np.testing.assert_array_equal(again.z, expected.z)
+    state = resumed.run()
+    records = [json.loads(x) for x in (tmp_path / "s" / "rollouts.jsonl").read_text()
+               .splitlines()]
+    assert [r["index"] for r in records] == [0, 1, 2, 3, 4]
+    np.testing.assert_allclose(records[3]["z"], expected.z)
+    np.testing.assert_allclose(session_latent(tmp_path / "s"), state.incumbent)
 
 
-def test_a_signal_stops_the_session_and_drops_only_the_cut_rollout(tiny_policy, tmp_path):
+def test_a_signal_stops_the_session_and_drops_only_the_cut_rollout(tiny_policy, tmp_path,
+                                                                   backend):
     """SIGTERM mid-rollout (a real signal to this process): the robot is damped, the cut
     rollout is not recorded, no further rollout starts, and the session resumes from there."""
     import os
     import signal
 
-    backend = SimBackend("a1")
-    backend.connect()
     session = _session(tiny_policy, tmp_path / "s", backend)
     original = backend.command
     count = {"n": 0}
@@ -102,8 +253,7 @@ def test_a_signal_stops_the_session_and_drops_only_the_cut_rollout(tiny_policy, 
     backend.command = original
     _session(tiny_policy, tmp_path / "s", backend).run()
     lines = (tmp_path / "s" / "rollouts.jsonl").read_text().splitlines()
-    assert [json.loads(x)["index"] for x in lines] == [0, 1, 2, 3]
-    backend.close()
+    assert [json.loads(x)["index"] for x in lines] == [0, 1, 2, 3, 4]
 
 
 @pytest.mark.slow

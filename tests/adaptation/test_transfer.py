@@ -31,7 +31,8 @@ from tests.conftest import REPO
 HELD_OUT = REPO / "data" / "dynamics" / "held_out_mujoco.json"
 ROBOTS = ["pybullet_nominal", "mujoco_nominal", "noisy_worn"]
 SEEDS = [0, 1]
-ADAPT = [1, 2]
+ADAPT = [1, 5]
+"""Search budgets: the start rollout alone, then it and one round of two pairs."""
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def tiny_run(tmp_path_factory):
          "--markdown", str(out / "t.md"), "--policy", str(REPO / "data" / "policies" / "a1_trot"),
          "--robots", ",".join(ROBOTS), "--seeds", ",".join(map(str, SEEDS)),
          "--rollout-seconds", "1", "--eval-rollouts", "1",
-         "--adapt-rollouts", ",".join(map(str, ADAPT)), "--per-update", "1"],
+         "--adapt-rollouts", ",".join(map(str, ADAPT)), "--pairs", "2"],
         capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     return json.loads((out / "t.json").read_text()), (out / "t.md").read_text()
@@ -55,6 +56,7 @@ def test_json_has_every_row(tiny_run):
     got = {(r["bundle"], r["robot"], r["figure"]) for r in result["rows"]}
     want = {("a1_trot", robot, fig) for robot in ROBOTS for fig in ("prior", "robust")}
     want |= {("a1_trot", "noisy_worn", f"adapted_{n}") for n in ADAPT}
+    want.add(("a1_trot", "noisy_worn", "oracle"))  # the encoder of its true parameters
     assert got == want
     for row in result["rows"]:
         assert [s["seed"] for s in row["per_seed"]] == SEEDS
@@ -69,7 +71,8 @@ def test_json_has_every_row(tiny_run):
     assert markdown == result["markdown"]
     for robot in ROBOTS:
         assert f"| `a1_trot` | {robot} |" in markdown
-    assert "adapted_2" in markdown.splitlines()[2]
+    assert "adapted_5" in markdown.splitlines()[2]
+    assert "estimate" not in {r["figure"] for r in result["rows"]}  # a1_trot has none yet
 
 
 @pytest.mark.slow
@@ -79,15 +82,40 @@ def test_adapted_z_is_scored_on_fresh_rollouts(tiny_run):
     for n in ADAPT:
         for k, per in enumerate(rows[("noisy_worn", f"adapted_{n}")]["per_seed"]):
             searched, scored = set(per["search_seeds"]), set(per["eval_seeds"])
-            assert len(searched) == per["search_rollouts"] == n  # what the search actually ran
+            # What the search actually ran: whole rounds within the budget, pairs sharing seeds.
+            assert len(per["search_seeds"]) == per["search_rollouts"] == 1 + 4 * (n // 5)
+            assert per["budget"] == n and per["start"] == "prior"
             assert not searched & scored  # never scored on the noise/shoves that selected it
             assert len(per["z"]) == 8
+            if n == 1:  # the start alone: the incumbent is the start z
+                assert per["z"] == per["start_z"] and per["incumbent_changes"] == 0
             # The prior is scored on the very same evaluation rollouts (paired comparison).
             assert per["eval_seeds"] == rows[("noisy_worn", "prior")]["per_seed"][k]["eval_seeds"]
     # Different benchmark seeds search and evaluate on different rollouts.
-    first, second = rows[("noisy_worn", "adapted_2")]["per_seed"]
+    first, second = rows[("noisy_worn", "adapted_5")]["per_seed"]
     assert not set(first["eval_seeds"]) & set(second["eval_seeds"])
     assert not set(first["search_seeds"]) & set(second["search_seeds"])
+
+
+def test_the_bench_scores_the_estimate_and_the_safe_search(tiny_bundle_with_estimator):
+    """In process, one held-out robot, one seed: a bundle with an estimator gets its row."""
+    from adaptation.transfer import bench_transfer
+
+    robot = select_robots(load_held_out(HELD_OUT), ["noisy_worn"])[0]
+    config = TransferConfig(seeds=(0,), rollout_seconds=0.5, ramp_seconds=0.1,
+                            eval_rollouts=1, adapt_checkpoints=(1, 5))
+    result = bench_transfer([tiny_bundle_with_estimator], [robot], config)
+    rows = {r.figure: r for r in result.rows}
+    assert set(rows) == {"prior", "estimate", "oracle", "adapted_1", "adapted_5"}
+    estimate = rows["estimate"].per_seed[0]
+    assert len(estimate["rollouts"][0]["mean_z_hat"]) == 8  # it acted with the online ẑ
+    assert estimate["eval_seeds"] == rows["prior"].per_seed[0]["eval_seeds"]  # paired
+    adapted = rows["adapted_5"].per_seed[0]
+    assert adapted["start"] == "estimate" and adapted["search_rollouts"] == 5
+    assert rows["adapted_1"].per_seed[0]["z"] == adapted["start_z"]
+    assert not set(adapted["search_seeds"]) & set(adapted["eval_seeds"])
+    header = result.markdown.splitlines()[2]
+    assert header.index("estimate") < header.index("adapted_1") < header.index("oracle")
 
 
 def test_rollout_seed_streams_do_not_overlap():
@@ -201,6 +229,8 @@ def test_bad_held_out_file_on_the_command_line_is_one_line(tmp_path):
 def test_options_are_checked():
     with pytest.raises(TransferBenchError, match="ascending"):
         TransferConfig(adapt_checkpoints=(10, 5))
+    with pytest.raises(TransferBenchError, match="pairs"):
+        TransferConfig(pairs=1)
     with pytest.raises(TransferBenchError, match="seeds"):
         TransferConfig(seeds=())
     with pytest.raises(TransferBenchError, match="unknown robot 'moon'"):

@@ -249,8 +249,19 @@ CASES: list[Case] = [
     ("adapt-zero-rollout-seconds", lambda t, p: ["adapt", str(p), "--session", str(t / "s"),
                                                  "--rollout-seconds", "0"],
      ("--rollout-seconds",), ("s",)),
-    ("adapt-zero-per-update", lambda t, p: ["adapt", str(p), "--session", str(t / "s"),
-                                            "--per-update", "0"], ("--per-update",), ("s",)),
+    ("adapt-one-pair", lambda t, p: ["adapt", str(p), "--session", str(t / "s"),
+                                     "--pairs", "1"], ("--pairs",), ("s",)),
+    ("adapt-z-estimate-without-estimator", lambda t, p: ["adapt", str(p), "--session",
+                                                         str(t / "s"), "--z", "estimate"],
+     ("--z estimate", "no estimator"), ("s",)),
+    ("eval-z-estimate-without-estimator", lambda t, p: ["eval", str(p), "--z", "estimate"],
+     ("--z estimate", "no estimator"), ()),
+    ("deploy-z-estimate-without-estimator", lambda t, p: ["deploy", str(p), "--z",
+                                                          "estimate"],
+     ("--z estimate", "no estimator"), ()),
+    ("estimator-not-a-bundle", lambda t, p: ["estimator", str(p)], ("manifest.json",), ()),
+    ("estimator-zero-iterations", lambda t, p: ["estimator", str(p), "--iterations", "0"],
+     ("--iterations", "0"), ()),
     ("demo-zero-rollouts", lambda t, p: ["demo", "--out", str(t / "d"), "--rollouts", "0"],
      ("--rollouts", "0"), ("d",)),
     ("bench-env-zero-rounds", lambda t, p: ["bench", "env", "--json", str(t / "o.json"),
@@ -329,7 +340,7 @@ def test_the_table_covers_every_subcommand(tmp_path):
         case.mkdir()
         commands.add(build(case, tmp_path)[0])
     assert {"retarget", "motion", "train", "eval", "export", "bundle", "deploy", "adapt",
-            "emulate", "bench", "demo"} <= commands
+            "emulate", "bench", "demo", "estimator"} <= commands
 
 
 @pytest.mark.parametrize(("name", "build", "words", "absent"), CASES,

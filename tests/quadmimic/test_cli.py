@@ -86,7 +86,7 @@ def test_demo_runs_the_whole_pipeline(tmp_path, tiny_policy):
     budgets)."""
     proc = subprocess.run(
         [sys.executable, "-m", "quadmimic", "demo", "--out", str(tmp_path), "--policy",
-         str(tiny_policy), "--rollouts", "4", "--rollout-seconds", "1", "--deploy-seconds",
+         str(tiny_policy), "--rollouts", "5", "--rollout-seconds", "1", "--deploy-seconds",
          "2", "--episodes", "1"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     names = {p.name for p in tmp_path.iterdir()}
@@ -96,12 +96,19 @@ def test_demo_runs_the_whole_pipeline(tmp_path, tiny_policy):
     assert load_motion(tmp_path / "a1_trot.txt").num_frames == 33
     figures = json.loads((tmp_path / "figures.json").read_text())
     assert figures["physics"] == "mujoco"  # the "real" robot is the second engine
-    assert figures["adapt"]["rollouts"] == 4
+    assert figures["adapt"]["rollouts"] == 5 and figures["adapt"]["rounds"] == 1
+    assert figures["adapt"]["start"] == "prior"  # the tiny run carries no estimator
+    # Fresh emulator rollouts of the prior and the adapted z (the final incumbent).
+    assert set(figures["emulator"]) >= {"prior", "adapted"}
+    assert figures["emulator"]["adapted"]["returns"][0] >= 0.0
+    assert json.loads((tmp_path / "a1_trot_adapted" / "z.json").read_text())["z"] == (
+        figures["adapt"]["final_z"])
     assert len(json.loads((tmp_path / "a1_trot_adapted" / "z.json").read_text())["z"]) == 8
     deploy = figures["deploy"]
     assert deploy["commands"] > 100  # the 500 Hz stream reached the emulator over UDP
     assert deploy["emulator_counters"]["commands"] > 100
     report = (tmp_path / "report.md").read_text()
+    assert "**In short:** The adapted z " in report and "(prior) to" in report
     for link in ("a1_trot_preview.gif", "adapt_session/returns.png", "deploy.jsonl"):
         assert f"({link})" in report and (tmp_path / link).exists()
 

@@ -251,10 +251,11 @@ def test_z_choice_of_the_cli(saved, tmp_path):
     assert values.kind == "fixed" and values.z[7] == 2.0
     (tmp_path / "z.json").write_text(json.dumps({"z": [0.1] * 8}))
     assert resolve_z(None, tmp_path, 8).z.tolist() == [0.1] * 8
-    with pytest.raises(BundleError, match="missing"):
+    with pytest.raises(BundleError, match="carries no estimator"):
         resolve_z("estimate", tmp_path, 8)
     with pytest.raises(ConfigError, match="8 finite numbers"):
         resolve_z("1,2,3", saved, 8)
+    assert resolve_z(None, tmp_path, 8).note  # the default says why it was chosen
     with pytest.raises(ConfigError, match="comma-separated"):
         resolve_z("maybe", saved, 8)
     (tmp_path / "bad.json").write_text('{"z": [1,\n 2,, 3]}')

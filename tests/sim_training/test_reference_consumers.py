@@ -40,9 +40,9 @@ def _adaptation_refs(bundle_dir, bundle, backend, tmp_path, monkeypatch) -> list
 
     monkeypatch.setattr(adapt_mod, "PolicyController", Capturing)
     session = AdaptationSession(bundle_dir, backend, tmp_path / "session",
-                                AdaptConfig(rollouts=1, rollouts_per_update=1))
+                                AdaptConfig(rollouts=1))
     with pytest.raises(_Built):
-        session.rollout(np.zeros(bundle.z_dim))
+        session.rollout(session.plan(0, session.search_state()))
     with pytest.raises(_Built):
         latent_return(bundle, backend, None, rollouts=1)
     assert len(built) == 2

@@ -1,0 +1,292 @@
+"""Evaluate a steerable policy on a command script (``quadmimic eval --commands``).
+
+Each episode plays the script (:class:`~sim_training.commands.CommandScript`) from a start on
+the reference at a random phase, in the training env at fixed dynamics. The figures:
+
+- **speed error**: over 0.5 s windows once a command has held :data:`SETTLE_S`, the robot's
+  planar velocity (its displacement over the window, in its own heading frame) against the
+  commanded one, ``|v − v_cmd| / |v_cmd|``, averaged over the windows whose command moves;
+- **yaw-rate error**: the same windows' ``|ω − ω_cmd|`` (rad/s);
+- **falls**: episodes that ended before the script (a fall or the env's tracking limit);
+- **pose term at the clip's own speed**: the mean pose reward term over the steps at the
+  clip's own playback rate (±5 %) on the gait (not standing, not blending);
+- **response**: after each change of the commanded speed, the seconds until the robot's
+  speed over the last 0.5 s is within 15 % of the new command (command to motion).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from motion_retarget.motion import Motion
+from quadmimic.core.errors import BundleError
+from quadmimic.core.fileio import atomic_write_text
+from quadmimic.core.geometry import yaw_of
+from quadmimic.core.records import JsonRecord
+from sim_training.bundle import PolicyBundle
+from sim_training.commands import CommandScript, command_ranges, is_zero, playback_rate
+from sim_training.env import ImitationEnv
+from sim_training.evaluate import TRACKING_WINDOW_S
+from sim_training.observations import PROPRIO_SIZE
+
+if TYPE_CHECKING:
+    from sim_training.commands import CommandConfig
+    from sim_training.estimator import ZEstimator
+
+SETTLE_S = 1.0
+"""Seconds after a command change (and after the start) that the errors leave out."""
+RESPONSE_TOLERANCE = 0.15
+"""Relative speed error within which the robot has taken up a new command."""
+
+
+@dataclass(frozen=True)
+class CommandEvalResult(JsonRecord):
+    """A steerable policy on a command script: its JSON is what ``--json`` writes."""
+
+    bundle: str
+    """The policy bundle (or run)."""
+    robot: str
+    """Its robot."""
+    script: str
+    """The command script (built-in name or file)."""
+    script_seconds: float
+    """Its length (s): each episode's."""
+    episodes: int
+    """Episodes run."""
+    physics_hz: float
+    """Physics rate (Hz)."""
+    command_ranges: dict[str, list[float]]
+    """The gait's command ranges (:func:`~sim_training.commands.command_ranges`)."""
+    speed_error: float | None
+    """Mean relative planar speed error over settled windows with a moving command (None:
+    the script never moves)."""
+    yaw_rate_error: float | None
+    """Mean yaw-rate error (rad/s) over settled windows."""
+    falls: int
+    """Episodes that ended before the script did."""
+    fall_rate: float
+    """falls / episodes."""
+    mean_episode_seconds: float
+    """Mean episode length (s)."""
+    pose_at_clip_speed: float | None
+    """Mean pose reward term at the clip's own playback rate (None: never at it)."""
+    mean_pose: float
+    """Mean pose reward term over all steps."""
+    response_seconds: float | None
+    """Mean command-to-motion time over the speed changes (s; None: no change, or never
+    taken up)."""
+    per_episode: list[dict[str, Any]]
+    """Per-episode figures (seconds, fell, errors, windows)."""
+    gif: str | None = None
+    """The GIF of the first episode, if written."""
+    trajectory_plot: str | None = None
+    """The top-down trajectory PNG, if written."""
+
+
+def trajectory_path(gif: str | Path) -> Path:
+    """Where the trajectory plot of a GIF goes: beside it, ``<stem>_trajectory.png``."""
+    gif = Path(gif)
+    return gif.with_name(f"{gif.stem}_trajectory.png")
+
+
+def evaluate_commands(bundle: PolicyBundle, script: CommandScript, *, episodes: int = 5,
+                      seed: int = 0, physics_hz: float | None = None,
+                      dynamics: dict | str | Path | None = None, z: np.ndarray | None = None,
+                      gif: str | Path | None = None, plot: str | Path | None = None,
+                      json_out: str | Path | None = None,
+                      estimator: ZEstimator | None = None) -> CommandEvalResult:
+    """Run ``episodes`` episodes of ``script`` with the deterministic policy.
+
+    Args:
+        bundle: A steerable policy (its env config has commands enabled).
+        script: The command sequence; each episode lasts its length.
+        episodes: Episodes, each from a random phase (seeded ``seed + episode``).
+        seed: Seed of the start phases.
+        physics_hz: Physics rate (Hz); None: the training envs'.
+        dynamics: Fixed dynamics (dict or JSON file); default nominal.
+        z: Latent (default: the bundle's, else the encoder's mean of the dynamics).
+        gif: GIF of the first episode.
+        plot: Top-down trajectory PNG of every episode (robot and reference paths).
+        json_out: The result as JSON.
+        estimator: Act with its online ẑ (reset each episode, updated every policy step, as
+            :func:`~sim_training.evaluate.evaluate` runs it); ``z`` must then be None.
+
+    Raises:
+        BundleError: The policy takes no command.
+    """
+    env_cfg = bundle.config.env
+    if not env_cfg.commands.enabled:
+        raise BundleError("this policy takes no command (train it with commands, e.g. "
+                          "--env-config data/training/env_steer.json)", bundle.path)
+    if estimator is not None and z is not None:
+        raise ValueError("give z or an estimator, not both")
+    runtime = estimator.runtime() if estimator is not None else None
+    env_cfg = dataclasses.replace(env_cfg, episode_seconds=script.seconds)
+    if physics_hz is not None:
+        env_cfg = dataclasses.replace(env_cfg, physics_hz=float(physics_hz))
+    env = ImitationEnv(bundle.motion_path, robot=bundle.robot, randomize=False,
+                       dynamics=dynamics, seed=seed, config=env_cfg)
+    assert env.commanded is not None
+    clip, cfg, dt = env.commanded.clip, env_cfg.commands, env_cfg.policy_dt
+    rows, tracks, frames = [], [], []
+    try:
+        for ep in range(episodes):
+            obs, _ = env.reset(seed=seed + ep, options={"command": script.at(0.0)})
+            log = _Log()
+            log.add(env, script.at(0.0), None)
+            terminated = truncated = False
+            if runtime is not None:
+                runtime.reset()
+            while not (terminated or truncated):
+                step_z = z if runtime is None else runtime.update(obs["obs"][:PROPRIO_SIZE])
+                action = bundle.act(obs["obs"], dynamics=obs["dynamics"], z=step_z)
+                obs, _, terminated, truncated, info = env.step(action)
+                log.add(env, info["command"], info["reward_terms"]["pose"])
+                env.set_command(script.at(env.steps * dt))
+                if ep == 0 and gif is not None:
+                    pos, quat = env.robot.base_pose()
+                    frames.append(np.r_[pos, quat, env.robot.joint_state()[0]])
+            rows.append(log.figures(cfg, clip, dt, bool(terminated)))
+            tracks.append((log.robot_xy(), log.ref_xy()))
+    finally:
+        env.close()
+    written_gif = written_plot = None
+    if gif is not None and frames:
+        from motion_retarget.preview import render_gif
+
+        rollout = Motion(frames=np.array(frames), frame_duration=dt, loop_mode="Clamp")
+        render_gif(rollout, bundle.robot, gif, fps=15, max_frames=300,
+                   title=f"{bundle.robot} policy, {script.name}")
+        written_gif = str(gif)
+    if plot is None and gif is not None:
+        plot = trajectory_path(gif)
+    if plot is not None:
+        from sim_training.plots import trajectory_png
+
+        trajectory_png(tracks, plot, title=f"{bundle.robot}: {Path(script.name).name}, "
+                       f"{episodes} episodes")
+        written_plot = str(plot)
+    result = CommandEvalResult(
+        bundle=str(bundle.path), robot=bundle.robot, script=script.name,
+        script_seconds=script.seconds, episodes=episodes, physics_hz=env_cfg.physics_hz,
+        command_ranges=command_ranges(cfg, clip),
+        speed_error=_pooled(rows, "speed_error", "speed_windows"),
+        yaw_rate_error=_pooled(rows, "yaw_rate_error"),
+        falls=sum(r["fell"] for r in rows), fall_rate=float(np.mean([r["fell"] for r in rows])),
+        mean_episode_seconds=float(np.mean([r["seconds"] for r in rows])),
+        pose_at_clip_speed=_pooled(rows, "pose_at_clip_speed", "clip_speed_steps"),
+        mean_pose=float(np.mean([r["mean_pose"] for r in rows])),
+        response_seconds=_mean([s for r in rows for s in r["responses"]]),
+        per_episode=rows, gif=written_gif, trajectory_plot=written_plot)
+    if json_out is not None:
+        atomic_write_text(json_out, json.dumps(result.to_json(), indent=2) + "\n")
+    return result
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def _pooled(rows: list[dict[str, Any]], key: str, weight: str = "windows") -> float | None:
+    """The mean of a per-episode figure weighted by its windows (or steps)."""
+    pairs = [(r[key], r[weight]) for r in rows if r[key] is not None and r[weight]]
+    total = sum(w for _, w in pairs)
+    return float(sum(v * w for v, w in pairs) / total) if total else None
+
+
+class _Log:
+    """What an episode did, step by step: robot and reference pose, command, pose term.
+
+    The reference's path is the commanded reference's own, without the per-cycle origin
+    sync (which moves it onto the robot): the path the commands drew from the start.
+    """
+
+    def __init__(self) -> None:
+        self.robot: list[tuple[float, float, float]] = []
+        self.ref: list[tuple[float, float]] = []
+        self.commands: list[np.ndarray] = []
+        self.pose: list[float] = []
+        self.rates: list[float] = []
+        self.weights: list[float] = []
+
+    def add(self, env: ImitationEnv, command: np.ndarray, pose: float | None) -> None:
+        state = env._robot_quantities()
+        self.robot.append((*state["root_pos"][:2].tolist(), float(yaw_of(state["root_rot"]))))
+        self.ref.append(tuple(env.reference_now().root_pos[:2].tolist()))
+        self.commands.append(np.asarray(command, dtype=float))
+        assert env.commanded is not None
+        self.rates.append(playback_rate(env.config.commands, env.commanded.clip, command))
+        self.weights.append(env.commanded.gait_weight)
+        if pose is not None:
+            self.pose.append(pose)
+
+    def robot_xy(self) -> np.ndarray:
+        return np.array(self.robot)[:, :2]
+
+    def ref_xy(self) -> np.ndarray:
+        return np.array(self.ref)
+
+    def figures(self, cfg: CommandConfig, clip: np.ndarray, dt: float,
+                fell: bool) -> dict[str, Any]:
+        """Per-episode figures (see the module docstring)."""
+        robot = np.array(self.robot)
+        n = len(robot) - 1  # steps
+        width = max(1, round(TRACKING_WINDOW_S / dt))
+        settle = round(SETTLE_S / dt)
+        changed = [0] + [k for k in range(1, n + 1)
+                         if not np.array_equal(self.commands[k], self.commands[k - 1])]
+        speed_err, yaw_err = [], []
+        for start in range(0, n - width + 1, width):
+            end = start + width
+            last_change = max(c for c in changed if c <= end)
+            command = self.commands[end]
+            if start < last_change + settle or any(
+                    not np.array_equal(self.commands[k], command) for k in range(start + 1, end)):
+                continue
+            v, w = _window_velocity(robot, start, end, dt)
+            yaw_err.append(abs(w - command[2]))
+            speed = math.hypot(command[0], command[1])
+            if not is_zero(cfg, command) and speed >= cfg.stand_speed:
+                speed_err.append(float(np.linalg.norm(v - command[:2])) / speed)
+        responses = []
+        for k in changed[1:]:
+            new, old = self.commands[k], self.commands[k - 1]
+            speed = math.hypot(new[0], new[1])
+            if abs(speed - math.hypot(old[0], old[1])) < 0.1 or speed < cfg.stand_speed:
+                continue
+            for j in range(k + width, n + 1):
+                if not np.array_equal(self.commands[j], new):
+                    break
+                v, _ = _window_velocity(robot, j - width, j, dt)
+                if np.linalg.norm(v - new[:2]) <= RESPONSE_TOLERANCE * speed:
+                    responses.append((j - k) * dt)
+                    break
+        own = [p for p, r, b in zip(self.pose, self.rates[1:], self.weights[1:], strict=True)
+               if abs(r - 1.0) <= 0.05 and b == 1.0]
+        return {"seconds": n * dt, "fell": fell, "steps": n, "windows": len(yaw_err),
+                "speed_windows": len(speed_err),
+                "speed_error": _mean(speed_err), "yaw_rate_error": _mean(yaw_err),
+                "pose_at_clip_speed": _mean(own), "clip_speed_steps": len(own),
+                "mean_pose": _mean(self.pose) or 0.0, "responses": responses}
+
+
+def _window_velocity(robot: np.ndarray, start: int, end: int,
+                     dt: float) -> tuple[np.ndarray, float]:
+    """Planar velocity (2,) in the heading frame at the window's start, and yaw rate."""
+    seconds = (end - start) * dt
+    d = robot[end, :2] - robot[start, :2]
+    yaws = np.unwrap(robot[start:end + 1, 2])
+    mid = 0.5 * (yaws[0] + yaws[-1])  # the heading halfway: a turning robot's chord
+    c, s = math.cos(mid), math.sin(mid)
+    v = np.array([c * d[0] + s * d[1], -s * d[0] + c * d[1]]) / seconds
+    return v, float(yaws[-1] - yaws[0]) / seconds
+
+
+__all__ = ["SETTLE_S", "CommandEvalResult", "evaluate_commands", "trajectory_path"]
