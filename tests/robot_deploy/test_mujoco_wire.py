@@ -4,7 +4,6 @@ physics, and ``--backend mujoco`` runs a policy sim-to-sim."""
 from __future__ import annotations
 
 import json
-import random
 import subprocess
 import sys
 import time
@@ -14,13 +13,13 @@ import pytest
 
 from robot_deploy.backends import make_backend
 from robot_deploy.backends.go1_udp import Go1UdpBackend
-from robot_deploy.backends.go2_dds import Go2DdsBackend, current_dds_domain, init_dds
+from robot_deploy.backends.go2_dds import Go2DdsBackend
 from robot_deploy.emulator.core import control_request
 from robot_deploy.emulator.go1_udp import Go1UdpEmulator
-from robot_deploy.emulator.process import free_udp_port
 from robot_deploy.robot import JointCommand
 from tests.conftest import REPO
 from tests.robot_deploy.contract import check_state
+from tests.robot_deploy.emulators import go2_dds_process
 
 
 def _stand(backend, seconds: float = 1.0) -> list[float]:
@@ -60,25 +59,8 @@ def test_go1_udp_emulator_with_mujoco_physics_serves_the_sdk_client():
 
 
 def test_go2_dds_emulator_with_mujoco_physics_releases_sport_mode_and_stands(tmp_path):
-    current = current_dds_domain()
-    domain = current if current is not None else random.SystemRandom().randint(1, 200)
-    init_dds(domain, "lo")
-    port = free_udp_port()
-    log = (tmp_path / "emu.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "robot_deploy.emulator.go2_dds", "--domain", str(domain),
-         "--control-port", str(port), "--max-seconds", "120", "--physics", "mujoco"],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60.0
-        while True:
-            assert proc.poll() is None, (tmp_path / "emu.log").read_text()[-2000:]
-            try:
-                stats = control_request(port, {"op": "stats"}, timeout=0.3)
-                break
-            except (TimeoutError, OSError):
-                assert time.monotonic() < deadline, "emulator did not start"
-                time.sleep(0.2)
+    with go2_dds_process(tmp_path, max_seconds=120, startup_timeout=60.0) as (domain, port,
+                                                                              stats):
         assert stats["physics"] == "mujoco" and stats["motion_mode"] == "normal"
         backend = Go2DdsBackend("go2", domain, "lo")
         backend.connect(timeout=20.0)  # releases the sport mode first
@@ -91,10 +73,6 @@ def test_go2_dds_emulator_with_mujoco_physics_releases_sport_mode_and_stands(tmp
             assert after["counters"].get("ignored_motion_mode", 0) == 0  # none sent before
         finally:
             backend.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
 
 
 def test_deploy_on_the_mujoco_backend(tiny_policy, tmp_path):

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import random
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -24,17 +21,16 @@ import pytest
 
 from quadmimic.core.errors import QuadmimicError
 from robot_deploy.backends import Connection
-from robot_deploy.backends.go2_dds import current_dds_domain, init_dds
 from robot_deploy.commands import RemoteSticks, ScriptedCommands, StickConfig, dead_zoned
 from robot_deploy.deploy import run_policy
 from robot_deploy.emulator.core import control_request
-from robot_deploy.emulator.process import free_udp_port
 from robot_deploy.remote import RemoteState
 from robot_deploy.skills import parse_skill
 from sim_training.commands import CommandConfig, load_command_script
 from sim_training.config import PPOConfig, TrainConfig, training_env
 from sim_training.train import Trainer
 from tests.conftest import REPO
+from tests.robot_deploy.emulators import go2_dds_process
 
 POLICIES = REPO / "data" / "policies"
 STEER = CommandConfig(enabled=True)
@@ -167,29 +163,8 @@ def _drive(connection: Connection, port: int, skills: dict[str, Path], tmp_path:
 @pytest.fixture
 def go2_dds_emulator(tmp_path):
     """A MuJoCo Go2 behind the DDS wire (a process): (connection, control port)."""
-    current = current_dds_domain()
-    domain = current if current is not None else random.SystemRandom().randint(1, 200)
-    init_dds(domain, "lo")
-    port = free_udp_port()
-    out = (tmp_path / "emu.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "robot_deploy.emulator.go2_dds", "--domain", str(domain),
-         "--control-port", str(port), "--max-seconds", "300", "--physics", "mujoco"],
-        cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 90.0
-        while True:
-            assert proc.poll() is None, (tmp_path / "emu.log").read_text()[-2000:]
-            try:
-                control_request(port, {"op": "stats"}, timeout=0.3)
-                break
-            except (TimeoutError, OSError):
-                assert time.monotonic() < deadline, "emulator did not start"
+    with go2_dds_process(tmp_path, max_seconds=300, startup_timeout=90.0) as (domain, port, _):
         yield Connection("go2-dds", domain=domain), port
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        out.close()
 
 
 @pytest.mark.slow
