@@ -355,6 +355,9 @@ class PolicyController:
             commanded.reset(0.0, self._command(0.0, state), standing=True)
         turn = state.yaw - float(yaw_of(self.ref.state(0.0).root_rot))
         per_policy = max(1, round(self.policy_dt / self.command_dt))
+        # The future frames and the +1 frame (the next step's target), each computed once.
+        steps = tuple(self.builder.future_steps)
+        ahead = steps if 1 in steps else (*steps, 1)
         while t < seconds - 1e-9:
             if self.stop_requested:
                 result.stopped_by = "signal"
@@ -370,13 +373,12 @@ class PolicyController:
                 commanded.set_command(command)
                 result.commands_given.append(command)
                 now_ref = commanded.now()
-                future = commanded.ahead(self.builder.future_steps)
-                next_joints = commanded.ahead((1,))[0].joints
+                frames = commanded.ahead(ahead)
             else:
                 now_ref = self.ref.state(t)
-                future = [self.ref.state(t + k * self.policy_dt)
-                          for k in self.builder.future_steps]
-                next_joints = None
+                frames = [self.ref.state(t + k * self.policy_dt) for k in ahead]
+            future = frames[:len(self.builder.future_steps)]
+            next_joints = frames[ahead.index(1)].joints  # the next step's target reference
             error = wrap_angle(float(yaw_of(now_ref.root_rot)) + turn - state.yaw) if (
                 feedback) else 0.0
             obs = self.builder.build(now_ref, future, error, command)
@@ -389,8 +391,6 @@ class PolicyController:
             start = time.perf_counter()
             action = self.actor(obs, z_in)
             result.inference_ms.append((time.perf_counter() - start) * 1000.0)
-            if next_joints is None:
-                next_joints = self.ref.state(t + self.policy_dt).joints
             target = self.actions(action, next_joints)
             cmd = JointCommand.position(target, self.spec)
             for _ in range(per_policy):
