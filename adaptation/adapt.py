@@ -14,8 +14,10 @@ rollout, under rules that keep the search from doing harm:
 * **Paired, fresh validation.** A round runs the incumbent and the candidate on the same
   ``pairs`` seeds (the robot's reset is seeded where it allows: shoves and sensor noise on a
   test rig; a real robot just alternates them), never seen before. The candidate replaces the
-  incumbent only when the paired differences' mean is positive and at least ``min_gain_se``
-  standard errors, and the candidate tripped no more often than the incumbent.
+  incumbent only when the paired differences' mean is positive, at least ``min_gain_se``
+  standard errors and at least ``min_gain`` (so that a deterministic simulator's zero error
+  does not let a rounding-size gain through), and the candidate tripped no more often than
+  the incumbent.
 * **A trip** (the safety layer: tilt, joint limits, e-stop, ...) cuts the rollout short, and it
   is scored as the worst return (``worst_return``).
 * **The result** is the incumbent, never the single best rollout.
@@ -165,13 +167,14 @@ def paired_gain(incumbent: Sequence[float], candidate: Sequence[float]) -> tuple
 
 
 def accepts(gain: float, gain_se: float, incumbent_trips: int, candidate_trips: int,
-            min_gain_se: float = AdaptConfig.min_gain_se) -> bool:
+            min_gain_se: float = AdaptConfig.min_gain_se,
+            min_gain: float = AdaptConfig.min_gain) -> bool:
     """The incumbent rule: the candidate wins the paired comparison, and trips no more.
 
-    A positive gain of at least ``min_gain_se`` standard errors, and no more trips than the
-    incumbent on the same seeds.
+    A positive gain of at least ``min_gain_se`` standard errors and at least ``min_gain``
+    (return), and no more trips than the incumbent on the same seeds.
     """
-    return bool(gain > 0.0 and gain >= min_gain_se * gain_se
+    return bool(gain > 0.0 and gain >= min_gain_se * gain_se and gain >= min_gain
                 and candidate_trips <= incumbent_trips)
 
 
@@ -204,7 +207,7 @@ def replay(records: Sequence[dict[str, Any]], config: AdaptConfig,
         inc_trips = sum(bool(r["trip"]) for r in inc)
         cand_trips = sum(bool(r["trip"]) for r in cand)
         z_cand = np.asarray(cand[0]["z"], np.float64)
-        ok = accepts(gain, se, inc_trips, cand_trips, config.min_gain_se)
+        ok = accepts(gain, se, inc_trips, cand_trips, config.min_gain_se, config.min_gain)
         state.rounds.append(Round(len(state.rounds), state.incumbent.copy(), z_cand,
                                   [int(r["seed"]) for r in inc],
                                   [float(r["score"]) for r in inc],
@@ -331,6 +334,12 @@ class AdaptationSession:
         self.scale = latent_scale(self.bundle, self.config.scale_latents)
         """The training latents' spread (z_dim,): the unit of every length of the search."""
         self.records = finished_rollouts(self.dir)
+        log = self.dir / "rollouts.jsonl"
+        kept = "".join(json.dumps(r) + "\n" for r in self.records)
+        if log.is_file() and log.read_text(encoding="utf-8", errors="replace") != kept:
+            # What follows the finished rollouts (a torn line, a rollout whose file is
+            # missing) goes, so that the next record is appended on a line of its own.
+            atomic_write_text(log, kept)
         self._actor: OnnxActor | None = None
 
     # ------------------------------------------------------------------ the search
@@ -444,21 +453,34 @@ def finished_rollouts(session_dir: str | Path) -> list[dict[str, Any]]:
     """The records of a session's finished rollouts, in order (``rollouts.jsonl``).
 
     A record: ``index``, ``file`` (its steps, relative to the session), ``kind``, ``round``,
-    ``pair``, ``seed``, ``z``, ``return``, ``score``, ``stopped_by``, ``trip``, ... Reading
-    stops at a torn line or a record whose file is missing (that rollout did not finish). An
-    empty list when the session has no log yet.
+    ``pair``, ``seed``, ``z``, ``return``, ``score``, ``stopped_by``, ``trip``, ... Blank
+    lines are skipped. Reading stops at a torn last line or at a record whose index is out of
+    turn or whose file is missing (that rollout did not finish). An empty list when the
+    session has no log yet.
+
+    Raises:
+        ConfigError: A line before the last that is not a rollout record (located).
     """
     session_dir = Path(session_dir)
     path = session_dir / "rollouts.jsonl"
     if not path.is_file():
         return []
     records: list[dict[str, Any]] = []
-    for line in path.read_text().splitlines():
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
         try:
             rec = json.loads(line)
-        except json.JSONDecodeError:  # a torn last line: that rollout did not finish
-            break
-        if rec.get("index") != len(records) or not (session_dir / rec["file"]).is_file():
+            rec["z"] = [float(v) for v in rec["z"]]
+            rec["score"], rec["kind"] = float(rec["score"]), str(rec["kind"])
+            rec["index"], rec["file"] = int(rec["index"]), str(rec["file"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            if number == len(lines):  # a torn last line: that rollout did not finish
+                break
+            raise ConfigError('not a rollout record ({"index": i, "file": ..., "z": [...], '
+                              '"score": x, "kind": ...})', path, number) from None
+        if rec["index"] != len(records) or not (session_dir / rec["file"]).is_file():
             break
         records.append(rec)
     return records
@@ -468,8 +490,7 @@ def session_latent(session_dir: str | Path) -> np.ndarray:
     """A session's result: its incumbent z (z_dim,) after its finished rollouts.
 
     The start z after the start rollout, then each round's winner by the incumbent rule
-    (never the single best rollout). A torn last line (a rollout that did not finish) is
-    skipped; blank lines are ignored.
+    (never the single best rollout); the records as :func:`finished_rollouts` reads them.
 
     Raises:
         QuadmimicError: ``session_dir`` is no adaptation session (no ``rollouts.jsonl``), or
@@ -478,24 +499,9 @@ def session_latent(session_dir: str | Path) -> np.ndarray:
             file that cannot be read.
     """
     session_dir = Path(session_dir)
-    path = session_dir / "rollouts.jsonl"
-    if not path.is_file():
+    if not (session_dir / "rollouts.jsonl").is_file():
         raise QuadmimicError(f"{session_dir} is not an adaptation session (no rollouts.jsonl)")
-    records = []
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-            rec["z"] = [float(v) for v in rec["z"]]
-            rec["score"], rec["kind"] = float(rec["score"]), str(rec["kind"])
-            records.append(rec)
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            if number == len(lines):  # a torn last line: that rollout did not finish
-                break
-            raise ConfigError('not a rollout record ({"z": [...], "score": x, "kind": ...})',
-                              path, number) from None
+    records = finished_rollouts(session_dir)
     if not records:
         raise QuadmimicError(f"{session_dir} has no finished rollout yet")
     meta = read_table(session_dir / "session.json", ConfigError, "adaptation session file")

@@ -40,6 +40,11 @@ class AdaptConfig:
     min_gain_se: float = 1.0
     """A candidate replaces the incumbent only when the mean of its paired differences is
     positive and at least this many standard errors of them."""
+    min_gain: float = 0.005
+    """...and at least this much return (mean step reward): on a seeded, deterministic robot
+    (a simulator) the paired differences can all be equal, their standard error 0, and any
+    rounding-size gain would otherwise move the search. 0.005 is half a percent of the largest
+    return, below what one rollout's noise on a real robot moves."""
     worst_return: float = 0.0
     """The score of a rollout cut short by a safety trip (the lowest return there is: returns
     are mean step rewards in [0, 1])."""
@@ -56,8 +61,10 @@ class AdaptConfig:
             raise ValueError("rollouts >= 1, pairs >= 2 and scale_latents >= 2 are required")
         if not self.rollout_seconds > 0 or self.ramp_seconds < 0:
             raise ValueError("rollout_seconds > 0 and ramp_seconds >= 0 are required")
-        if min(self.spread, self.radius, self.max_step) <= 0 or self.min_gain_se < 0:
-            raise ValueError("spread, radius and max_step > 0 and min_gain_se >= 0 required")
+        if (min(self.spread, self.radius, self.max_step) <= 0
+                or min(self.min_gain_se, self.min_gain) < 0):
+            raise ValueError("spread, radius and max_step > 0 and min_gain_se, min_gain >= 0 "
+                             "required")
 
     def rollouts_used(self, budget: int | None = None) -> int:
         """Rollouts a session runs with a budget (default: ``rollouts``): whole rounds only."""

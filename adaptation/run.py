@@ -21,10 +21,11 @@ import numpy as np
 from adaptation.adapt import AdaptationSession
 from adaptation.config import AdaptConfig
 from quadmimic.core.errors import QuadmimicError
-from quadmimic.core.fileio import atomic_write, atomic_write_text
+from quadmimic.core.fileio import atomic_write_text
 from quadmimic.core.records import JsonRecord
 from robot_deploy.backends import Connection, backend_robot, make_backend
 from sim_training.bundle import PolicyBundle, write_bundle
+from sim_training.plots import write_png
 
 
 @dataclass(frozen=True)
@@ -122,10 +123,7 @@ def returns_png(records: list[dict[str, Any]], rounds: list[Any], out: Path,
                  fontsize=8)
     ax.legend(loc="lower right", fontsize=7)
     fig.tight_layout()
-    try:
-        return atomic_write(out, lambda f: fig.savefig(f, format="png"))
-    finally:
-        plt.close(fig)
+    return write_png(fig, out)
 
 
 def run_adaptation(policy: Path, session: Path, backend: str | Connection = "sim", *,

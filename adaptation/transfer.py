@@ -111,6 +111,11 @@ class TransferRow(JsonRecord):
     """``z_spread`` only: std across latents within a seed, mean over seeds."""
     robust_bundle: str | None = None
     """``robust`` only: the baseline bundle's name."""
+    z_error: float | None = None
+    """``estimate`` on a robot with an oracle z: mean squared error per value of the
+    rollouts' mean ẑ against it (:func:`z_errors`), mean over seeds."""
+    z_error_prior: float | None = None
+    """The same for the prior z = 0 (the error the estimate is to beat)."""
 
     def to_json(self) -> dict[str, Any]:
         """The row as in the bench's JSON file: figures a row does not have are left out."""
@@ -287,6 +292,9 @@ def bench_transfer(bundles: Sequence[str | Path], robots: Sequence[TransferRobot
                         if oracle is not None:
                             per.setdefault("oracle", []).append(
                                 {**figure(pol, rig, seed, oracle), "z": oracle.tolist()})
+                            if "estimate" in per:  # how far ẑ is from the oracle z
+                                per["estimate"][-1] = {**per["estimate"][-1],
+                                                       **z_errors(per["estimate"][-1], oracle)}
                         for k, z in enumerate(training_latents(b, seed,
                                                                config.spread_latents)):
                             per.setdefault("z_spread", []).append(
@@ -296,10 +304,14 @@ def bench_transfer(bundles: Sequence[str | Path], robots: Sequence[TransferRobot
                     if partner is not None:
                         per.setdefault("robust", []).append(figure(partner, rig, seed, None))
             for name, per_seed in per.items():
+                errors = [f["z_error"] for f in per_seed if f.get("z_error") is not None]
                 rows.append(TransferRow(
                     bundle=pol.name, robot=robot.name, figure=name, latent=bool(b.z_dim),
                     **aggregate(per_seed), per_seed=per_seed,
                     **(spread_figures(per_seed) if name == "z_spread" else {}),
+                    **({"z_error": float(np.mean(errors)), "z_error_prior": float(np.mean(
+                        [f["z_error_prior"] for f in per_seed if "z_error_prior" in f]))}
+                       if errors else {}),
                     robust_bundle=partner.name if name == "robust" and partner else None))
     settings = {**dataclasses.asdict(config),
                      "bundles": [str(p.path) for p in policies],
@@ -332,6 +344,24 @@ def oracle_latent(bundle: PolicyBundle, robot: TransferRobot) -> np.ndarray | No
         return None
     params = {**robot.dynamics, "motor_speed_scale": robot.torque_speed}
     return bundle.encode(params)[0]
+
+
+def z_errors(estimate: dict[str, Any], oracle: np.ndarray) -> dict[str, Any]:
+    """How far the online estimate is from the oracle z on one robot, for one seed.
+
+    Args:
+        estimate: The seed's ``estimate`` figure (its rollouts carry ``mean_z_hat``).
+        oracle: The encoder's z (z_dim,) of the robot's true parameters.
+
+    Returns:
+        ``z_error``: mean squared error per value of each rollout's mean ẑ against the oracle
+        z, mean over rollouts (None when no rollout has an ẑ); ``z_error_prior``: that of
+        the prior z = 0.
+    """
+    hats = [np.asarray(r["mean_z_hat"]) for r in estimate["rollouts"]
+            if r.get("mean_z_hat") is not None]
+    return {"z_error": float(np.mean([np.mean((h - oracle) ** 2) for h in hats]))
+            if hats else None, "z_error_prior": float(np.mean(oracle ** 2))}
 
 
 def spread_figures(per_z: list[dict[str, Any]]) -> dict[str, Any]:

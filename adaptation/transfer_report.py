@@ -41,10 +41,11 @@ def markdown_table(result: dict[str, Any]) -> str:
         + "`oracle`: the encoder's z of the "
         "robot's true parameters (where dynamics keys describe it); `robust`: the robust "
         "baseline of the same robot and motion; `z spread`: lowest–highest return over "
-        "training latents.",
+        "training latents; `ẑ error`: mean squared error per value of the estimate against "
+        "the oracle z (the prior's in brackets).",
         "",
-        "| bundle | robot | " + " | ".join(columns) + " | z spread |",
-        "|---|---|" + "---|" * (len(columns) + 1),
+        "| bundle | robot | " + " | ".join(columns) + " | z spread | ẑ error |",
+        "|---|---|" + "---|" * (len(columns) + 2),
     ]
     keys: list[tuple[str, str]] = []
     for r in rows:
@@ -57,6 +58,9 @@ def markdown_table(result: dict[str, Any]) -> str:
         spread = mine.get("z_spread")
         cells.append("—" if spread is None else
                      f"{spread['spread_min']:.3f}–{spread['spread_max']:.3f}")
+        est = mine.get("estimate")
+        cells.append("—" if est is None or est.get("z_error") is None else
+                     f"{est['z_error']:.2f} ({est['z_error_prior']:.2f})")
         lines.append(f"| `{bundle}` | {robot} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

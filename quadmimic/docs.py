@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -214,13 +215,66 @@ def transfer_section(data: Path, doc_dir: Path) -> str:
             + _drop_empty_columns(markdown_table(result)))
 
 
+Z_SOURCES = {"estimate": "acting with its online estimate ẑ", "prior": "at the prior z = 0",
+             "fixed": "with its fixed z", "oracle": "with the encoder's z of the true dynamics"}
+"""How a bundle's own evaluation chose its z (``eval.json``'s ``z_source``), in words."""
+
+
+def bundle_evaluation_section(data: Path, doc_dir: Path) -> str:
+    """A bundle's own evaluation in its ``README.md``: ``eval.json`` (and ``estimator.json``).
+
+    Args:
+        data: The data folder (unused: the bundle is the document's folder).
+        doc_dir: The bundle folder (its ``README.md`` is the document).
+
+    Returns:
+        One bullet with the falls, pose term, progress and tracking of ``eval.json``, and one
+        with the estimator's validation error where the bundle carries one.
+    """
+    from sim_training.evaluate import TRACKING
+
+    ev = _read_json(doc_dir / "eval.json")
+    how = Z_SOURCES.get(str(ev.get("z_source")), "")
+    falls = ("no fall" if not ev["fall_rate"] else f"falls in {ev['fall_rate']:.0%}")
+    parts = [f"{falls} in {ev['episodes']} episodes of {ev['episode_limit_seconds']:g} s at "
+             f"nominal dynamics ({ev['physics_hz']:.0f} Hz physics"
+             + (f", {how}" if how else "") + ")",
+             f"pose {ev['reward_terms']['pose']:.2f}"]
+    if ev.get("progress_ratio") is not None:
+        parts.append(f"progress {_pct(ev['progress_ratio'])}")
+    parts += [f"{k.removesuffix('_speed').replace('_', ' ')} tracking {_pct(ev[f'{k}_ratio'])}"
+              for k in TRACKING if ev.get(f"{k}_ratio") is not None]
+    lines = [f"- **Evaluation** (`eval.json`): {', '.join(parts)}."]
+    if (doc_dir / "estimator.json").is_file():
+        val = _read_json(doc_dir / "estimator.json").get("validation", {})
+        lines.append(f"- **z estimator** (`estimator.json`): on {val['episodes']} fresh "
+                     f"episodes of the training ranges acting with ẑ, mean squared error "
+                     f"{val['mse']:.3f} per value against the prior's {val['prior_mse']:.3f}.")
+    return "".join(textwrap.fill(line, 95, subsequent_indent="  ", break_on_hyphens=False)
+                   + "\n" for line in lines)
+
+
 SECTIONS: dict[str, Callable[[Path, Path], str]] = {
     "skills": skills_section,
     "evaluations": evaluations_section,
     "transfer-robots": transfer_robots_section,
     "transfer": transfer_section,
+    "evaluation": bundle_evaluation_section,
 }
-"""Generated sections by marker name: each maps (data folder, document folder) to Markdown."""
+"""Generated sections by marker name: each maps (data folder, document folder) to Markdown.
+``evaluation`` belongs in a bundle's ``README.md``, the others in ``docs/results.md``."""
+
+
+def documents(data: Path = DATA) -> list[Path]:
+    """The documents ``quadmimic docs`` writes.
+
+    ``docs/results.md``, and every shipped bundle's ``README.md`` that holds a generated
+    section.
+    """
+    readmes = [b / "README.md" for b in _bundles(data / "policies")
+               if OPENING.search((b / "README.md").read_text(encoding="utf-8")
+                                 if (b / "README.md").is_file() else "")]
+    return [RESULTS, *readmes]
 
 
 def render(text: str, doc: Path, data: Path = DATA) -> str:
@@ -292,17 +346,22 @@ def update(doc: Path = RESULTS, data: Path = DATA, check: bool = False) -> bool:
 
 
 def docs_command(
-    doc: Annotated[Path, typer.Argument(help="The document whose generated tables to rewrite.",
-                                        show_default="docs/results.md")] = RESULTS,
+    doc: Annotated[Path | None, typer.Argument(
+        help="The document whose generated tables to rewrite.",
+        show_default="docs/results.md and every shipped bundle's README.md")] = None,
     check: Annotated[bool, typer.Option(
         "--check", help="Write nothing; exit 1 if the tables are out of date.")] = False,
 ) -> None:
-    """Regenerate the tables of docs/results.md from the bundles and benchmark JSON."""
-    changed = update(doc, check=check)
-    if check:
-        typer.echo(f"{doc}: {'out of date (run quadmimic docs)' if changed else 'up to date'}",
-                   err=True)
-        if changed:
-            raise typer.Exit(1)
-        return
-    typer.echo(f"{doc}: {'tables rewritten' if changed else 'already up to date'}", err=True)
+    """Regenerate the tables of docs/results.md and the bundles' READMEs from the data."""
+    stale = []
+    for path in [doc] if doc is not None else documents():
+        changed = update(path, check=check)
+        stale += [path] if changed else []
+        if check:
+            typer.echo(f"{path}: {'out of date (run quadmimic docs)' if changed else 'up to date'}",
+                       err=True)
+        else:
+            typer.echo(f"{path}: {'tables rewritten' if changed else 'already up to date'}",
+                       err=True)
+    if check and stale:
+        raise typer.Exit(1)

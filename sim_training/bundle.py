@@ -116,7 +116,12 @@ def load_weights(path: str | Path) -> dict[str, th.Tensor]:
     Raises:
         BundleError: The file is truncated, corrupt or not a state dict (named).
     """
+    import zipfile
+
     path = Path(path)
+    if path.is_file() and not zipfile.is_zipfile(path):  # torch's own message is misleading
+        raise BundleError("not a torch file (torch.save writes a zip archive; this is not "
+                          "one: truncated or overwritten?)", path)
     try:
         state = th.load(path, weights_only=True, map_location="cpu")
     except FileNotFoundError:

@@ -124,15 +124,24 @@ def train_command(
             trainer = Trainer.create(config, out, progress=on_progress)
 
         def stop(signum: int, frame: Any) -> None:
+            # Stop at the next env step and write a checkpoint there; a second Ctrl-C quits
+            # at once, the newest periodic checkpoint being the resume point. (A checkpoint
+            # written from inside an interrupted step would read the workers' pipes out of
+            # turn.)
+            if signum == signal.SIGINT and trainer.stop_requested:
+                raise KeyboardInterrupt
             trainer.stop_requested = True
+            console.print("stopping at the next step with a checkpoint (Ctrl-C again: now, "
+                          "from the last checkpoint)")
 
-        previous = signal.signal(signal.SIGTERM, stop)
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             trainer.train()
         except KeyboardInterrupt:
-            trainer.save_checkpoint()
+            console.print("stopped without a checkpoint; resume from the last one")
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             trainer.close()
     console.print(f"run: {trainer.run_dir}  samples: {trainer.model.num_timesteps:,}  "
                   f"checkpoint: {(trainer.run_dir / 'LATEST').read_text().strip()}")
@@ -231,21 +240,16 @@ def bundle_command(
     """Write a shippable bundle: policy, config, motion, learning curve, eval JSON, GIF, strip."""
     import shutil
 
-    from motion_retarget.preview import gif_strip
     from quadmimic.core.console import console
-    from sim_training.bundle import PolicyBundle, write_bundle
-    from sim_training.evaluate import evaluate
-    from sim_training.rates import EVAL_PHYSICS_HZ
+    from sim_training.bundle import write_bundle
+    from sim_training.evaluate import own_evaluation
 
     tmp = out.parent / f".{out.name}.ship"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         write_bundle(run, tmp)
         with console.status(f"evaluating {episodes} episodes at nominal dynamics"):
-            result = evaluate(PolicyBundle.load(tmp), episodes=episodes,
-                              json_out=tmp / "eval.json", gif=tmp / "rollout.gif",
-                              physics_hz=EVAL_PHYSICS_HZ)
-        gif_strip(tmp / "rollout.gif", tmp / "strip.png")
+            result = own_evaluation(tmp, episodes)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written stays behind
         raise
@@ -330,6 +334,12 @@ def estimator_command(
         f"update {cost['p50_us']:.0f} µs (p50)", highlight=False)
     console.print(f"estimator: {bundle_dir / META}, error per iteration: "
                   f"{bundle_dir / 'estimator.png'}", highlight=False)
+    if (bundle_dir / "eval.json").is_file():  # a shipped bundle now acts with ẑ by default
+        from sim_training.evaluate import own_evaluation
+
+        with console.status("evaluating the bundle again, acting with its estimate"):
+            result = own_evaluation(bundle_dir)
+        console.print(eval_table(result))
 
 
 def _estimator_config(**kwargs: Any) -> EstimatorConfig:

@@ -62,7 +62,7 @@ class TrainConfig:
     timesteps: int = 2_000_000
     """Total env steps (samples) to train for."""
     num_envs: int = 32
-    """Parallel envs. Training samples/s measured in one sitting (``quadmimic bench train``,
+    """Parallel envs. Training samples/s measured in one run (``quadmimic bench train``,
     2 processes, 2048 samples per update): 311 with 8 envs in lockstep, 406 with 16,
     408 with 32, 466 with 32 in groups (the default)."""
     num_workers: int = 2

@@ -261,6 +261,41 @@ def evaluate(
     return result
 
 
+OWN_EPISODES = 10
+"""Episodes of a bundle's own evaluation (its ``eval.json``)."""
+
+
+def own_evaluation(bundle_dir: str | Path, episodes: int = OWN_EPISODES) -> EvalResult:
+    """A bundle's own evaluation: ``eval.json``, ``rollout.gif`` and ``strip.png`` in it.
+
+    At nominal dynamics, seed 0, the robot backends' physics rate, with the z the bundle acts
+    with by default (:func:`sim_training.estimator.choose_z`: a fixed z, else its estimator's
+    online ẑ, else the prior), so that ``quadmimic eval BUNDLE --episodes 10`` reproduces it.
+    Written again whenever that default changes (a new estimator).
+
+    Args:
+        bundle_dir: The bundle directory (written into).
+        episodes: Episodes from random phases (seeds 0 … episodes − 1).
+
+    Returns:
+        The figures written to ``eval.json``.
+    """
+    from motion_retarget.preview import gif_strip
+    from sim_training.estimator import choose_z
+    from sim_training.rates import EVAL_PHYSICS_HZ
+
+    bundle_dir = Path(bundle_dir)
+    bundle = PolicyBundle.load(bundle_dir)
+    choice = choose_z(bundle, None)
+    result = evaluate(bundle, z=None if choice is None else choice.z, episodes=episodes,
+                      seed=0, gif=bundle_dir / "rollout.gif",
+                      json_out=bundle_dir / "eval.json", physics_hz=EVAL_PHYSICS_HZ,
+                      estimator=None if choice is None else choice.estimator,
+                      z_source=None if choice is None else choice.kind)
+    gif_strip(bundle_dir / "rollout.gif", bundle_dir / "strip.png")
+    return result
+
+
 def _planar_sample(env: ImitationEnv) -> tuple[np.ndarray, float]:
     """The robot's body position (m) and heading (rad) now."""
     state = env._robot_quantities()

@@ -50,7 +50,7 @@ def learning_curve_png(curve: list[dict[str, float]], out: str | Path,
     ax.set_title(title)
     fig.tight_layout()
 
-    return _write_png(fig, out)
+    return write_png(fig, out)
 
 
 def estimator_png(meta: dict[str, Any], out: str | Path, title: str = "z estimator") -> Path:
@@ -93,10 +93,7 @@ def estimator_png(meta: dict[str, Any], out: str | Path, title: str = "z estimat
     ax.set_title(title)
     ax.legend(loc="upper right", fontsize=7)
     fig.tight_layout()
-    try:
-        return atomic_write(out, lambda f: fig.savefig(f, format="png"))
-    finally:
-        plt.close(fig)
+    return write_png(fig, out)
 
 
 def samples_to_threshold(curve: list[dict[str, float]], episode_seconds: float,
@@ -152,10 +149,10 @@ def trajectory_png(tracks: list[tuple[Any, Any]], out: str | Path,
     ax.grid(alpha=0.3)
     fig.tight_layout()
 
-    return _write_png(fig, out)
+    return write_png(fig, out)
 
 
-def _write_png(fig: Any, out: str | Path) -> Path:
+def write_png(fig: Any, out: str | Path) -> Path:
     """Write ``fig`` to ``out`` as PNG (temp file, then rename) and close it."""
     import matplotlib.pyplot as plt
 

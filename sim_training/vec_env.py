@@ -19,6 +19,7 @@ synchronous ``step`` is the special case of sending every group and waiting for 
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 from collections import deque
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import wait
@@ -47,6 +48,9 @@ def _group_worker(remote: Any, parent_remote: Any, fns: CloudpickleWrapper,
     addresses the worker's envs by worker-local index.
     """
     parent_remote.close()
+    # Ctrl-C reaches the whole process group: the parent decides when to stop (at a step
+    # boundary, with a checkpoint), so a worker must not die in the middle of one.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     size = len(fns.var) // num_groups
     groups = [DummyVecEnv(fns.var[j * size:(j + 1) * size]) for j in range(num_groups)]
 

@@ -161,6 +161,13 @@ def test_the_incumbent_changes_only_on_a_gain_of_one_standard_error():
     assert not tripped.rounds[0].accepted
     assert paired_gain([0.5], [0.9])[1] == float("inf")  # one pair has no standard error
     assert not accepts(0.0, 0.0, 0, 0)  # no gain is no gain, even without noise
+    # A deterministic robot: equal differences have no error; a rounding-size gain is not
+    # enough, one of at least min_gain is.
+    assert paired_gain([0.5, 0.6], [0.501, 0.601]) == pytest.approx((0.001, 0.0))
+    assert not accepts(0.001, 0.0, 0, 0)
+    assert accepts(cfg.min_gain, 0.0, 0, 0)
+    flat = replay(_records(z0, [(z1, [0.50, 0.60], [0.501, 0.601], 0)]), cfg)
+    assert not flat.rounds[0].accepted
 
 
 def test_the_search_mean_takes_capped_steps_inside_the_neighbourhood():
@@ -209,16 +216,19 @@ def test_a_killed_session_resumes_in_the_same_state(tiny_bundle_with_estimator, 
     assert len(session.records) == 3
     expected = session.plan(3, session.search_state())
     backend.command = original
+    log = tmp_path / "s" / "rollouts.jsonl"
+    with log.open("a") as f:  # a power cut in the middle of writing a record's line
+        f.write('{"index": 3, "file": "rollouts/00003.npz", "kind": "cand')
     resumed = _session(tiny_bundle_with_estimator, tmp_path / "s", backend)  # a new process
     assert len(resumed.records) == 3 and resumed.start_kind == "estimate"
     again = resumed.plan(3, resumed.search_state())
     assert (again.kind, again.seed) == (expected.kind, expected.seed) == ("candidate", 2)
     np.testing.assert_array_equal(again.z, expected.z)
     state = resumed.run()
-    records = [json.loads(x) for x in (tmp_path / "s" / "rollouts.jsonl").read_text()
-               .splitlines()]
+    records = [json.loads(x) for x in log.read_text().splitlines()]  # the torn line: gone
     assert [r["index"] for r in records] == [0, 1, 2, 3, 4]
     np.testing.assert_allclose(records[3]["z"], expected.z)
+    assert len(_session(tiny_bundle_with_estimator, tmp_path / "s", backend).records) == 5
     np.testing.assert_allclose(session_latent(tmp_path / "s"), state.incumbent)
 
 

@@ -54,7 +54,8 @@ def tiny_run(tmp_path_factory):
 def test_json_has_every_row(tiny_run):
     result, markdown = tiny_run
     got = {(r["bundle"], r["robot"], r["figure"]) for r in result["rows"]}
-    want = {("a1_trot", robot, fig) for robot in ROBOTS for fig in ("prior", "robust")}
+    want = {("a1_trot", robot, fig) for robot in ROBOTS
+            for fig in ("prior", "estimate", "robust")}  # a1_trot carries an estimator
     want |= {("a1_trot", "noisy_worn", f"adapted_{n}") for n in ADAPT}
     want.add(("a1_trot", "noisy_worn", "oracle"))  # the encoder of its true parameters
     assert got == want
@@ -72,7 +73,9 @@ def test_json_has_every_row(tiny_run):
     for robot in ROBOTS:
         assert f"| `a1_trot` | {robot} |" in markdown
     assert "adapted_5" in markdown.splitlines()[2]
-    assert "estimate" not in {r["figure"] for r in result["rows"]}  # a1_trot has none yet
+    [noisy] = [r for r in result["rows"] if r["robot"] == "noisy_worn"
+               and r["figure"] == "estimate"]
+    assert noisy["z_error"] is not None and noisy["z_error_prior"] > 0.0  # against the oracle
 
 
 @pytest.mark.slow
@@ -84,7 +87,7 @@ def test_adapted_z_is_scored_on_fresh_rollouts(tiny_run):
             searched, scored = set(per["search_seeds"]), set(per["eval_seeds"])
             # What the search actually ran: whole rounds within the budget, pairs sharing seeds.
             assert len(per["search_seeds"]) == per["search_rollouts"] == 1 + 4 * (n // 5)
-            assert per["budget"] == n and per["start"] == "prior"
+            assert per["budget"] == n and per["start"] == "estimate"  # its estimator's ẑ
             assert not searched & scored  # never scored on the noise/shoves that selected it
             assert len(per["z"]) == 8
             if n == 1:  # the start alone: the incumbent is the start z
@@ -110,12 +113,20 @@ def test_the_bench_scores_the_estimate_and_the_safe_search(tiny_bundle_with_esti
     estimate = rows["estimate"].per_seed[0]
     assert len(estimate["rollouts"][0]["mean_z_hat"]) == 8  # it acted with the online ẑ
     assert estimate["eval_seeds"] == rows["prior"].per_seed[0]["eval_seeds"]  # paired
+    # The estimate's distance to the oracle z, and the prior's, recomputed here.
+    oracle = np.asarray(rows["oracle"].per_seed[0]["z"])
+    hat = np.asarray(estimate["rollouts"][0]["mean_z_hat"])
+    assert rows["estimate"].z_error == pytest.approx(np.mean((hat - oracle) ** 2), rel=1e-6)
+    assert rows["estimate"].z_error_prior == pytest.approx(np.mean(oracle ** 2))
+    assert rows["prior"].z_error is None
     adapted = rows["adapted_5"].per_seed[0]
     assert adapted["start"] == "estimate" and adapted["search_rollouts"] == 5
     assert rows["adapted_1"].per_seed[0]["z"] == adapted["start_z"]
     assert not set(adapted["search_seeds"]) & set(adapted["eval_seeds"])
     header = result.markdown.splitlines()[2]
     assert header.index("estimate") < header.index("adapted_1") < header.index("oracle")
+    assert f"{rows['estimate'].z_error:.2f} ({rows['estimate'].z_error_prior:.2f})" in (
+        result.markdown)
 
 
 def test_rollout_seed_streams_do_not_overlap():

@@ -10,7 +10,7 @@ import pytest
 
 import quadmimic.core.fileio
 from quadmimic.core.errors import DocsError
-from quadmimic.docs import RESULTS, SECTIONS, render, update
+from quadmimic.docs import RESULTS, SECTIONS, documents, render, update
 from tests.conftest import REPO
 
 DATA = REPO / "data"
@@ -31,8 +31,20 @@ def test_committed_results_are_what_the_command_generates():
     """Run ``quadmimic docs`` after changing a bundle or a benchmark JSON, and commit."""
     text = RESULTS.read_text(encoding="utf-8")
     assert render(text, RESULTS, DATA) == text
-    for name in SECTIONS:  # every generated table is in the document
+    for name in set(SECTIONS) - {"evaluation"}:  # every results table is in the document
         assert f"<!-- quadmimic docs: {name} -->" in text
+
+
+def test_every_bundle_readme_states_its_own_evaluation_as_generated():
+    """Each shipped bundle's README.md carries its eval.json figures between markers, as the
+    command writes them (and its estimator's error where it has one)."""
+    readmes = documents(DATA)[1:]
+    bundles = [p for p in (DATA / "policies").iterdir() if (p / "manifest.json").is_file()]
+    assert sorted(r.parent for r in readmes) == sorted(bundles)
+    for readme in readmes:
+        text = readme.read_text(encoding="utf-8")
+        assert render(text, readme, DATA) == text, readme
+        assert ("**z estimator**" in text) == (readme.parent / "estimator.json").is_file()
 
 
 def test_results_link_pictures_that_exist():

@@ -107,6 +107,51 @@ def test_a_scripted_command_drives_the_mujoco_backend(go2_steer, tmp_path):
     assert commands[0][2] == 0.5 and commands[-1] == [0.0, 0.0, 0.0]
 
 
+def test_a_steerable_skill_stops_before_a_switch(go2_steer):
+    """Pressing another skill's button: the steerable trot's command comes down to zero under
+    the deceleration limit, its reference stands, then the joints ramp to the default pose
+    and the other skill runs (a MuJoCo Go2 whose remote presses B at 1.5 s)."""
+    from robot_deploy.backends.mujoco import MujocoBackend
+    from robot_deploy.remote import key_mask
+    from robot_deploy.skills import SkillController
+    from sim_training.bundle import PolicyBundle
+
+    class PressesB(MujocoBackend):
+        def read(self):  # the remote: B held from 1.5 s to 1.8 s of simulated time
+            held = 1.5 + RAMP <= self.now() < 1.8 + RAMP
+            return dataclasses.replace(super().read(),
+                                       remote=RemoteState(keys=key_mask(["B"]) if held else 0))
+
+    RAMP = 0.5
+    robot = PressesB("go2")
+    robot.connect()
+    try:
+        controller = SkillController(
+            {"A": PolicyBundle.load(go2_steer),
+             "B": PolicyBundle.load(POLICIES / "go2_inplace_steps")}, robot,
+            settle_seconds=0.3)
+        result = controller.run(8.0, ramp_seconds=RAMP)
+    finally:
+        robot.close()
+    assert result.trip is None and result.stopped_by == "time", result
+    [switch] = controller.switches
+    assert switch["from"] == "A" and switch["to"] == "B" and switch["stopped"] is True
+    assert switch["pressed"] == pytest.approx(1.5, abs=0.07)
+    # The trot's commands: the clip's own until the press, then down to zero by at most
+    # 1 m/s per s, zero from then on until the ramp.
+    a = controller.skills["A"]
+    commands = np.array(result.commands_given)
+    clip = a.commanded.clip
+    at_press = round(switch["pressed"] / a.policy_dt)
+    np.testing.assert_allclose(commands[:at_press], np.tile(clip, (at_press, 1)))
+    speeds = np.hypot(commands[at_press:, 0], commands[at_press:, 1])
+    assert np.all(np.diff(speeds) <= 1e-12)
+    assert np.all(-np.diff(speeds) <= 1.0 * a.policy_dt + 1e-9)
+    assert speeds[-1] == 0.0 and np.all(commands[-round(0.3 / a.policy_dt):] == 0.0)
+    # The ramp starts once the stop took its time: the decline, the blend, the settling.
+    assert switch["time"] - switch["pressed"] >= float(np.hypot(*clip[:2])) / 1.0 + 0.3
+
+
 # ---------------------------------------------------------------------- end to end
 SWITCH = [(1.0, ["B"], {}), (1.3, [], {}), (4.5, ["A"], {}), (4.8, [], {})]
 """Switch to skill B and back to A."""

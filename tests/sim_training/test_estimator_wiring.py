@@ -140,7 +140,11 @@ def _quadmimic(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
 
 
 def test_quadmimic_estimator_trains_into_the_bundle_and_eval_uses_it(tiny_policy, tmp_path):
+    from sim_training.evaluate import OWN_EPISODES, own_evaluation
+
     bundle = write_bundle(tiny_policy, tmp_path / "bundle")
+    own_evaluation(bundle, episodes=2)  # as `quadmimic bundle` ships it: at the prior
+    assert json.loads((bundle / "eval.json").read_text())["z_source"] == "prior"
     proc = _quadmimic("eval", str(bundle), "--episodes", "1")
     assert proc.returncode == 0, proc.stderr
     assert "z: prior (z = 0); the default: the bundle carries no estimator" in proc.stderr
@@ -155,6 +159,16 @@ def test_quadmimic_estimator_trains_into_the_bundle_and_eval_uses_it(tiny_policy
     said = " ".join(proc.stderr.split())
     assert f"error {val['mse']:.3f} against the prior's {val['prior_mse']:.3f}" in said
     assert [r["iteration"] for r in meta["training"]["iterations"]] == [0]
+    # The bundle's own evaluation is made again, acting with its estimate, and `eval`
+    # reproduces it.
+    own = json.loads((bundle / "eval.json").read_text())
+    assert own["z_source"] == "estimate" and own["episodes"] == OWN_EPISODES
+    proc = _quadmimic("eval", str(bundle), "--episodes", str(OWN_EPISODES), "--json",
+                      str(tmp_path / "again.json"))
+    assert proc.returncode == 0, proc.stderr
+    again = json.loads((tmp_path / "again.json").read_text())
+    assert [e["return"] for e in again["per_episode"]] == [e["return"] for e in
+                                                            own["per_episode"]]
     proc = _quadmimic("eval", str(bundle), "--episodes", "1", "--json",
                       str(tmp_path / "e.json"))
     assert proc.returncode == 0, proc.stderr

@@ -243,6 +243,32 @@ def test_killed_run_resumes_without_losing_checkpoints(tmp_path):
     assert evals and all(0.0 < r["eval_nominal_seconds"] <= 10.0 for r in evals)
 
 
+@pytest.mark.slow
+def test_ctrl_c_stops_training_at_a_step_with_a_checkpoint(tmp_path):
+    """Ctrl-C (SIGINT to the whole process group, env workers included) stops at the next
+    step, writes a complete checkpoint there, exits 0, and the run resumes from it."""
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "quadmimic", "train", MOTION, "--out", str(run),
+           "--timesteps", "100000", "--num-envs", "2", "--num-workers", "1",
+           "--checkpoint-minutes", "60"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and not (run / "tb").exists():
+        time.sleep(0.2)
+    time.sleep(3.0)  # in the middle of collecting
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out and "stopping at the next step" in out
+    stopped_at = int((run / "LATEST").read_text())
+    assert 0 < stopped_at < 100000
+    ck = run / "checkpoints" / f"{stopped_at:012d}"
+    assert json.loads((ck / "state.json").read_text())["num_timesteps"] == stopped_at
+    assert len(json.loads((ck / "generators.json").read_text())["envs"]) == 2
+    Trainer.resume(run).close()
+
+
 def test_curriculum_widens_on_the_last_100_episodes_not_on_one_rollout(tmp_path):
     """A rollout whose few episodes cross the threshold by chance does not widen the ranges."""
     from collections import deque
