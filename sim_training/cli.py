@@ -131,8 +131,9 @@ def train_command(
             if signum == signal.SIGINT and trainer.stop_requested:
                 raise KeyboardInterrupt
             trainer.stop_requested = True
-            console.print("stopping at the next step with a checkpoint (Ctrl-C again: now, "
-                          "from the last checkpoint)")
+            console.print("stopping at the next step with a checkpoint" + (
+                " (Ctrl-C again: now, from the last checkpoint)" if signum == signal.SIGINT
+                else ""))
 
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
