@@ -174,14 +174,15 @@ class SkillController(PolicyController):
         state = self.robot.read()
         self._held = frozenset() if state.remote is None else state.remote.buttons
         wanted: list[str | None] = [None]
-        pressed_at = [0.0]  # policy steps of the active skill at the press
+        pressed_at = [0.0]  # policy time of the active skill at the press (s)
         steps = [0, 0]  # the active skill's policy steps; of them, steps standing since stop
+        settled = [False]  # a stopping skill stood settle_seconds
 
         while elapsed < seconds - 1e-9:
             skill = self.skills[self.active]
             stoppable = skill.command_source if isinstance(
                 skill.command_source, StoppableCommands) else None
-            result.seconds, wanted[0], steps[:] = 0.0, None, [0, 0]
+            result.seconds, wanted[0], steps[:], settled[0] = 0.0, None, [0, 0], False
 
             def stop_here(state: RobotState, skill: PolicyController = skill,
                           stoppable: StoppableCommands | None = stoppable) -> bool:
@@ -199,9 +200,9 @@ class SkillController(PolicyController):
                 assert stoppable is not None and skill.commanded is not None
                 standing = stoppable.stopped and skill.commanded.gait_weight == 0.0
                 steps[1] = steps[1] + 1 if standing else 0
+                settled[0] = steps[1] * skill.policy_dt >= self.settle_seconds - 1e-9
                 waited = steps[0] * skill.policy_dt - pressed_at[0]
-                return (steps[1] * skill.policy_dt >= self.settle_seconds - 1e-9
-                        or waited >= self.stop_seconds - 1e-9)
+                return settled[0] or waited >= self.stop_seconds - 1e-9
 
             try:
                 skill._policy_loop(seconds - elapsed, result, last, log, on_step,
@@ -221,8 +222,7 @@ class SkillController(PolicyController):
                 "pressed": round(elapsed + pressed_at[0], 4),
                 "time": round(elapsed + result.seconds, 4), "from": self.active,
                 "to": wanted[0],
-                "stopped": None if stoppable is None else bool(
-                    steps[1] * skill.policy_dt >= self.settle_seconds - 1e-9)})
+                "stopped": None if stoppable is None else settled[0]})
             elapsed += result.seconds
             self._stand(result, last)
             if self.robot.tripped or self.stop_requested:
