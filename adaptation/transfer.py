@@ -209,7 +209,10 @@ def bench_transfer(bundles: Sequence[str | Path], robots: Sequence[TransferRobot
                    config: TransferConfig | None = None, *,
                    robust_search: Sequence[Path] = (),
                    partners: dict[str, Path] | None = None,
-                   progress: Callable[[int, int, str], None] | None = None) -> TransferResult:
+                   progress: Callable[[int, int, str], None] | None = None,
+                   previous: TransferResult | None = None,
+                   on_bundle: Callable[[TransferResult], None] | None = None
+                   ) -> TransferResult:
     """Run the transfer benchmark (see the module docstring).
 
     Args:
@@ -220,13 +223,19 @@ def bench_transfer(bundles: Sequence[str | Path], robots: Sequence[TransferRobot
         robust_search: Folders where a latent bundle's ``<name>_robust`` is also looked for.
         partners: A robust baseline per bundle name, instead of looking for one.
         progress: Called after every rollout with (done, planned total, what runs).
+        previous: A partial result of the same settings and robots (:func:`load_partial`):
+            its finished bundles keep their rows and are not run again.
+        on_bundle: Called with the result so far (the finished bundles' rows, settings
+            ``finished`` and ``complete``) after every bundle, e.g. to write it to disk.
 
     Returns:
         The settings, the robots, one :class:`TransferRow` per bundle × robot × figure, the
-        Markdown table and the wall time; its JSON is ``quadmimic bench transfer``'s file.
+        Markdown table and the wall time (``previous``'s included); its JSON is ``quadmimic
+        bench transfer``'s file.
 
     Raises:
-        TransferBenchError: No bundle or no robot.
+        TransferBenchError: No bundle or no robot, or ``previous`` was run with other
+            settings or robots.
     """
     config = config or TransferConfig()
     if not bundles:
@@ -234,6 +243,7 @@ def bench_transfer(bundles: Sequence[str | Path], robots: Sequence[TransferRobot
     if not robots:
         raise TransferBenchError("no robot to benchmark on")
     start = time.perf_counter()
+    kept = _finished_rows(previous, config, robots)
     policies = [_Policy(Path(b)) for b in bundles]
     cache: dict[Path, _Policy] = {p.path.resolve(): p for p in policies}
     partners: dict[str, _Policy | None] = {}
@@ -249,7 +259,8 @@ def bench_transfer(bundles: Sequence[str | Path], robots: Sequence[TransferRobot
             partner = None  # not a baseline of this policy
         partners[p.name] = partner
     total = plan_rollouts([(bool(p.bundle.z_dim) and p.bundle.estimator() is not None,
-                            partners[p.name] is not None) for p in policies], robots, config)
+                            partners[p.name] is not None) for p in policies
+                           if p.name not in kept], robots, config)
     done = [0]
 
     def tick(label: str) -> None:
@@ -273,8 +284,29 @@ def bench_transfer(bundles: Sequence[str | Path], robots: Sequence[TransferRobot
             figures[key] = figure_of(rollouts)
         return {"seed": seed, **figures[key]}
 
+    settings = {**dataclasses.asdict(config),
+                "bundles": [str(p.path) for p in policies],
+                "robust_partners": {k: (None if v is None else str(v.path))
+                                    for k, v in partners.items()},
+                **FIGURE_MEANINGS}
+    before = previous.wall_seconds if previous is not None and kept else 0.0
+
+    def result(rows: list[TransferRow], finished: list[str]) -> TransferResult:
+        done_settings = {**settings, "finished": finished,
+                         "complete": len(finished) == len(policies)}
+        return TransferResult(settings=done_settings,
+                              robots={r.name: robot_summary(r) for r in robots}, rows=rows,
+                              markdown=markdown_table({"settings": done_settings,
+                                                       "rows": rows}),
+                              wall_seconds=before + time.perf_counter() - start)
+
     rows: list[TransferRow] = []
+    finished: list[str] = []
     for pol in policies:
+        if pol.name in kept:
+            rows.extend(kept[pol.name])
+            finished.append(pol.name)
+            continue
         b = pol.bundle
         for robot in robots:
             per: dict[str, list[dict[str, Any]]] = {}
@@ -313,24 +345,70 @@ def bench_transfer(bundles: Sequence[str | Path], robots: Sequence[TransferRobot
                         [f["z_error_prior"] for f in per_seed if "z_error_prior" in f]))}
                        if errors else {}),
                     robust_bundle=partner.name if name == "robust" and partner else None))
-    settings = {**dataclasses.asdict(config),
-                     "bundles": [str(p.path) for p in policies],
-                     "robust_partners": {k: (None if v is None else str(v.path))
-                                         for k, v in partners.items()},
-                     "adapted": "the incumbent of the safe search (adaptation/adapt.py) after "
-                                "a budget of N search rollouts, scored on evaluation rollouts "
-                                "of seeds the search never used",
-                     "estimate": "acting with the bundle's online estimator (no search)",
-                     "return": "adaptation return (adaptation/returns.py): measurable reward "
-                               "terms from the robot's own (noisy) sensors, sum / planned steps",
-                     "fall": f"safety trip or ground-truth roll/pitch > {config.max_tilt} rad",
-                     "progress": "ground-truth base displacement along the reference's "
-                                 "displacement (turned to the start heading) / the reference's",
-                     "std": "sample std (ddof 1) over seeds of the per-seed means"}
-    markdown = markdown_table({"settings": settings, "rows": rows})
-    return TransferResult(settings=settings, robots={r.name: robot_summary(r) for r in robots},
-                          rows=rows, markdown=markdown,
-                          wall_seconds=time.perf_counter() - start)
+        finished.append(pol.name)
+        if on_bundle is not None:
+            on_bundle(result(rows, finished))
+    return result(rows, finished)
+
+
+FIGURE_MEANINGS: dict[str, str] = {
+    "adapted": "the incumbent of the safe search (adaptation/adapt.py) after a budget of N "
+               "search rollouts, scored on evaluation rollouts of seeds the search never used",
+    "estimate": "acting with the bundle's online estimator (no search)",
+    "return": "adaptation return (adaptation/returns.py): measurable reward terms from the "
+              "robot's own (noisy) sensors, sum / planned steps",
+    "fall": "safety trip or ground-truth roll/pitch > max_tilt (rad)",
+    "progress": "ground-truth base displacement along the reference's displacement (turned "
+                "to the start heading) / the reference's",
+    "std": "sample std (ddof 1) over seeds of the per-seed means",
+}
+"""What the figures of the bench's JSON mean (written into its settings)."""
+
+
+def load_partial(path: Path) -> TransferResult:
+    """A transfer JSON file written by the bench, finished or not, to continue it.
+
+    Args:
+        path: The ``--json`` file of an earlier ``quadmimic bench transfer``.
+
+    Returns:
+        Its result; rows of bundles it had not finished are dropped.
+
+    Raises:
+        TransferBenchError: Not such a file (one line naming it).
+    """
+    try:
+        data = json.loads(Path(path).read_text())
+        settings, robots = data["settings"], data["robots"]
+        finished = set(settings.get("finished", [Path(b).name for b in settings["bundles"]]))
+        rows = [TransferRow(**r) for r in data["rows"] if r["bundle"] in finished]
+        return TransferResult(settings=settings, robots=robots, rows=rows,
+                              markdown=data.get("markdown", ""),
+                              wall_seconds=float(data.get("wall_seconds", 0.0)))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise TransferBenchError(f"{path}: not a transfer benchmark file to continue "
+                                 f"({type(exc).__name__}: {exc})") from None
+
+
+def _finished_rows(previous: TransferResult | None, config: TransferConfig,
+                   robots: Sequence[TransferRobot]) -> dict[str, list[TransferRow]]:
+    """The rows of ``previous``'s finished bundles by bundle, checked against this run."""
+    if previous is None:
+        return {}
+    ours = dataclasses.asdict(config)
+    differ = [k for k, v in ours.items()
+              if json.loads(json.dumps(previous.settings.get(k))) != json.loads(json.dumps(v))]
+    if differ:
+        raise TransferBenchError(f"the file to continue was run with other settings "
+                                 f"({', '.join(differ)}); use the same options or a new --json")
+    if set(previous.robots) != {r.name for r in robots}:
+        raise TransferBenchError(f"the file to continue was run on other robots "
+                                 f"({', '.join(sorted(previous.robots))}); use the same "
+                                 f"--robots or a new --json")
+    kept: dict[str, list[TransferRow]] = {}
+    for row in previous.rows:
+        kept.setdefault(row.bundle, []).append(row)
+    return kept
 
 
 def oracle_latent(bundle: PolicyBundle, robot: TransferRobot) -> np.ndarray | None:

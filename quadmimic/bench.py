@@ -310,9 +310,17 @@ def bench_transfer_command(
         "across z; 0: none).", callback=non_negative)] = 0,
     markdown: Annotated[Path | None, typer.Option(help="Also write the table here.",
                                                   callback=output_file)] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue the --json file of an interrupted run with the same options: "
+        "its finished bundles are kept (the file is rewritten after every bundle).")] = False,
 ) -> None:
     """Transfer: prior, estimate, adapted, oracle, robust on PyBullet, MuJoCo, held-out robots."""
-    from adaptation.transfer import bench_transfer, shipped_bundles
+    from adaptation.transfer import (
+        TransferResult,
+        bench_transfer,
+        load_partial,
+        shipped_bundles,
+    )
     from adaptation.transfer_robots import load_held_out, select_robots
     from quadmimic.core.console import console, progress_bar
     from quadmimic.core.fileio import atomic_write_text
@@ -322,11 +330,20 @@ def bench_transfer_command(
     chosen = select_robots(load_held_out(held_out or DATA / "dynamics" / "held_out_mujoco.json"),
                            [r.strip() for r in robots.split(",") if r.strip()] if robots else None)
     bundles = policy or shipped_bundles(DATA / "policies")
+    previous = load_partial(json_out) if resume and json_out.is_file() else None
+
+    def finished(partial: TransferResult) -> None:
+        _write_json(json_out, partial.to_json())
+        done = partial.settings["finished"]
+        console.print(f"{done[-1]} finished ({len(done)} of {len(bundles)} bundles, "
+                      f"{partial.wall_seconds:.0f} s); wrote {json_out}", highlight=False)
+
     with progress_bar() as bar:
         task = bar.add_task("bench transfer", total=None, rate="")
         out = bench_transfer(bundles, chosen, config, robust_search=[DATA / "policies"],
                              progress=lambda done, total, what: bar.update(
-                                 task, completed=done, total=total, rate=what))
+                                 task, completed=done, total=total, rate=what),
+                             previous=previous, on_bundle=finished)
     _write_json(json_out, out.to_json())
     if markdown is not None:
         atomic_write_text(markdown, out.markdown)

@@ -164,6 +164,10 @@ def _transfer(data: Path) -> dict[str, Any]:
     result = _read_json(path)
     if not isinstance(result, dict) or not {"rows", "settings", "robots"} <= set(result):
         raise DocsError("not a transfer benchmark (keys rows, settings, robots)", path)
+    if result["settings"].get("complete") is False:
+        raise DocsError(f"an unfinished run ({len(result['settings'].get('finished', []))} of "
+                        f"{len(result['settings'].get('bundles', []))} bundles); continue it "
+                        f"with quadmimic bench transfer --resume", path)
     return result
 
 
@@ -228,10 +232,11 @@ def bundle_evaluation_section(data: Path, doc_dir: Path) -> str:
         doc_dir: The bundle folder (its ``README.md`` is the document).
 
     Returns:
-        One bullet with the falls, pose term, progress and tracking of ``eval.json``, and one
-        with the estimator's validation error where the bundle carries one.
+        One bullet with the falls, pose term, progress and tracking of ``eval.json``, one per
+        command evaluation of a steerable bundle (``commands_<script>.json``), and one with
+        the estimator's validation error where the bundle carries one.
     """
-    from sim_training.evaluate import TRACKING
+    from sim_training.evaluate import OWN_COMMAND_SCRIPTS, TRACKING
 
     ev = _read_json(doc_dir / "eval.json")
     how = Z_SOURCES.get(str(ev.get("z_source")), "")
@@ -245,6 +250,9 @@ def bundle_evaluation_section(data: Path, doc_dir: Path) -> str:
     parts += [f"{k.removesuffix('_speed').replace('_', ' ')} tracking {_pct(ev[f'{k}_ratio'])}"
               for k in TRACKING if ev.get(f"{k}_ratio") is not None]
     lines = [f"- **Evaluation** (`eval.json`): {', '.join(parts)}."]
+    for name, _ in OWN_COMMAND_SCRIPTS:
+        if (doc_dir / f"commands_{name}.json").is_file():
+            lines.append(_command_line(name, _read_json(doc_dir / f"commands_{name}.json")))
     if (doc_dir / "estimator.json").is_file():
         val = _read_json(doc_dir / "estimator.json").get("validation", {})
         lines.append(f"- **z estimator** (`estimator.json`): on {val['episodes']} fresh "
@@ -252,6 +260,22 @@ def bundle_evaluation_section(data: Path, doc_dir: Path) -> str:
                      f"{val['mse']:.3f} per value against the prior's {val['prior_mse']:.3f}.")
     return "".join(textwrap.fill(line, 95, subsequent_indent="  ", break_on_hyphens=False)
                    + "\n" for line in lines)
+
+
+def _command_line(name: str, ev: dict[str, Any]) -> str:
+    """One bullet of a steerable bundle's command evaluation (``commands_<name>.json``)."""
+    def fig(key: str, form: str) -> str:
+        return "—" if ev.get(key) is None else form.format(ev[key])
+
+    what = ("commands drawn as in training, each held 2–4 s" if name == "random"
+            else f"the `{name}` script")
+    falls = "no fall" if not ev["falls"] else f"{ev['falls']} falls"
+    return (f"- **Steering, {name}** (`commands_{name}.json`, `trajectory_{name}.png`): "
+            f"{what}, {falls} in {ev['episodes']} episodes of {ev['script_seconds']:.1f} s; "
+            f"speed error {fig('speed_error', '{:.0%}')} of the commanded speed, yaw-rate "
+            f"error {fig('yaw_rate_error', '{:.2f}')} rad/s, pose "
+            f"{fig('pose_at_clip_speed', '{:.2f}')} at the clip's own speed, command to "
+            f"motion {fig('response_seconds', '{:.2f}')} s.")
 
 
 SECTIONS: dict[str, Callable[[Path, Path], str]] = {

@@ -49,7 +49,8 @@ def eval_command(
                                            "episode.", callback=positive)] = 10.0,
     commands: Annotated[str | None, typer.Option(
         "--commands", help="A steerable policy on a command script: figure_eight, "
-        "start_stop, speed_ramp or a JSON file (segments of seconds, forward_speed, "
+        "start_stop, speed_ramp, random (commands drawn as in training, every 2-4 s, each "
+        "episode its own) or a JSON file (segments of seconds, forward_speed, "
         "lateral_speed, yaw_rate, rate); reports speed and yaw-rate error, falls, the pose "
         "term at the clip's own speed and the response time, and writes a top-down "
         "trajectory plot beside the GIF (or at --plot).")] = None,
@@ -140,17 +141,13 @@ def eval_command(
 
 def _eval_commands(bundle: Any, spec: str, z: Any, estimator: Any, **kwargs: Any) -> None:
     """``eval --commands``: the command script's figures as a table."""
-    from motion_retarget.kinematics import robot_model
-    from motion_retarget.motion_file import load_motion
     from quadmimic.core.console import console
     from sim_training.cli import figure_table
     from sim_training.command_eval import evaluate_commands
-    from sim_training.commands import clip_command, load_command_script
-    from sim_training.reference import ReferenceMotion
+    from sim_training.commands import load_command_script, motion_clip_command
 
-    clip = clip_command(ReferenceMotion(load_motion(bundle.motion_path),
-                                        robot_model(bundle.robot)))
-    script = load_command_script(spec, clip)
+    clip = motion_clip_command(bundle.motion_path, bundle.robot)
+    script = load_command_script(spec, clip, bundle.config.env.commands)
     with console.status(f"{kwargs['episodes']} episodes of {script.seconds:.1f} s of "
                         f"{script.name}"):
         out = evaluate_commands(bundle, script, z=z, estimator=estimator, **kwargs)

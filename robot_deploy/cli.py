@@ -125,7 +125,8 @@ def deploy_command(
     command: Annotated[str | None, typer.Option(
         help="A steerable policy's command: remote (left stick forward: speed, right stick "
         "sideways: yaw rate; released: stand), a script file or figure_eight, start_stop, "
-        "speed_ramp (default: the clip's own). A policy trained without commands ignores "
+        "speed_ramp, random (default: the clip's own). A policy trained without commands "
+        "ignores "
         "it.")] = None,
     skill: Annotated[list[str] | None, typer.Option(
         help="BUTTON=BUNDLE, repeatable (A, B, X, Y): skills switched by those remote "

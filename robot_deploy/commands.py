@@ -145,18 +145,14 @@ def command_source(spec: str | None, bundle: PolicyBundle,
     """
     if spec is None:
         return None
-    from motion_retarget.kinematics import robot_model
-    from motion_retarget.motion_file import load_motion
-    from sim_training.commands import clip_command, load_command_script
-    from sim_training.reference import ReferenceMotion
+    from sim_training.commands import load_command_script, motion_clip_command
 
     env = bundle.config.env
-    clip = clip_command(ReferenceMotion(load_motion(bundle.motion_path),
-                                        robot_model(bundle.robot)))
+    clip = motion_clip_command(bundle.motion_path, bundle.robot)
     if spec == "remote":
         source: CommandSource = RemoteSticks(env.commands, clip, sticks, env.policy_dt)
     else:
-        source = ScriptedCommands(load_command_script(spec, clip))
+        source = ScriptedCommands(load_command_script(spec, clip, env.commands))
     return source if env.commands.enabled else None
 
 

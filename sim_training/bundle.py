@@ -278,8 +278,10 @@ def _write_bundle_files(src: Path, out: Path, tmp: Path, z: np.ndarray | None,
     """The files of :func:`write_bundle`, written into ``tmp``."""
     tmp.mkdir(parents=True)
     if (src / "manifest.json").is_file():
+        from sim_training.evaluate import own_command_files
+
         for name in (*FILES, "curve.json", "learning_curve.png", "eval.json", "rollout.gif",
-                     *ESTIMATOR_FILES):
+                     "strip.png", *own_command_files(), *ESTIMATOR_FILES):
             if (src / name).exists():
                 shutil.copyfile(src / name, tmp / name)
         manifest = read_json(src / "manifest.json")

@@ -55,6 +55,10 @@ def train_command(
                                             "dynamics encoder.")] = False,
     checkpoint_minutes: Annotated[float | None, typer.Option(
         help=f"Minutes between checkpoints {DEFAULT}.", callback=positive)] = None,
+    curriculum_start: Annotated[float | None, typer.Option(
+        help="Fraction of the randomisation ranges the run starts at (1: the full ranges, "
+        "for a warm start from a policy already trained on them) [default: 0.3].",
+        callback=fraction)] = None,
     physics_hz: Annotated[float | None, typer.Option(help="Physics rate of the training envs "
                                                      f"(Hz) [default: {TRAIN_PHYSICS_HZ:g}].",
                                                      callback=positive)] = None,
@@ -85,7 +89,8 @@ def train_command(
     if resume is None or on_ray:  # a new run: options over the training config's defaults
         given = {"robot": robot, "timesteps": timesteps, "num_envs": num_envs,
                  "num_workers": num_workers, "groups_per_worker": groups_per_worker,
-                 "seed": seed, "checkpoint_minutes": checkpoint_minutes}
+                 "seed": seed, "checkpoint_minutes": checkpoint_minutes,
+                 "curriculum_start": curriculum_start}
         config = _train_config(motion=str(motion), latent=not no_latent,
                                init_from=None if init_from is None else str(init_from),
                                env=_env_config(physics_hz, standing_starts, env_config),

@@ -83,7 +83,8 @@ class CommandEvalResult(JsonRecord):
     """Mean command-to-motion time over the speed changes (s; None: no change, or never
     taken up)."""
     per_episode: list[dict[str, Any]]
-    """Per-episode figures (seconds, fell, errors, windows)."""
+    """Per-episode figures (seconds, fell, errors, windows) and ``played``, the script's
+    segments the episode played ``[[seconds, [forward, lateral, yaw rate]], ...]``."""
     gif: str | None = None
     """The GIF of the first episode, if written."""
     trajectory_plot: str | None = None
@@ -138,9 +139,10 @@ def evaluate_commands(bundle: PolicyBundle, script: CommandScript, *, episodes: 
     rows, tracks, frames = [], [], []
     try:
         for ep in range(episodes):
-            obs, _ = env.reset(seed=seed + ep, options={"command": script.at(0.0)})
+            played = script.for_episode(seed + ep)  # a drawn script: each episode its own
+            obs, _ = env.reset(seed=seed + ep, options={"command": played.at(0.0)})
             log = _Log()
-            log.add(env, script.at(0.0), None)
+            log.add(env, played.at(0.0), None)
             terminated = truncated = False
             if runtime is not None:
                 runtime.reset()
@@ -149,11 +151,12 @@ def evaluate_commands(bundle: PolicyBundle, script: CommandScript, *, episodes: 
                 action = bundle.act(obs["obs"], dynamics=obs["dynamics"], z=step_z)
                 obs, _, terminated, truncated, info = env.step(action)
                 log.add(env, info["command"], info["reward_terms"]["pose"])
-                env.set_command(script.at(env.steps * dt))
+                env.set_command(played.at(env.steps * dt))
                 if ep == 0 and gif is not None:
                     pos, quat = env.robot.base_pose()
                     frames.append(np.r_[pos, quat, env.robot.joint_state()[0]])
-            rows.append(log.figures(cfg, clip, dt, bool(terminated)))
+            rows.append({**log.figures(cfg, clip, dt, bool(terminated)),
+                         "played": [[sec, list(cmd)] for sec, cmd in played.segments]})
             tracks.append((log.robot_xy(), log.ref_xy()))
     finally:
         env.close()

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +117,14 @@ def clip_command(ref: ReferenceMotion) -> np.ndarray:
         return np.array([forward, lateral, 0.0])
     turn = ref.cycle_yaw if ref.wrap else float(ref.yaw[-1] - ref.yaw[0])
     return np.array([forward, lateral, turn / ref.duration])
+
+
+def motion_clip_command(motion_path: str | Path, robot: str) -> np.ndarray:
+    """The clip's own command (3,) of a motion file on a robot (:func:`clip_command`)."""
+    from motion_retarget.kinematics import robot_model
+    from motion_retarget.motion_file import load_motion
+
+    return clip_command(ReferenceMotion(load_motion(motion_path), robot_model(robot)))
 
 
 def command_ranges(config: CommandConfig, clip: np.ndarray) -> dict[str, list[float]]:
@@ -377,7 +386,14 @@ BUILTIN_SCRIPTS: dict[str, list[dict[str, float]]] = {
 }
 """Built-in command scripts. A segment holds ``seconds`` and any of ``forward_speed``,
 ``lateral_speed`` (m/s), ``yaw_rate`` (rad/s) and ``rate`` (× the clip's own velocity: sets
-forward and lateral speed); what a segment leaves out is 0 (an empty segment stands)."""
+forward and lateral speed); what a segment leaves out is 0 (an empty segment stands). The
+built-in ``random`` is not a fixed list: commands drawn as in training (:data:`RANDOM_SCRIPT`)."""
+RANDOM_SCRIPT = "random"
+"""The built-in script of commands drawn as in training: each held 2–4 s (the gait's
+``interval_s``), drawn by :func:`sim_training.randomization.sample_command` over the gait's
+ranges; each evaluation episode draws its own (:meth:`CommandScript.for_episode`)."""
+RANDOM_SCRIPT_SECONDS = 20.0
+"""Length (s) of a ``random`` script."""
 _SEGMENT_KEYS = ("seconds", "rate", *COMMAND_NAMES)
 
 
@@ -392,6 +408,13 @@ class CommandScript:
 
     name: str
     segments: tuple[tuple[float, tuple[float, float, float]], ...]
+    redraw: Callable[[int], CommandScript] | None = field(default=None, compare=False,
+                                                           repr=False)
+    """A drawn script (``random``): the same kind drawn from another seed; None: fixed."""
+
+    def for_episode(self, seed: int) -> CommandScript:
+        """The script an episode seeded ``seed`` plays (a fixed script: itself)."""
+        return self if self.redraw is None else self.redraw(seed)
 
     @property
     def seconds(self) -> float:
@@ -408,26 +431,58 @@ class CommandScript:
         return np.array(self.segments[-1][1])
 
 
-def load_command_script(spec: str, clip: np.ndarray) -> CommandScript:
-    """A command script: a built-in name (:data:`BUILTIN_SCRIPTS`) or a JSON file.
+def random_command_script(config: CommandConfig, clip: np.ndarray, seed: int,
+                          seconds: float = RANDOM_SCRIPT_SECONDS) -> CommandScript:
+    """Commands drawn as in training, each held a drawn interval, for ``seconds`` (s).
+
+    Args:
+        config: The gait's command settings (ranges, stand probability, intervals).
+        clip: The gait's own command (3,).
+        seed: Seed of the draws.
+        seconds: The script's length (s).
+
+    Returns:
+        The ``random`` script; :meth:`CommandScript.for_episode` draws another from a seed.
+    """
+    from sim_training.randomization import sample_command
+
+    rng = np.random.default_rng([int(seed), 7])
+    segments, total = [], 0.0
+    while total < seconds - 1e-9:
+        hold = min(float(rng.uniform(*config.interval_s)), seconds - total)
+        segments.append((hold, tuple(float(v) for v in sample_command(config, clip, rng))))
+        total += hold
+    return CommandScript(RANDOM_SCRIPT, tuple(segments), redraw=lambda other: (
+        random_command_script(config, clip, other, seconds)))
+
+
+def load_command_script(spec: str, clip: np.ndarray,
+                        config: CommandConfig | None = None) -> CommandScript:
+    """A command script: a built-in name (:data:`BUILTIN_SCRIPTS`, ``random``) or a JSON file.
 
     A file holds ``{"segments": [{"seconds": 3, "forward_speed": 1.0, "yaw_rate": 0.5},
     ...]}`` (or the list alone), keys as in :data:`BUILTIN_SCRIPTS`.
 
     Args:
-        spec: ``figure_eight``, ``start_stop``, ``speed_ramp`` or a JSON file path.
+        spec: ``figure_eight``, ``start_stop``, ``speed_ramp``, ``random`` or a JSON file
+            path.
         clip: The gait's own command (3,) (``rate`` is relative to it).
+        config: The gait's command settings (``random`` draws over their ranges; seed 0).
 
     Raises:
         ConfigError: Not a built-in and not a readable script file (one line, naming it).
     """
+    if spec == RANDOM_SCRIPT:
+        if config is None:
+            raise ConfigError("the random script needs the gait's command settings", spec)
+        return random_command_script(config, clip, 0)
     if spec in BUILTIN_SCRIPTS:
         data, where = BUILTIN_SCRIPTS[spec], None
     else:
         where = Path(spec)
         if not where.is_file():
-            raise ConfigError(f"not a built-in script ({', '.join(BUILTIN_SCRIPTS)}) nor a "
-                              "file", spec)
+            raise ConfigError(f"not a built-in script ({', '.join(BUILTIN_SCRIPTS)}, "
+                              f"{RANDOM_SCRIPT}) nor a file", spec)
         try:
             data = json.loads(where.read_text())
         except (OSError, ValueError) as exc:
@@ -456,7 +511,8 @@ def load_command_script(spec: str, clip: np.ndarray) -> CommandScript:
     return CommandScript(spec if where is None else str(where), tuple(segments))
 
 
-__all__ = ["BUILTIN_SCRIPTS", "COMMAND_NAMES", "TRAVELS", "CommandConfig", "CommandScript",
-           "CommandedReference", "clip_command", "command_ranges", "command_statistics",
-           "is_zero",
-           "load_command_script", "playback_rate"]
+__all__ = ["BUILTIN_SCRIPTS", "COMMAND_NAMES", "RANDOM_SCRIPT", "TRAVELS", "CommandConfig",
+           "CommandScript", "CommandedReference", "clip_command", "command_ranges",
+           "command_statistics", "is_zero", "load_command_script", "motion_clip_command",
+           "playback_rate",
+           "random_command_script"]

@@ -263,6 +263,15 @@ def evaluate(
 
 OWN_EPISODES = 10
 """Episodes of a bundle's own evaluation (its ``eval.json``)."""
+OWN_COMMAND_SCRIPTS = (("random", OWN_EPISODES), ("figure_eight", 2))
+"""A steerable bundle's command evaluations (script, episodes): ``commands_<script>.json`` and
+``trajectory_<script>.png`` (:func:`sim_training.command_eval.evaluate_commands`)."""
+
+
+def own_command_files() -> tuple[str, ...]:
+    """The files a steerable bundle's own command evaluations write into it."""
+    return tuple(f"{kind}_{name}.{ext}" for name, _ in OWN_COMMAND_SCRIPTS
+                 for kind, ext in (("commands", "json"), ("trajectory", "png")))
 
 
 def own_evaluation(bundle_dir: str | Path, episodes: int = OWN_EPISODES) -> EvalResult:
@@ -271,7 +280,9 @@ def own_evaluation(bundle_dir: str | Path, episodes: int = OWN_EPISODES) -> Eval
     At nominal dynamics, seed 0, the robot backends' physics rate, with the z the bundle acts
     with by default (:func:`sim_training.estimator.choose_z`: a fixed z, else its estimator's
     online ẑ, else the prior), so that ``quadmimic eval BUNDLE --episodes 10`` reproduces it.
-    Written again whenever that default changes (a new estimator).
+    Written again whenever that default changes (a new estimator). A steerable bundle also
+    gets its command evaluations (:data:`OWN_COMMAND_SCRIPTS`), as ``quadmimic eval BUNDLE
+    --commands random --episodes 10`` (and ``figure_eight``, 2 episodes) reproduce them.
 
     Args:
         bundle_dir: The bundle directory (written into).
@@ -293,6 +304,18 @@ def own_evaluation(bundle_dir: str | Path, episodes: int = OWN_EPISODES) -> Eval
                       estimator=None if choice is None else choice.estimator,
                       z_source=None if choice is None else choice.kind)
     gif_strip(bundle_dir / "rollout.gif", bundle_dir / "strip.png")
+    if bundle.config.env.commands.enabled:
+        from sim_training.command_eval import evaluate_commands
+        from sim_training.commands import load_command_script, motion_clip_command
+
+        clip = motion_clip_command(bundle.motion_path, bundle.robot)
+        for name, count in OWN_COMMAND_SCRIPTS:
+            evaluate_commands(bundle, load_command_script(name, clip, bundle.config.env.commands),
+                              episodes=count, seed=0, physics_hz=EVAL_PHYSICS_HZ,
+                              z=None if choice is None else choice.z,
+                              estimator=None if choice is None else choice.estimator,
+                              json_out=bundle_dir / f"commands_{name}.json",
+                              plot=bundle_dir / f"trajectory_{name}.png")
     return result
 
 

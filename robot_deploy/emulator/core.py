@@ -14,7 +14,8 @@ have: JSON over UDP on 127.0.0.1, kept apart from the robot's wire protocol, wit
 them; the state stream carries it, see :mod:`robot_deploy.remote`), ``motion_mode`` (fault
 injection on the robot's built-in motion service: ``{"op": "motion_mode", "name": "normal",
 "release_delay": 30}`` makes a sport mode active and/or sets how long a release takes) and
-``stats``.
+``stats`` (counters and the operator's ground truth: base position, heading ``base_yaw``,
+roll/pitch).
 
 The core also models the robot's built-in motion service (the Go2's sport mode, switched by
 the ``motion_switcher`` service the Go2 emulator serves): while a motion mode is active the
@@ -38,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from quadmimic.core.errors import QuadmimicError, RobotConnectionError
+from quadmimic.core.geometry import quat_to_matrix, yaw_of
 from robot_deploy.backends import PHYSICS, Connection, make_backend
 from robot_deploy.remote import RemoteFormatError, decode_remote, encode_remote
 from robot_deploy.robot import JointCommand, RobotState
@@ -252,11 +254,12 @@ class EmulatorCore:
                     "release_delay": self.release_delay}
         if op == "stats":
             state = self.sim.read()
-            position = self.sim.base_pose()[0]
+            position, quat = self.sim.base_pose()
             return {"ok": True, "robot": self.spec.name, "physics": self.physics,
                     "counters": dict(self.counters),
                     "time": state.stamp, "roll_pitch": state.roll_pitch.tolist(),
                     "base_height": float(position[2]), "base_position": position.tolist(),
+                    "base_yaw": float(yaw_of(quat_to_matrix(quat))),
                     "motion_mode": self.motion_mode,
                     "remote_buttons": sorted(decode_remote(self.remote).buttons)}
         return {"ok": False, "error": f"unknown op {op!r}"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -295,3 +296,56 @@ def test_the_spread_of_returns_across_latents():
                           {"seed": 1, "return": 0.5}, {"seed": 1, "return": 0.5}])
     assert fig["spread_min"] == 0.2 and fig["spread_max"] == 0.5
     assert fig["spread_std"] == pytest.approx(np.std([0.2, 0.4], ddof=1) / 2)
+
+
+def test_an_interrupted_bench_continues_from_its_file(tiny_bundle_with_estimator, tmp_path):
+    """After every bundle the result so far is handed out; a rerun keeps finished bundles."""
+    from adaptation.transfer import bench_transfer, load_partial
+
+    robots = select_robots(load_held_out(HELD_OUT), ["pybullet_nominal"])
+    config = TransferConfig(seeds=(0,), rollout_seconds=0.3, ramp_seconds=0.1,
+                            eval_rollouts=1, adapt_checkpoints=(1,))
+    path = tmp_path / "t.json"
+    partials = []
+
+    def write(partial):
+        partials.append(partial)
+        path.write_text(json.dumps(partial.to_json()))
+
+    first = bench_transfer([tiny_bundle_with_estimator], robots, config, on_bundle=write)
+    assert [p.settings["finished"] for p in partials] == [[tiny_bundle_with_estimator.name]]
+    assert first.settings["complete"] and partials[0].settings["complete"]
+    ran = []
+    again = bench_transfer([tiny_bundle_with_estimator], robots, config,
+                           previous=load_partial(path), progress=lambda *a: ran.append(a))
+    assert not ran  # nothing run again
+    assert [r.to_json() for r in again.rows] == [r.to_json() for r in first.rows]
+    assert again.wall_seconds >= first.wall_seconds
+    # Other settings or robots, or a file that is not the bench's: one clear error.
+    with pytest.raises(TransferBenchError, match="other settings \\(seeds\\)"):
+        bench_transfer([tiny_bundle_with_estimator], robots,
+                       dataclasses.replace(config, seeds=(1,)), previous=load_partial(path))
+    other = select_robots(load_held_out(HELD_OUT), ["mujoco_nominal"])
+    with pytest.raises(TransferBenchError, match="other robots"):
+        bench_transfer([tiny_bundle_with_estimator], other, config, previous=load_partial(path))
+    path.write_text('{"rows": [')
+    with pytest.raises(TransferBenchError, match="not a transfer benchmark file"):
+        load_partial(path)
+
+
+def test_an_unfinished_bundle_is_run_again(tiny_bundle_with_estimator, tmp_path):
+    """Rows of a bundle the file does not list as finished are dropped when it is read."""
+    from adaptation.transfer import bench_transfer, load_partial
+
+    robots = select_robots(load_held_out(HELD_OUT), ["pybullet_nominal"])
+    config = TransferConfig(seeds=(0,), rollout_seconds=0.3, ramp_seconds=0.1,
+                            eval_rollouts=1, adapt_checkpoints=(1,))
+    data = bench_transfer([tiny_bundle_with_estimator], robots, config).to_json()
+    data["settings"]["finished"] = []  # as if stopped before the bundle's last robot
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(data))
+    assert load_partial(path).rows == []
+    ran = []
+    bench_transfer([tiny_bundle_with_estimator], robots, config, previous=load_partial(path),
+                   progress=lambda *a: ran.append(a))
+    assert ran

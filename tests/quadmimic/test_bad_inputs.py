@@ -124,6 +124,10 @@ CASES: list[Case] = [
                                                          str(t / "run"), "--standing-starts",
                                                          "1.5"], ("--standing-starts", "1.5"),
      ("run",)),
+    ("train-curriculum-start-out-of-range", lambda t, p: ["train", MOTION, "--out",
+                                                          str(t / "run"), "--curriculum-start",
+                                                          "-0.1"], ("--curriculum-start",),
+     ("run",)),
     ("train-env-config-unknown-field", lambda t, p: [
         "train", MOTION, "--out", str(t / "run"), "--env-config",
         _write(t / "env.json", '{"push_speed": 0.5, "pushes": 3}')], ("env.json", "pushes"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +47,24 @@ def test_every_bundle_readme_states_its_own_evaluation_as_generated():
         text = readme.read_text(encoding="utf-8")
         assert render(text, readme, DATA) == text, readme
         assert ("**z estimator**" in text) == (readme.parent / "estimator.json").is_file()
+        steers = (readme.parent / "commands_random.json").is_file()
+        assert ("**Steering, random**" in text) == steers, readme
+
+
+def test_a_steerable_bundle_states_its_command_evaluations(tmp_path):
+    """The figures of ``commands_<script>.json`` in the bundle README's generated section."""
+    from quadmimic.docs import bundle_evaluation_section
+
+    shutil.copyfile(DATA / "policies" / "go2_trot" / "eval.json", tmp_path / "eval.json")
+    (tmp_path / "commands_random.json").write_text(json.dumps(
+        {"episodes": 10, "script_seconds": 20.0, "falls": 0, "speed_error": 0.123,
+         "yaw_rate_error": 0.0456, "pose_at_clip_speed": 0.671, "response_seconds": None}))
+    text = " ".join(bundle_evaluation_section(DATA, tmp_path).split())
+    assert ("**Steering, random** (`commands_random.json`, `trajectory_random.png`): commands "
+            "drawn as in training, each held 2–4 s, no fall in 10 episodes of 20.0 s; speed "
+            "error 12% of the commanded speed, yaw-rate error 0.05 rad/s, pose 0.67 at the "
+            "clip's own speed, command to motion — s.") in text
+    assert "figure_eight" not in text
 
 
 def test_results_link_pictures_that_exist():
@@ -117,6 +137,11 @@ def test_missing_or_broken_data_names_the_file(tmp_path):
     (data / "benchmarks").mkdir(parents=True)
     (data / "benchmarks" / "transfer.json").write_text('{"rows": [\n')
     with pytest.raises(DocsError, match=r"transfer\.json, line 2: not valid JSON"):
+        update(doc, data)
+    (data / "benchmarks" / "transfer.json").write_text(json.dumps(
+        {"rows": [], "robots": {}, "settings": {"bundles": ["a", "b"], "finished": ["a"],
+                                                "complete": False}}))
+    with pytest.raises(DocsError, match=r"unfinished run \(1 of 2 bundles\).*--resume"):
         update(doc, data)
     assert doc.read_text() == STALE
 

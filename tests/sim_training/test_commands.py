@@ -171,10 +171,14 @@ def test_a_randomised_steerable_env_changes_its_command(trot_ref):
 
 
 def test_env_steer_json_is_env_real_with_commands():
+    """The steerable runs' settings: env_real.json's, commands, and a root velocity term
+    that weighs speed errors as legged_gym's velocity tracking does (exp(−|Δv|²/0.25))."""
     steer = env_config_from(REPO / "data" / "training" / "env_steer.json", training_env())
     real = env_config_from(REPO / "data" / "training" / "env_real.json", training_env())
     assert steer.commands.enabled and steer.commands.playback_range == (0.5, 1.5)
-    assert dataclasses.replace(steer, commands=CommandConfig()) == real
+    assert steer.reward == dataclasses.replace(real.reward, root_velocity_weight=0.2,
+                                               root_linear_velocity_scale=4.0)
+    assert dataclasses.replace(steer, commands=CommandConfig(), reward=real.reward) == real
 
 
 def test_a_warm_started_steerable_policy_acts_as_its_source(tmp_path):
@@ -234,3 +238,26 @@ def test_command_scripts(tmp_path, trot_ref):
         load_command_script(str(path), clip)
     with pytest.raises(ConfigError, match="not a built-in"):
         load_command_script("figure_nine", clip)
+
+
+def test_the_random_script_draws_training_commands_per_episode(trot_ref):
+    """``random``: commands over the gait's ranges, each held 2–4 s, 20 s in all; the same
+    seed draws the same script, another seed another one."""
+    clip = clip_command(trot_ref)
+    with pytest.raises(ConfigError, match="command settings"):
+        load_command_script("random", clip)
+    script = load_command_script("random", clip, STEER)
+    assert script.seconds == pytest.approx(20.0)
+    holds = [seconds for seconds, _ in script.segments]
+    assert all(2.0 <= h <= 4.0 for h in holds[:-1]) and 0.0 < holds[-1] <= 4.0
+    assert script.for_episode(0) == script and script.for_episode(1) != script
+    drawn = np.array([c for k in range(40) for _, c in script.for_episode(k).segments])
+    moving = drawn[np.abs(drawn[:, 0]) > 0.0]
+    rates = moving[:, 0] / clip[0]
+    assert rates.min() >= 0.5 - 1e-9 and rates.max() <= 1.5 + 1e-9
+    np.testing.assert_allclose(moving[:, 1] / clip[1], rates)  # the clip's own direction
+    assert np.all(np.abs(moving[:, 2] - clip[2]) <= 1.0 + 1e-9)
+    stands = len(drawn) - len(moving)
+    assert 0 < stands < 0.3 * len(drawn)  # stand probability 0.1
+    fixed = load_command_script("figure_eight", clip)
+    assert fixed.for_episode(5) is fixed

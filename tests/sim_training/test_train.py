@@ -197,6 +197,17 @@ def test_resume_trains_on_the_runs_own_motion_copy(tmp_path):
     trainer.close()
 
 
+def test_a_warm_start_can_begin_at_the_full_ranges(tmp_path):
+    """``--curriculum-start 1``: a policy already trained on the full ranges starts there."""
+    cfg = TrainConfig(motion=MOTION, timesteps=128, num_envs=2, num_workers=0, ppo=TINY,
+                      curriculum_start=1.0)
+    trainer = Trainer.create(cfg, tmp_path / "run")
+    assert trainer.fraction == 1.0
+    trainer.close()
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["curriculum_start"] == 1.0
+
+
 def test_robust_baseline_trains_without_encoder(tmp_path):
     cfg = TrainConfig(motion=MOTION, timesteps=256, num_envs=2, num_workers=0, ppo=TINY,
                       latent=False)
