@@ -98,6 +98,45 @@ def skills_section(data: Path, doc_dir: Path) -> str:
     return markdown_table(rows)
 
 
+def steering_section(data: Path, doc_dir: Path) -> str:
+    """The steerable bundles' command evaluations (``commands_<script>.json``) as one table.
+
+    Args:
+        data: The data folder (``data/``).
+        doc_dir: Folder of the document the trajectory plots are linked from.
+
+    Returns:
+        One row per steerable bundle and script: episodes, falls, speed and yaw-rate error,
+        pose at the clip's own speed, command to motion, the trajectory plot; or a sentence
+        when no shipped bundle is steerable.
+    """
+    from sim_training.evaluate import OWN_COMMAND_SCRIPTS
+
+    def fig(ev: dict[str, Any], key: str, form: str) -> str:
+        return "—" if ev.get(key) is None else form.format(ev[key])
+
+    lines = []
+    for bundle in _bundles(data / "policies"):
+        for name, _ in OWN_COMMAND_SCRIPTS:
+            path = bundle / f"commands_{name}.json"
+            if not path.is_file():
+                continue
+            ev = _read_json(path)
+            plot = os.path.relpath(bundle / f"trajectory_{name}.png", doc_dir)
+            lines.append(
+                f"| `{bundle.name}` | {name} | {ev['episodes']} × {ev['script_seconds']:.1f} s "
+                f"| {ev['falls']} | {fig(ev, 'speed_error', '{:.0%}')} "
+                f"| {fig(ev, 'yaw_rate_error', '{:.2f}')} "
+                f"| {fig(ev, 'pose_at_clip_speed', '{:.2f}')} "
+                f"| {fig(ev, 'response_seconds', '{:.2f} s')} | [plot]({plot}) |")
+    if not lines:
+        return "No shipped bundle is steerable yet.\n"
+    head = ("| bundle | script | episodes | falls | speed error | yaw-rate error (rad/s) "
+            "| pose at the clip's speed | command to motion | trajectories |\n"
+            "|---|---|---|---|---|---|---|---|---|\n")
+    return head + "\n".join(lines) + "\n"
+
+
 def evaluations_section(data: Path, doc_dir: Path) -> str:
     """Every shipped bundle's own evaluation (its ``eval.json``) as one Markdown table.
 
@@ -281,6 +320,7 @@ def _command_line(name: str, ev: dict[str, Any]) -> str:
 SECTIONS: dict[str, Callable[[Path, Path], str]] = {
     "skills": skills_section,
     "evaluations": evaluations_section,
+    "steering": steering_section,
     "transfer-robots": transfer_robots_section,
     "transfer": transfer_section,
     "evaluation": bundle_evaluation_section,

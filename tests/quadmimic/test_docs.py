@@ -181,3 +181,23 @@ def test_a_broken_bundle_file_names_it(tmp_path):
     doc.write_text("<!-- quadmimic docs: skills -->\n<!-- /quadmimic docs: skills -->\n")
     with pytest.raises(DocsError, match=r"manifest\.json, line 1: not valid JSON"):
         update(doc, tmp_path / "data")
+
+
+def test_the_steering_table_lists_each_steerable_bundles_scripts(tmp_path):
+    from quadmimic.docs import steering_section
+
+    policies = tmp_path / "data" / "policies"
+    for name in ("plain", "steer"):
+        (policies / name).mkdir(parents=True)
+        shutil.copyfile(DATA / "policies" / "go2_trot" / "manifest.json",
+                        policies / name / "manifest.json")
+    assert steering_section(tmp_path / "data", tmp_path) == (
+        "No shipped bundle is steerable yet.\n")
+    (policies / "steer" / "commands_figure_eight.json").write_text(json.dumps(
+        {"episodes": 2, "script_seconds": 15.708, "falls": 1, "speed_error": 0.2,
+         "yaw_rate_error": 0.127, "pose_at_clip_speed": None, "response_seconds": 0.9}))
+    table = steering_section(tmp_path / "data", tmp_path / "docs")
+    assert table.splitlines()[2] == (
+        "| `steer` | figure_eight | 2 × 15.7 s | 1 | 20% | 0.13 | — | 0.90 s | "
+        "[plot](../data/policies/steer/trajectory_figure_eight.png) |")
+    assert len(table.splitlines()) == 3
