@@ -308,13 +308,14 @@ def _command_line(name: str, ev: dict[str, Any]) -> str:
 
     what = ("commands drawn as in training, each held 2–4 s" if name == "random"
             else f"the `{name}` script")
-    falls = "no fall" if not ev["falls"] else f"{ev['falls']} falls"
+    falls = ("no fall" if not ev["falls"] else
+             f"{ev['falls']} fall{'s' if ev['falls'] > 1 else ''}")
     return (f"- **Steering, {name}** (`commands_{name}.json`, `trajectory_{name}.png`): "
             f"{what}, {falls} in {ev['episodes']} episodes of {ev['script_seconds']:.1f} s; "
             f"speed error {fig('speed_error', '{:.0%}')} of the commanded speed, yaw-rate "
             f"error {fig('yaw_rate_error', '{:.2f}')} rad/s, pose "
             f"{fig('pose_at_clip_speed', '{:.2f}')} at the clip's own speed, command to "
-            f"motion {fig('response_seconds', '{:.2f}')} s.")
+            f"motion {fig('response_seconds', '{:.2f} s')}.")
 
 
 SECTIONS: dict[str, Callable[[Path, Path], str]] = {

@@ -63,7 +63,7 @@ def test_a_steerable_bundle_states_its_command_evaluations(tmp_path):
     assert ("**Steering, random** (`commands_random.json`, `trajectory_random.png`): commands "
             "drawn as in training, each held 2–4 s, no fall in 10 episodes of 20.0 s; speed "
             "error 12% of the commanded speed, yaw-rate error 0.05 rad/s, pose 0.67 at the "
-            "clip's own speed, command to motion — s.") in text
+            "clip's own speed, command to motion —.") in text
     assert "figure_eight" not in text
 
 
@@ -71,7 +71,11 @@ def test_results_link_pictures_that_exist():
     text = RESULTS.read_text(encoding="utf-8")
     links = [part.split(")", 1)[0] for part in text.split("](")[1:]]
     pictures = [link for link in links if link.endswith(".png")]
-    assert len(pictures) == len([p for p in (DATA / "policies").iterdir() if p.is_dir()])
+    strips = [link for link in pictures if link.endswith("/strip.png")]
+    assert len(strips) == len([p for p in (DATA / "policies").iterdir() if p.is_dir()])
+    plots = {link for link in pictures if "/trajectory_" in link}  # the steerable bundles'
+    assert plots == {f"../data/policies/{p.parent.name}/{p.name}"
+                     for p in (DATA / "policies").glob("*/trajectory_*.png")}
     for link in pictures:
         assert (RESULTS.parent / link).is_file(), link
 

@@ -181,6 +181,16 @@ def test_env_steer_json_is_env_real_with_commands():
     assert dataclasses.replace(steer, commands=CommandConfig(), reward=real.reward) == real
 
 
+def test_env_commands_json_is_the_defaults_with_env_steers_commands_and_reward():
+    steer = env_config_from(REPO / "data" / "training" / "env_steer.json", training_env())
+    commands = env_config_from(REPO / "data" / "training" / "env_commands.json",
+                               training_env())
+    assert commands == dataclasses.replace(
+        training_env(), commands=steer.commands,
+        reward=dataclasses.replace(training_env().reward, root_velocity_weight=0.2,
+                                   root_linear_velocity_scale=4.0))
+
+
 def test_a_warm_started_steerable_policy_acts_as_its_source(tmp_path):
     """Zero weights for the command inputs: the same actions whatever the command."""
     cfg = TrainConfig(motion=str(TROT / "motion.txt"), robot="go2", num_envs=2,
