@@ -98,6 +98,11 @@ def skills_section(data: Path, doc_dir: Path) -> str:
     return markdown_table(rows)
 
 
+def _fig(ev: dict[str, Any], key: str, form: str) -> str:
+    """``ev[key]`` formatted with ``form``, or a dash where the figure is missing or None."""
+    return "—" if ev.get(key) is None else form.format(ev[key])
+
+
 def steering_section(data: Path, doc_dir: Path) -> str:
     """The steerable bundles' command evaluations (``commands_<script>.json``) as one table.
 
@@ -112,9 +117,6 @@ def steering_section(data: Path, doc_dir: Path) -> str:
     """
     from sim_training.evaluate import OWN_COMMAND_SCRIPTS
 
-    def fig(ev: dict[str, Any], key: str, form: str) -> str:
-        return "—" if ev.get(key) is None else form.format(ev[key])
-
     lines = []
     for bundle in _bundles(data / "policies"):
         for name, _ in OWN_COMMAND_SCRIPTS:
@@ -125,10 +127,10 @@ def steering_section(data: Path, doc_dir: Path) -> str:
             plot = os.path.relpath(bundle / f"trajectory_{name}.png", doc_dir)
             lines.append(
                 f"| `{bundle.name}` | {name} | {ev['episodes']} × {ev['script_seconds']:.1f} s "
-                f"| {ev['falls']} | {fig(ev, 'speed_error', '{:.0%}')} "
-                f"| {fig(ev, 'yaw_rate_error', '{:.2f}')} "
-                f"| {fig(ev, 'pose_at_clip_speed', '{:.2f}')} "
-                f"| {fig(ev, 'response_seconds', '{:.2f} s')} | [plot]({plot}) |")
+                f"| {ev['falls']} | {_fig(ev, 'speed_error', '{:.0%}')} "
+                f"| {_fig(ev, 'yaw_rate_error', '{:.2f}')} "
+                f"| {_fig(ev, 'pose_at_clip_speed', '{:.2f}')} "
+                f"| {_fig(ev, 'response_seconds', '{:.2f} s')} | [plot]({plot}) |")
     if not lines:
         return "No shipped bundle is steerable yet.\n"
     head = ("| bundle | script | episodes | falls | speed error | yaw-rate error (rad/s) "
@@ -303,19 +305,16 @@ def bundle_evaluation_section(data: Path, doc_dir: Path) -> str:
 
 def _command_line(name: str, ev: dict[str, Any]) -> str:
     """One bullet of a steerable bundle's command evaluation (``commands_<name>.json``)."""
-    def fig(key: str, form: str) -> str:
-        return "—" if ev.get(key) is None else form.format(ev[key])
-
     what = ("commands drawn as in training, each held 2–4 s" if name == "random"
             else f"the `{name}` script")
     falls = ("no fall" if not ev["falls"] else
              f"{ev['falls']} fall{'s' if ev['falls'] > 1 else ''}")
     return (f"- **Steering, {name}** (`commands_{name}.json`, `trajectory_{name}.png`): "
             f"{what}, {falls} in {ev['episodes']} episodes of {ev['script_seconds']:.1f} s; "
-            f"speed error {fig('speed_error', '{:.0%}')} of the commanded speed, yaw-rate "
-            f"error {fig('yaw_rate_error', '{:.2f}')} rad/s, pose "
-            f"{fig('pose_at_clip_speed', '{:.2f}')} at the clip's own speed, command to "
-            f"motion {fig('response_seconds', '{:.2f} s')}.")
+            f"speed error {_fig(ev, 'speed_error', '{:.0%}')} of the commanded speed, yaw-rate "
+            f"error {_fig(ev, 'yaw_rate_error', '{:.2f}')} rad/s, pose "
+            f"{_fig(ev, 'pose_at_clip_speed', '{:.2f}')} at the clip's own speed, command to "
+            f"motion {_fig(ev, 'response_seconds', '{:.2f} s')}.")
 
 
 SECTIONS: dict[str, Callable[[Path, Path], str]] = {

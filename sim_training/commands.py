@@ -514,5 +514,4 @@ def load_command_script(spec: str, clip: np.ndarray,
 __all__ = ["BUILTIN_SCRIPTS", "COMMAND_NAMES", "RANDOM_SCRIPT", "TRAVELS", "CommandConfig",
            "CommandScript", "CommandedReference", "clip_command", "command_ranges",
            "command_statistics", "is_zero", "load_command_script", "motion_clip_command",
-           "playback_rate",
-           "random_command_script"]
+           "playback_rate", "random_command_script"]

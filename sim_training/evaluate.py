@@ -298,11 +298,10 @@ def own_evaluation(bundle_dir: str | Path, episodes: int = OWN_EPISODES) -> Eval
     bundle_dir = Path(bundle_dir)
     bundle = PolicyBundle.load(bundle_dir)
     choice = choose_z(bundle, None)
-    result = evaluate(bundle, z=None if choice is None else choice.z, episodes=episodes,
-                      seed=0, gif=bundle_dir / "rollout.gif",
+    z, estimator = (None, None) if choice is None else (choice.z, choice.estimator)
+    result = evaluate(bundle, z=z, episodes=episodes, seed=0, gif=bundle_dir / "rollout.gif",
                       json_out=bundle_dir / "eval.json", physics_hz=EVAL_PHYSICS_HZ,
-                      estimator=None if choice is None else choice.estimator,
-                      z_source=None if choice is None else choice.kind)
+                      estimator=estimator, z_source=None if choice is None else choice.kind)
     gif_strip(bundle_dir / "rollout.gif", bundle_dir / "strip.png")
     if bundle.config.env.commands.enabled:
         from sim_training.command_eval import evaluate_commands
@@ -312,8 +311,7 @@ def own_evaluation(bundle_dir: str | Path, episodes: int = OWN_EPISODES) -> Eval
         for name, count in OWN_COMMAND_SCRIPTS:
             evaluate_commands(bundle, load_command_script(name, clip, bundle.config.env.commands),
                               episodes=count, seed=0, physics_hz=EVAL_PHYSICS_HZ,
-                              z=None if choice is None else choice.z,
-                              estimator=None if choice is None else choice.estimator,
+                              z=z, estimator=estimator,
                               json_out=bundle_dir / f"commands_{name}.json",
                               plot=bundle_dir / f"trajectory_{name}.png")
     return result

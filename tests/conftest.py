@@ -51,6 +51,29 @@ def tiny_bundle_with_estimator(tiny_policy, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def go2_steer(tmp_path_factory) -> Path:
+    """A steerable run warm-started from the shipped Go2 trot with commands, not trained: the
+    trot widened with zero weights on the command inputs (it acts as the trot)."""
+    import dataclasses
+
+    from sim_training.commands import CommandConfig
+    from sim_training.config import PPOConfig, TrainConfig, training_env
+    from sim_training.train import Trainer
+
+    trot = REPO / "data" / "policies" / "go2_trot"
+    cfg = TrainConfig(motion=str(trot / "motion.txt"), robot="go2", num_envs=2, num_workers=0,
+                      groups_per_worker=1, init_from=str(trot), eval_episodes=0,
+                      ppo=PPOConfig(n_steps=64, batch_size=128),
+                      env=dataclasses.replace(training_env(),
+                                              commands=CommandConfig(enabled=True)))
+    run = tmp_path_factory.mktemp("go2_steer") / "run"
+    trainer = Trainer.create(cfg, run)
+    trainer.save_checkpoint()
+    trainer.close()
+    return run
+
+
 REALTIME_MODULES = frozenset({
     "test_go2_dds.py", "test_go1_udp.py", "test_mujoco_wire.py", "test_cli_backends.py",
     "test_realtime.py", "test_controller.py", "test_steering.py"})

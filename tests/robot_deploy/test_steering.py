@@ -26,31 +26,11 @@ from robot_deploy.emulator.core import control_request
 from robot_deploy.remote import RemoteState
 from robot_deploy.skills import parse_skill
 from sim_training.commands import CommandConfig, load_command_script
-from sim_training.config import PPOConfig, TrainConfig, training_env
-from sim_training.train import Trainer
 from tests.conftest import REPO
 from tests.robot_deploy.emulators import go2_dds_process
 
 POLICIES = REPO / "data" / "policies"
 STEER = CommandConfig(enabled=True)
-
-
-def _steerable(source: Path, motion: Path, robot: str, out: Path) -> Path:
-    """A run warm-started from ``source`` with commands (no training: the widened source)."""
-    cfg = TrainConfig(motion=str(motion), robot=robot, num_envs=2, num_workers=0,
-                      groups_per_worker=1, init_from=str(source), eval_episodes=0,
-                      ppo=PPOConfig(n_steps=64, batch_size=128),
-                      env=dataclasses.replace(training_env(), commands=STEER))
-    trainer = Trainer.create(cfg, out)
-    trainer.save_checkpoint()
-    trainer.close()
-    return out
-
-
-@pytest.fixture(scope="module")
-def go2_steer(tmp_path_factory) -> Path:
-    return _steerable(POLICIES / "go2_trot", POLICIES / "go2_trot" / "motion.txt", "go2",
-                      tmp_path_factory.mktemp("go2_steer") / "run")
 
 
 # ---------------------------------------------------------------------- the sticks

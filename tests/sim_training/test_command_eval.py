@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 
@@ -13,8 +12,6 @@ from quadmimic.core.errors import BundleError
 from sim_training.bundle import PolicyBundle
 from sim_training.command_eval import SETTLE_S, _Log, evaluate_commands
 from sim_training.commands import CommandConfig, CommandScript, load_command_script
-from sim_training.config import PPOConfig, TrainConfig, training_env
-from sim_training.train import Trainer
 from tests.conftest import REPO
 
 STEER = CommandConfig(enabled=True)
@@ -70,22 +67,9 @@ def test_figures_of_a_known_track():
     assert out["clip_speed_steps"] == n1 and not out["fell"]
 
 
-@pytest.fixture(scope="module")
-def steerable(tmp_path_factory):
-    """The shipped Go2 trot widened with commands (zero weights on the command inputs)."""
-    out = tmp_path_factory.mktemp("steer") / "run"
-    cfg = TrainConfig(motion=str(TROT / "motion.txt"), robot="go2", num_envs=2,
-                      num_workers=0, groups_per_worker=1, init_from=str(TROT),
-                      eval_episodes=0, ppo=PPOConfig(n_steps=64, batch_size=128),
-                      env=dataclasses.replace(training_env(), commands=STEER))
-    trainer = Trainer.create(cfg, out)
-    trainer.save_checkpoint()
-    trainer.close()
-    return PolicyBundle.load(out)
-
-
-def test_a_steerable_policy_on_the_random_script(steerable, tmp_path):
+def test_a_steerable_policy_on_the_random_script(go2_steer, tmp_path):
     """Each episode plays its own drawn commands; the JSON and the plot are written."""
+    steerable = PolicyBundle.load(go2_steer)
     clip = np.array([1.2, 0.0, 0.0])
     script = load_command_script("random", clip, steerable.config.env.commands)
     short = CommandScript(script.name, ((1.0, (1.2, 0.0, 0.0)), (1.0, (1.2, 0.0, 0.4))),
