@@ -103,7 +103,9 @@ def budget_line(result: AdaptResult) -> str:
     return (f"budget used: {result.rollouts} of {result.budget} rollouts "
             f"({result.robot_seconds:.0f} s of policy time on the robot), {result.trips} "
             f"cut by a trip; {len(result.rounds)} rounds, the incumbent replaced "
-            f"{accepted} time{'s' if accepted != 1 else ''}; final z = the incumbent")
+            f"{accepted} time{'s' if accepted != 1 else ''}; the result is the incumbent: "
+            + ("the online estimate (no fixed z beat it)" if result.final == "estimate"
+               else "a fixed z"))
 
 
 def adapt_with_progress(policy: Path, session: Path, backend: str | Connection = "sim",

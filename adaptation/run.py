@@ -33,12 +33,17 @@ class AdaptResult(JsonRecord):
     """What an adaptation session found (the summary ``quadmimic adapt`` prints)."""
 
     start: str
-    """How the search started: "estimate" (the mean ẑ of the start rollout), "prior" or
-    "fixed" (a given z)."""
+    """How the search started: "estimate" (acting with the bundle's online estimator),
+    "prior" or "fixed" (a given z). The start choice is the first incumbent."""
     start_z: list[float]
-    """The start z, the first incumbent."""
-    final_z: list[float]
-    """The result: the incumbent after the last round (never the single best rollout)."""
+    """The centre of the search: the given z, or the estimate's mean ẑ over the start
+    rollout."""
+    final: str
+    """The result, the incumbent after the last round (never the single best rollout):
+    "estimate" (no fixed z beat the online estimate: act with the estimator) or "fixed"
+    (``final_z``)."""
+    final_z: list[float] | None
+    """The result's z when it is fixed; None when it is the estimate."""
     incumbent_changes: int
     """Rounds whose candidate replaced the incumbent."""
     rollouts: int
@@ -203,31 +208,35 @@ def run_adaptation(policy: Path, session: Path, backend: str | Connection = "sim
         driven.close()
     records = sess.records
     returns_png(records, state.rounds, session / "returns.png", sess.config.rollouts)
-    if state.start is None or state.incumbent is None:  # unreachable: the budget is >= 1
+    if state.start is None:  # unreachable: the budget is >= 1
         raise QuadmimicError(f"{session}: the start rollout did not finish")
+    final_z = None if state.incumbent is None else state.incumbent.tolist()
     result = AdaptResult(
-        start=sess.start_kind, start_z=state.start.tolist(), final_z=state.incumbent.tolist(),
+        start=sess.start_kind, start_z=state.start.tolist(),
+        final="estimate" if state.estimating else "fixed", final_z=final_z,
         incumbent_changes=state.changes, rollouts=len(records), budget=sess.config.rollouts,
         robot_seconds=float(sum(r["steps"] for r in records) * bundle.config.env.policy_dt),
         trips=sum(bool(r["trip"]) for r in records),
         rounds=[r.to_json() for r in state.rounds], returns=[r["return"] for r in records],
         kinds=[r["kind"] for r in records], stopped_by=[r["stopped_by"] for r in records])
     atomic_write_text(session / "summary.json", json.dumps(result.to_json(), indent=2) + "\n")
-    if out is not None:
+    if out is not None:  # with the estimate as result, the bundle acts with its estimator
         write_bundle(policy, out, z=state.incumbent,
-                     extra={"adapted_from_session": str(session)})
+                     extra={"adapted_from_session": str(session), "adapted_result": result.final})
         result = dataclasses.replace(result, adapted_bundle=str(out))
     if gif is not None:
         from sim_training.evaluate import evaluate
 
-        evaluate(bundle, dynamics=dynamics, z=state.incumbent, episodes=1, gif=gif)
+        evaluate(bundle, dynamics=dynamics, z=state.incumbent, episodes=1, gif=gif,
+                 estimator=sess.estimator if state.estimating else None)
     return result
 
 
 def _start_line(sess: AdaptationSession) -> str:
     """How a session starts, for the command's output."""
     if sess.start_kind == "estimate":
-        what = ("the estimate: ẑ of the bundle's estimator, averaged over the first rollout")
+        what = ("the estimate: acting with the bundle's estimator, searched around its ẑ "
+                "averaged over the first rollout")
     elif sess.start_kind == "prior":
         what = "the prior z = 0" + ("" if sess.bundle.estimator() is not None
                                     else " (the policy carries no estimator)")

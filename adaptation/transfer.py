@@ -20,7 +20,8 @@ Figures per bundle and robot: a latent bundle with the prior latent (zeros) and,
 carries an estimator, with its online ẑ (``estimate``: 0 search rollouts); on held-out robots
 also the oracle (the encoder's z of the robot's true parameters, where dynamics keys describe
 it) and the result of the safe search (:class:`~adaptation.adapt.AdaptationSession`: from the
-estimate, or the prior without an estimator; the final incumbent) after budgets of 5 and 10
+estimate, or the prior without an estimator; the final incumbent, which is the online
+estimate itself until a fixed z beats it) after budgets of 5 and 10
 rollouts (:attr:`~adaptation.rollouts.TransferConfig.adapt_checkpoints`); and the robust
 baseline bundle of the same robot and motion (``<name>_robust`` beside it) when there is one.
 A bundle without a latent gets one figure, ``policy``.
@@ -482,10 +483,11 @@ def _adapted(pol: _Policy, rig: Rig, seed: int, config: TransferConfig,
             session.config = dataclasses.replace(session.config, rollouts=n)
             state = session.run(progress=lambda rec: tick(f"{pol.name} adapting on "
                                                           f"{rig.robot.name}"))
-            z = state.incumbent.copy()
-            fig = figure(pol, rig, seed, z)
+            z = state.incumbent
+            fig = figure(pol, rig, seed, z, estimate=state.estimating)
             out.append((f"adapted_{n}", {
-                **fig, "z": z.tolist(), "start_z": state.start.tolist(),
+                **fig, "z": "estimate" if z is None else z.tolist(),
+                "start_z": state.start.tolist(),
                 "start": session.start_kind, "budget": n,
                 "search_rollouts": len(session.records), "search_seeds": list(searched),
                 "search_trips": sum(bool(r["trip"]) for r in session.records),

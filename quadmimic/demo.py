@@ -47,8 +47,10 @@ def demo_command(
                                                    callback=positive)] = 3.0,
     deploy_seconds: Annotated[float, typer.Option(help="Deploy run length (s).",
                                                   callback=positive)] = 10.0,
-    episodes: Annotated[int, typer.Option(help="Simulated evaluation episodes, and fresh "
-                                          "emulator rollouts per z.", callback=count)] = 3,
+    episodes: Annotated[int, typer.Option(help="Simulated evaluation episodes per z.",
+                                          callback=count)] = 3,
+    emulator_rollouts: Annotated[int, typer.Option(help="Fresh emulator rollouts per z after "
+                                                   "the search.", callback=count)] = 5,
 ) -> None:
     """Run the pipeline: retarget, evaluate, adapt on the emulator, deploy; write a report."""
     from motion_retarget.cli import print_report
@@ -87,10 +89,12 @@ def demo_command(
         adapted = out / f"{stem}_adapted"
         figures["adapt"] = _adapt(policy, emulator, dynamics, out, rollouts, rollout_seconds,
                                   adapted)
+        adapted_bundle = PolicyBundle.load(adapted)
         figures["eval"]["held_out_adapted"] = _eval_row(
-            PolicyBundle.load(adapted), dynamics, None, episodes, out / "eval_held_out_adapted")
-        figures["emulator"] = _emulator_eval(bundle, PolicyBundle.load(adapted), emulator,
-                                             episodes, rollout_seconds)
+            adapted_bundle, dynamics, adapted_bundle.z, episodes, out / "eval_held_out_adapted",
+            estimator=None if adapted_bundle.z is not None else adapted_bundle.estimator())
+        figures["emulator"] = _emulator_eval(bundle, adapted_bundle, emulator,
+                                             emulator_rollouts, rollout_seconds)
 
         console.rule(f"[bold]4/{STAGES} deploy the adapted policy on the emulator "
                      f"({deploy_seconds:g} s)")
@@ -150,7 +154,11 @@ def _eval_row(bundle: Any, dynamics: Path | None, z: Any, episodes: int,
 
 def _emulator_eval(bundle: Any, adapted: Any, emulator: Any, rollouts: int,
                    seconds: float) -> dict[str, Any]:
-    """Fresh rollouts on the emulator (after the search) with prior, estimate and adapted z."""
+    """Fresh rollouts on the emulator (after the search) with prior, estimate and adapted z.
+
+    When the adaptation's result is the estimate itself (no fixed z beat it), the adapted
+    figure is the estimate's: one policy, one set of rollouts.
+    """
     import numpy as np
 
     from adaptation.adapt import latent_return
@@ -166,7 +174,8 @@ def _emulator_eval(bundle: Any, adapted: Any, emulator: Any, rollouts: int,
     choices: dict[str, dict[str, Any]] = {"prior": {"z": np.zeros(bundle.z_dim)}}
     if bundle.estimator() is not None:
         choices["estimate"] = {"z": None, "estimator": bundle.estimator()}
-    choices["adapted"] = {"z": adapted.z}
+    if adapted.z is not None or "estimate" not in choices:
+        choices["adapted"] = {"z": adapted.z}
     try:
         for name, kwargs in choices.items():
             out[name] = latent_return(bundle, robot, rollouts=rollouts, seconds=seconds,
@@ -177,6 +186,8 @@ def _emulator_eval(bundle: Any, adapted: Any, emulator: Any, rollouts: int,
                           f"{rollouts} rollouts, {r['trips']} trips", highlight=False)
     finally:
         robot.close()
+    if "adapted" not in out:
+        out["adapted"] = {**out["estimate"], "same_as": "estimate"}
     return out
 
 
@@ -198,7 +209,7 @@ def _adapt(policy: Path, emulator: Any, dynamics: Path, out: Path, rollouts: int
                                  out=adapted)
     return {"rollouts": result.rollouts, "budget": result.budget,
             "rollout_seconds": rollout_seconds, "start": result.start,
-            "start_z": result.start_z, "final_z": result.final_z,
+            "start_z": result.start_z, "final": result.final, "final_z": result.final_z,
             "rounds": len(result.rounds), "incumbent_changes": result.incumbent_changes,
             "robot_seconds": result.robot_seconds, "safety_trips": result.trips,
             "returns_png": "adapt_session/returns.png"}
@@ -267,9 +278,10 @@ def render_report(f: dict[str, Any]) -> str:
               f"{ad['rollout_seconds']:g} s used of a budget of {ad['budget']} "
               f"({ad['robot_seconds']:.0f} s of policy time), {ad['rounds']} rounds of paired "
               f"validation, the incumbent replaced {ad['incumbent_changes']} times; rollouts "
-              f"ended by a safety trip: {ad['safety_trips']}. The adapted z is the final "
-              "incumbent.", "",
-              f"Adapted z: `{[round(v, 3) for v in ad['final_z']]}`", "",
+              f"ended by a safety trip: {ad['safety_trips']}. The result is the final "
+              "incumbent: " + ("the online estimate, which no fixed z beat in paired rollouts."
+                               if ad.get("final_z") is None else
+                               f"the fixed z `{[round(v, 3) for v in ad['final_z']]}`."), "",
               f"![returns]({ad['returns_png']})", ""]
     em = f.get("emulator")
     if em:
@@ -278,7 +290,9 @@ def render_report(f: dict[str, Any]) -> str:
                   "| z | return (mean ± std) | trips |", "|---|---|---|"]
         for key in ("prior", "estimate", "adapted"):
             if key in em:
-                lines.append(f"| {key} | {em[key]['mean']:.3f} ± {em[key]['std']:.3f} | "
+                same = em[key].get("same_as")
+                lines.append(f"| {key}{f' (= the {same})' if same else ''} | "
+                             f"{em[key]['mean']:.3f} ± {em[key]['std']:.3f} | "
                              f"{em[key]['trips']} |")
         lines.append("")
     lines += ["**In short:** " + summary_sentence(f), ""]
@@ -305,16 +319,21 @@ def summary_sentence(f: dict[str, Any]) -> str:
         return "no emulator figures."
     prior = em["prior"]
     parts = []
-    for key, label in (("estimate", "the online estimate"), ("adapted", "the adapted z")):
+    for key, label in (("estimate", "the online estimate"), ("adapted", "the adaptation's result")):
         if key not in em:
             continue
         r = em[key]
+        if r.get("same_as"):
+            parts.append(f"the search kept the {r['same_as']} as its result (no fixed z beat it "
+                         "in paired rollouts)")
+            continue
         change = r["mean"] - prior["mean"]
         rel = change / prior["mean"] if abs(prior["mean"]) > 1e-12 else float("nan")
         parts.append(f"{label} {'raised' if change > 0 else 'lowered' if change < 0 else 'kept'}"
                      f" the emulator return from {prior['mean']:.3f} ± {prior['std']:.3f} "
-                     f"(prior) to {r['mean']:.3f} ± {r['std']:.3f} ({rel:+.0%}, mean ± std "
-                     f"over {em['rollouts']} fresh rollouts each)")
+                     f"(prior, {prior['trips']} trips) to {r['mean']:.3f} ± {r['std']:.3f} "
+                     f"({rel:+.0%}, {r['trips']} trips; mean ± std over {em['rollouts']} fresh "
+                     "rollouts each)")
     falls = [f"{label} {ev[key]['fall_rate']:.0%}" for key, label in
              (("held_out_prior", "prior"), ("held_out_estimate", "estimate"),
               ("held_out_adapted", "adapted")) if key in ev]

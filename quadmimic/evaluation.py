@@ -80,10 +80,18 @@ def eval_command(
         from adaptation.adapt import session_latent
 
         latent = session_latent(session)
-        if latent.shape != (bundle.z_dim,):
+        if latent is None:  # no fixed z beat the online estimate
+            if bundle.estimator() is None:
+                raise BundleError("the session's result is the online estimate, and this "
+                                  "policy carries no estimator", checkpoint)
+            choice = ZChoice("estimate", None, bundle.estimator(), f"the session {session}",
+                             f"the result of the session {session}: no fixed z beat the "
+                             "online estimate")
+        elif latent.shape != (bundle.z_dim,):
             raise BundleError(f"the session's z has {latent.shape[0]} values, the policy "
                               f"takes {bundle.z_dim}", checkpoint)
-        choice = ZChoice("fixed", latent, None, f"the session {session}")
+        else:
+            choice = ZChoice("fixed", latent, None, f"the session {session}")
     elif not oracle:
         choice = choose_z(bundle, z)
     if oracle:

@@ -47,7 +47,7 @@ def _session(policy, path, backend, config=CFG, **kwargs):
     return session
 
 
-def test_the_search_starts_from_the_mean_estimate_and_pairs_its_rounds(
+def test_the_search_starts_from_the_estimate_centred_on_its_mean_and_pairs_its_rounds(
         tiny_bundle_with_estimator, tmp_path, backend):
     session = _session(tiny_bundle_with_estimator, tmp_path / "s", backend)
     assert session.start_kind == "estimate"  # the bundle carries an estimator
@@ -56,18 +56,21 @@ def test_the_search_starts_from_the_mean_estimate_and_pairs_its_rounds(
                .splitlines()]
     assert [r["kind"] for r in records] == ["start", "incumbent", "candidate", "candidate",
                                             "incumbent"]
-    # The start z is the start rollout's ẑ averaged once its window is full.
+    # The centre of the search is the start rollout's ẑ averaged once its window is full.
     start = np.load(tmp_path / "s" / records[0]["file"])
     window = session.estimator.window
     assert start["z_hat"].shape == (records[0]["steps"], 8)
     np.testing.assert_allclose(records[0]["z"], start["z_hat"][window - 1:].mean(axis=0))
     np.testing.assert_allclose(state.start, records[0]["z"])
-    assert records[0]["acted_with"] == "estimate"
-    assert all(r["acted_with"] == "fixed" for r in records[1:])
+    # The incumbent is the estimate itself: its rollouts act with the estimator, each
+    # recording its own mean ẑ; the candidates act with fixed z.
+    acted = [r["acted_with"] for r in records]
+    assert acted == ["estimate", "estimate", "fixed", "fixed", "estimate"]
+    assert state.rounds[0].incumbent is None
+    assert state.rounds[0].to_json()["incumbent"] == "estimate"
     # Incumbent and candidate share each pair's seed; the robot's resets got them.
     assert session.seeds == [0, 1, 1, 2, 2]
     assert [r["seed"] for r in records] == session.seeds
-    np.testing.assert_allclose(records[1]["z"], records[0]["z"])
     # The candidate stays in the neighbourhood of the start.
     cand = np.asarray(records[2]["z"])
     assert np.all(np.abs(cand - state.start) <= CFG.radius * session.scale + 1e-9)
@@ -77,10 +80,12 @@ def test_the_search_starts_from_the_mean_estimate_and_pairs_its_rounds(
     gain, se = paired_gain([records[1]["score"], records[4]["score"]],
                            [records[2]["score"], records[3]["score"]])
     assert (rnd.gain, rnd.gain_se) == (gain, se)
-    expected = (cand if accepts(gain, se, rnd.incumbent_trips, rnd.candidate_trips)
-                else state.start)
-    np.testing.assert_allclose(state.incumbent, expected)
-    np.testing.assert_allclose(session_latent(tmp_path / "s"), expected)
+    if accepts(gain, se, rnd.incumbent_trips, rnd.candidate_trips):
+        np.testing.assert_allclose(state.incumbent, cand)
+        np.testing.assert_allclose(session_latent(tmp_path / "s"), cand)
+    else:  # the result is the estimate: no z frozen from it
+        assert state.estimating and state.incumbent is None
+        assert session_latent(tmp_path / "s") is None
 
 
 class EStopDuringCandidates(RobotWrapper):
@@ -130,10 +135,11 @@ def test_a_candidate_that_trips_is_cut_short_scored_worst_and_never_the_incumben
     np.testing.assert_array_equal(session_latent(tmp_path / "s"), np.zeros(8))
 
 
-def _records(start, rounds, pairs=2):
-    """Records of a session: the start, then rounds of (candidate z, incumbent scores,
-    candidate scores, candidate trips)."""
-    out = [{"kind": "start", "z": list(start), "score": 0.5, "trip": None}]
+def _records(start, rounds, pairs=2, acted_with="fixed"):
+    """Records of a session: the start (acting with a fixed z or the estimate), then rounds of
+    (candidate z, incumbent scores, candidate scores, candidate trips)."""
+    out = [{"kind": "start", "z": list(start), "score": 0.5, "trip": None,
+            "acted_with": acted_with}]
     for z, inc, cand, trips in rounds:
         for p in range(pairs):
             out.append({"kind": "incumbent", "pair": p, "seed": p, "z": None,
@@ -168,6 +174,25 @@ def test_the_incumbent_changes_only_on_a_gain_of_one_standard_error():
     assert accepts(cfg.min_gain, 0.0, 0, 0)
     flat = replay(_records(z0, [(z1, [0.50, 0.60], [0.501, 0.601], 0)]), cfg)
     assert not flat.rounds[0].accepted
+
+
+def test_the_estimate_stays_the_incumbent_until_a_fixed_z_beats_it():
+    cfg = AdaptConfig(pairs=2)
+    centre, z1, z2 = np.zeros(3), np.full(3, 0.1), np.full(3, -0.1)
+    lost = replay(_records(centre, [(z1, [0.50, 0.50], [0.53, 0.49], 0)],
+                           acted_with="estimate"), cfg, np.ones(3))
+    assert lost.estimating and lost.incumbent is None and not lost.rounds[0].accepted
+    np.testing.assert_array_equal(lost.start, centre)  # the search stays centred on ẑ
+    assert lost.mean is not None and np.all(lost.mean > 0)  # and moves toward the better try
+    won = replay(_records(centre, [(z1, [0.50, 0.50], [0.51, 0.53], 0),
+                                   (z2, [0.52, 0.52], [0.40, 0.60], 0)],
+                          acted_with="estimate"), cfg)
+    assert [r.accepted for r in won.rounds] == [True, False]
+    assert won.rounds[0].incumbent is None  # the estimate lost its first round
+    np.testing.assert_array_equal(won.rounds[1].incumbent, z1)
+    assert not won.estimating
+    np.testing.assert_array_equal(won.incumbent, z1)
+    assert not replay([], cfg).started and not replay([], cfg).estimating
 
 
 def test_the_search_mean_takes_capped_steps_inside_the_neighbourhood():
@@ -229,7 +254,10 @@ def test_a_killed_session_resumes_in_the_same_state(tiny_bundle_with_estimator, 
     assert [r["index"] for r in records] == [0, 1, 2, 3, 4]
     np.testing.assert_allclose(records[3]["z"], expected.z)
     assert len(_session(tiny_bundle_with_estimator, tmp_path / "s", backend).records) == 5
-    np.testing.assert_allclose(session_latent(tmp_path / "s"), state.incumbent)
+    result = session_latent(tmp_path / "s")
+    assert (result is None) == state.estimating
+    if result is not None:
+        np.testing.assert_allclose(result, state.incumbent)
 
 
 def test_a_signal_stops_the_session_and_drops_only_the_cut_rollout(tiny_policy, tmp_path,
@@ -291,3 +319,38 @@ def test_ctrl_c_on_quadmimic_adapt_says_how_to_resume(tiny_policy, tmp_path):
     recorded = log.read_text().splitlines()
     assert 1 <= len(recorded) < 200
     assert all(json.loads(x)["stopped_by"] != "signal" for x in recorded)  # the cut one: dropped
+
+
+@pytest.mark.slow
+def test_a_session_that_keeps_the_estimate_writes_a_bundle_acting_with_it(
+        tiny_bundle_with_estimator, tmp_path):
+    """One start rollout (no round): the result is the online estimate, not a z frozen from it;
+    the adapted bundle carries no z.json and acts with its estimator, as eval --session."""
+    import subprocess
+    import sys
+
+    session, out = tmp_path / "s", tmp_path / "adapted"
+    cmd = [sys.executable, "-m", "quadmimic"]
+    proc = subprocess.run([*cmd, "adapt", str(tiny_bundle_with_estimator), "--session",
+                           str(session), "--rollouts", "1", "--rollout-seconds", "0.4",
+                           "--out", str(out)], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((session / "summary.json").read_text())
+    assert (summary["start"], summary["final"], summary["final_z"]) == ("estimate", "estimate",
+                                                                          None)
+    assert len(summary["start_z"]) == 8  # the centre of the search: the start rollout's ẑ
+    said = "".join((proc.stdout + proc.stderr).split())  # either stream, wrapped anywhere
+    assert "theonlineestimate(nofixedzbeatit)" in said
+    assert not (out / "z.json").exists() and (out / "estimator.pt").is_file()
+    assert json.loads((out / "manifest.json").read_text())["adapted_result"] == "estimate"
+    from sim_training.bundle import PolicyBundle
+    from sim_training.estimator import choose_z
+
+    assert choose_z(PolicyBundle.load(out), None).kind == "estimate"
+    proc = subprocess.run([*cmd, "eval", str(tiny_bundle_with_estimator), "--session",
+                           str(session), "--episodes", "1"], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    said = "".join((proc.stdout + proc.stderr).split())
+    assert "z:estimate" in said and "nofixedzbeattheonlineestimate" in said

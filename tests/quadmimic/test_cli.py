@@ -87,7 +87,8 @@ def test_demo_runs_the_whole_pipeline(tmp_path, tiny_policy):
     proc = subprocess.run(
         [sys.executable, "-m", "quadmimic", "demo", "--out", str(tmp_path), "--policy",
          str(tiny_policy), "--rollouts", "5", "--rollout-seconds", "1", "--deploy-seconds",
-         "2", "--episodes", "1"], capture_output=True, text=True, timeout=600)
+         "2", "--episodes", "1", "--emulator-rollouts", "2"], capture_output=True, text=True,
+        timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     names = {p.name for p in tmp_path.iterdir()}
     assert {"a1_trot.txt", "a1_trot_report.json", "a1_trot_preview.gif", "report.md",
@@ -108,7 +109,8 @@ def test_demo_runs_the_whole_pipeline(tmp_path, tiny_policy):
     assert deploy["commands"] > 100  # the 500 Hz stream reached the emulator over UDP
     assert deploy["emulator_counters"]["commands"] > 100
     report = (tmp_path / "report.md").read_text()
-    assert "**In short:** The adapted z " in report and "(prior) to" in report
+    assert figures["adapt"]["final"] == "fixed"  # from the prior the result is a fixed z
+    assert "**In short:** The adaptation's result " in report and "(prior, " in report
     for link in ("a1_trot_preview.gif", "adapt_session/returns.png", "deploy.jsonl"):
         assert f"({link})" in report and (tmp_path / link).exists()
 
