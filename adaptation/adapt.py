@@ -6,11 +6,11 @@ rollout, under rules that keep the search from doing harm:
 * **Start.** Rollout 0 acts with the start choice: the bundle's online estimator (ẑ from the
   robot's own recent proprioception, :mod:`sim_training.estimator`), or the prior (z = 0) or
   a given z, acted with as is. That choice is the first *incumbent*. From the estimate, the
-  incumbent keeps acting with the estimator (not with a z frozen from it: on the demo's
-  held-out Go1 behind the emulator, acting with the estimate returned 0.229 ± 0.005 over 3
-  fresh rollouts, its start rollout's mean ẑ frozen 0.100 ± 0.093 with 2 tilt trips), and the
-  start z, the centre of the search, is its ẑ averaged over the start rollout (once its
-  window is full).
+  incumbent keeps acting with the estimator, not with a z frozen from it: on the demo's
+  held-out Go1 behind the emulator (2026-12-07), acting with the estimate returned
+  0.229 ± 0.005 over 3 fresh rollouts, its start rollout's mean ẑ frozen 0.100 ± 0.093 with 2
+  tilt trips. The start z, the centre of the search, is then the estimate's ẑ averaged over
+  the start rollout (once its window is full).
 * **A small neighbourhood.** Lengths are in units of the training latents' spread per
   dimension (:func:`latent_scale`). Each round draws one candidate from N(mean, (spread·s)²)
   around the search mean, and the mean moves only by capped steps (``max_step``, the spread

@@ -4,7 +4,9 @@ The sticks' dead zone and rate limits, command scripts, and a scripted command d
 steerable policy (warm-started from the shipped Go2 trot, zero weights on the command inputs)
 on the MuJoCo backend; end to end, the remote's buttons switch two in-place Go2 skills and
 back through the standing pose on a MuJoCo Go2 behind ``go2-dds`` (official SDK client) with
-no safety trip. Stick driving through the wires waits for a shipped steerable gait.
+no safety trip; and on a MuJoCo Go1 behind ``go1-udp`` the stick's command reaches a steerable
+skill and the buttons switch skills. Driving a figure eight through the wires waits for a
+shipped steerable gait.
 """
 
 from __future__ import annotations
@@ -204,6 +206,46 @@ def go2_dds_emulator(tmp_path):
     """A MuJoCo Go2 behind the DDS wire (a process): (connection, control port)."""
     with go2_dds_process(tmp_path, max_seconds=300, startup_timeout=90.0) as (domain, port, _):
         yield Connection("go2-dds", domain=domain), port
+
+
+@pytest.fixture
+def go1_udp_emulator(tmp_path):
+    """A MuJoCo Go1 behind the Go1 UDP wire (a process): (connection, control port)."""
+    from robot_deploy.emulator.process import EmulatorProcess, free_udp_port
+
+    with EmulatorProcess("go1", log=tmp_path / "emu.log", max_seconds=300,
+                         physics="mujoco") as emu:
+        yield (Connection("go1-udp", robot="go1", port=emu.port, local_port=free_udp_port()),
+               emu.control_port)
+
+
+GO1_STEER = REPO / "data" / "training" / "go1_trot_steer"
+"""The steerable Go1 trot in training: it drives straight and stands; it is not shipped, as
+it tipped over in steady turns behind the wire."""
+GO1_DRIVE = [(1.0, [], {"ly": 0.3}), (3.0, [], {}), (5.0, ["B"], {}), (5.3, [], {}),
+             (8.0, ["A"], {}), (8.3, [], {})]
+"""The left stick a third forward for 2 s, released; then skill B and back to A."""
+
+
+@pytest.mark.slow
+def test_the_remote_drives_and_switches_a_go1_through_go1_udp(go1_udp_emulator, tmp_path):
+    """The Go1's wireless remote through the official ``unitree_legged_sdk`` client: the
+    stick's command reaches the steerable Go1 trot in training (``data/training``; rate
+    limited, back to zero on release), and B and A switch skills through the standing pose on
+    the MuJoCo Go1, with no trip."""
+    result, lines, _ = _drive(*go1_udp_emulator, {"A": GO1_STEER,
+                                                  "B": POLICIES / "go1_trot"},
+                              tmp_path, GO1_DRIVE, seconds=11.0)
+    assert result.trip is None and result.stopped_by == "time", result
+    assert [s["to"] for s in result.skill_switches] == ["B", "A"]
+    steered = [line for line in lines if "command" in line]
+    forward = np.array([line["command"][0] for line in steered])
+    assert forward.max() > 0.3  # the stick's speed arrived
+    peak = int(np.argmax(forward))
+    dt = np.diff([line["t"] for line in steered[:peak + 1]])
+    rises = np.diff(forward[:peak + 1])
+    assert np.all(rises <= StickConfig().acceleration * dt + 1e-3)  # the acceleration limit
+    assert forward[-1] == 0.0  # released sticks: stand
 
 
 @pytest.mark.slow
