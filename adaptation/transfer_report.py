@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from quadmimic.core.fmt import MISSING
+
 
 def _cell(row: dict[str, Any] | None) -> str:
     if row is None:
-        return "—"
+        return MISSING
     prog = row["progress_mean"]
     return (f"{row['return_mean']:.3f} ± {row['return_std']:.3f} · "
             f"{100 * row['fall_rate']:.0f} % · "
-            + ("—" if prog is None else f"{prog:.2f} ± {row['progress_std']:.2f}"))
+            + (MISSING if prog is None else f"{prog:.2f} ± {row['progress_std']:.2f}"))
 
 
 def markdown_table(result: dict[str, Any]) -> str:
@@ -34,8 +36,9 @@ def markdown_table(result: dict[str, Any]) -> str:
         "for a bundle without latent; `estimate`: acting with the bundle's online z "
         "estimator (0 search rollouts); "
         + ("`adapted_N`: the safe search's incumbent after a budget of N rollouts (from the "
-           "estimate, or the prior without an estimator), scored on fresh rollouts of seeds "
-           "the search never used; " if "adapted" in s else
+           "estimate, or the prior without an estimator; the estimate itself until a fixed z "
+           "beats it), scored on fresh rollouts of seeds the search never used; "
+           if "adapted" in s else
            "`adapted_N`: the search mean after N rollouts (the AWR search measured before the "
            "safe search), scored on fresh rollouts; ")
         + "`oracle`: the encoder's z of the "
@@ -56,10 +59,10 @@ def markdown_table(result: dict[str, Any]) -> str:
         mine.setdefault("prior", mine.get("policy"))
         cells = [_cell(mine.get(c)) for c in columns]
         spread = mine.get("z_spread")
-        cells.append("—" if spread is None else
+        cells.append(MISSING if spread is None else
                      f"{spread['spread_min']:.3f}–{spread['spread_max']:.3f}")
         est = mine.get("estimate")
-        cells.append("—" if est is None or est.get("z_error") is None else
+        cells.append(MISSING if est is None or est.get("z_error") is None else
                      f"{est['z_error']:.2f} ({est['z_error_prior']:.2f})")
         lines.append(f"| `{bundle}` | {robot} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -34,6 +34,7 @@ from typing import Annotated, Any
 import typer
 
 from quadmimic.core.errors import DocsError
+from quadmimic.core.fmt import MISSING, fig, percent
 from quadmimic.paths import DATA, REPO
 
 RESULTS = REPO / "docs" / "results.md"
@@ -70,10 +71,6 @@ def _bundles(policies: Path) -> list[Path]:
     return bundles
 
 
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.0f} %"
-
-
 def skills_section(data: Path, doc_dir: Path) -> str:
     """The skill catalogue of ``data/policies``, pictures linked relative to ``doc_dir``.
 
@@ -100,7 +97,7 @@ def skills_section(data: Path, doc_dir: Path) -> str:
 
 def _fig(ev: dict[str, Any], key: str, form: str) -> str:
     """``ev[key]`` formatted with ``form``, or a dash where the figure is missing or None."""
-    return "—" if ev.get(key) is None else form.format(ev[key])
+    return fig(ev.get(key), form)
 
 
 def steering_section(data: Path, doc_dir: Path) -> str:
@@ -174,9 +171,9 @@ def evaluations_section(data: Path, doc_dir: Path) -> str:
         reward = ev.get("reward_terms", {})
         cells = [f"`{name}`", str(ev.get("robot", manifest.get("robot"))), written, episodes,
                  f"{ev['mean_return']:.1f}", f"{ev['fall_rate']:.0%}"]
-        cells += ["—" if reward.get(t) is None else f"{reward[t]:.2f}" for t in terms]
-        cells += [_pct(ev.get("progress_ratio")),
-                  " / ".join(_pct(ev.get(f"{k}_ratio")) for k in TRACKING)]
+        cells += [fig(reward.get(t)) for t in terms]
+        cells += [percent(ev.get("progress_ratio")),
+                  " / ".join(percent(ev.get(f"{k}_ratio")) for k in TRACKING)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -190,7 +187,7 @@ def _drop_empty_columns(table: str) -> str:
     cells = {i: lines[i].strip().strip("|").split("|") for i in rows}
     body = rows[2:]
     keep = [c for c in range(len(cells[rows[0]]))
-            if any(cells[i][c].strip() != "—" for i in body)]
+            if any(cells[i][c].strip() != MISSING for i in body)]
     for i in rows:
         lines[i] = "|" + "|".join(cells[i][c] for c in keep) + "|"
     return "\n".join(lines) + "\n"
@@ -287,8 +284,8 @@ def bundle_evaluation_section(data: Path, doc_dir: Path) -> str:
              + (f", {how}" if how else "") + ")",
              f"pose {ev['reward_terms']['pose']:.2f}"]
     if ev.get("progress_ratio") is not None:
-        parts.append(f"progress {_pct(ev['progress_ratio'])}")
-    parts += [f"{k.removesuffix('_speed').replace('_', ' ')} tracking {_pct(ev[f'{k}_ratio'])}"
+        parts.append(f"progress {percent(ev['progress_ratio'])}")
+    parts += [f"{k.removesuffix('_speed').replace('_', ' ')} tracking {percent(ev[f'{k}_ratio'])}"
               for k in TRACKING if ev.get(f"{k}_ratio") is not None]
     lines = [f"- **Evaluation** (`eval.json`): {', '.join(parts)}."]
     for name, _ in OWN_COMMAND_SCRIPTS:

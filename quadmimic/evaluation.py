@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from quadmimic.core.fmt import fig, percent
 from quadmimic.core.options import count, non_negative, output_file, positive
 from robot_deploy.backends import SIMULATED
 from robot_deploy.cli import Z_HELP
@@ -143,8 +144,7 @@ def eval_command(
         [("mean return (measurable)", f"{out.mean_return:.3f}"),
          ("mean episode", f"{out.mean_episode_seconds:.2f} s"),
          ("fall rate", f"{out.fall_rate:.2f}"),
-         ("progress along the reference",
-          "—" if progress is None else f"{100 * progress:.0f} %")]))
+         ("progress along the reference", percent(progress))]))
 
 
 def _eval_commands(bundle: Any, spec: str, z: Any, estimator: Any, **kwargs: Any) -> None:
@@ -159,9 +159,6 @@ def _eval_commands(bundle: Any, spec: str, z: Any, estimator: Any, **kwargs: Any
     with console.status(f"{kwargs['episodes']} episodes of {script.seconds:.1f} s of "
                         f"{script.name}"):
         out = evaluate_commands(bundle, script, z=z, estimator=estimator, **kwargs)
-
-    def fig(v: float | None, form: str) -> str:
-        return "—" if v is None else form.format(v)
 
     ranges = out.command_ranges
     console.print(figure_table(

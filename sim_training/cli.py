@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from quadmimic.core.fmt import MISSING, fig, percent
 from quadmimic.core.options import (
     count,
     fraction,
@@ -191,19 +192,16 @@ def _train_config(**kwargs: Any) -> Any:
 
 def eval_table(result: EvalResult) -> Any:
     """A rich table of an evaluation: return, episodes, falls, reward terms, tracking."""
-    def ratio(v: float | None) -> str:
-        return "—" if v is None else f"{100 * v:.0f} %"
-
     rows = [("mean return", f"{result.mean_return:.1f}"),
             ("mean episode", f"{result.mean_episode_seconds:.2f} s of "
                              f"{result.episode_limit_seconds:.3g} s"),
             ("fall rate", f"{result.fall_rate:.2f}")]
     rows += [(f"reward term {k}", f"{v:.3f}") for k, v in result.reward_terms.items()]
-    rows += [("progress along the reference", ratio(result.progress_ratio))]
+    rows += [("progress along the reference", percent(result.progress_ratio))]
     for k, unit in (("forward_speed", "m/s"), ("lateral_speed", "m/s"), ("yaw_rate", "rad/s")):
         rows.append((k.replace("_", " "), f"mean {getattr(result, k):+.2f} {unit} (reference "
                      f"{getattr(result, 'ref_' + k):+.2f}), tracking "
-                     f"{ratio(getattr(result, k + '_ratio'))}"))
+                     f"{percent(getattr(result, k + '_ratio'))}"))
     return figure_table(f"{result.robot}: {Path(result.motion).name}, "
                         f"{result.episodes} episodes at {result.physics_hz:.0f} Hz physics", rows)
 
@@ -384,16 +382,13 @@ def skills_command(
                 "progress", "fwd / lat / yaw tracking", "falls"):
         table.add_column(col)
 
-    def pct(v: float | None) -> str:
-        return "—" if v is None else f"{100 * v:.0f} %"
-
     for r in rows:
-        at = ("—" if r["samples_to_threshold"] is None
+        at = (MISSING if r["samples_to_threshold"] is None
               else f"{r['samples_to_threshold'] / 1e3:.0f} k, {r['minutes_to_threshold']:.0f} min")
         table.add_row(r["name"], r["robot"], r["source"] or r["motion"],
                       f"{r['samples'] / 1e6:.2f} M ({r['wall_hours']:.2f} h)", at,
-                      "—" if r["pose"] is None else f"{r['pose']:.2f}", pct(r["progress"]),
-                      " / ".join(pct(r[f"{k}_ratio"]) for k in
+                      fig(r["pose"]), percent(r["progress"]),
+                      " / ".join(percent(r[f"{k}_ratio"]) for k in
                                  ("forward_speed", "lateral_speed", "yaw_rate")),
-                      "—" if r["fall_rate"] is None else f"{r['fall_rate']:.0%}")
+                      fig(r["fall_rate"], "{:.0%}"))
     console.print(table)

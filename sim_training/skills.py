@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from quadmimic.core.fmt import MISSING, fig, percent
 from sim_training.evaluate import TRACKING
 
 
@@ -130,12 +131,8 @@ def _warm_start(init_from: str) -> str:
     return f"`{Path(init_from).as_posix()}`"
 
 
-def _pct(v: float | None) -> str:
-    return "—" if v is None else f"{100 * v:.0f} %"
-
-
 def _k(v: float | None) -> str:
-    return "—" if v is None else f"{v / 1e3:.0f} k"
+    return fig(None if v is None else v / 1e3, "{:.0f} k")
 
 
 def markdown_table(rows: list[dict[str, Any]], relative_to: str | Path | None = None) -> str:
@@ -145,18 +142,18 @@ def markdown_table(rows: list[dict[str, Any]], relative_to: str | Path | None = 
              "picture |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        init = "—" if not r["init_from"] else _warm_start(r["init_from"])
+        init = MISSING if not r["init_from"] else _warm_start(r["init_from"])
         if r["ancestor"] is not None:
             init = f"`{r['ancestor']}`"
             samples = f"{r['samples_since'] / 1e6:.2f} M ({r['hours_since']:.2f} h)"
         else:
-            samples = ("—" if r["samples"] is None else
+            samples = (MISSING if r["samples"] is None else
                        f"{r['samples'] / 1e6:.2f} M ({r['wall_hours']:.2f} h)")
         at = ("not reached" if r["samples_to_threshold"] is None else
               f"{_k(r['samples_to_threshold'])}, {r['minutes_to_threshold']:.0f} min")
-        tracking = " / ".join(_pct(r[f"{k}_ratio"]) for k in TRACKING)
-        pose = "—" if r["pose"] is None else f"{r['pose']:.2f}"
-        falls = "—" if r["fall_rate"] is None else f"{r['fall_rate']:.0%} of {r['episodes']}"
+        tracking = " / ".join(percent(r[f"{k}_ratio"]) for k in TRACKING)
+        pose = fig(r["pose"])
+        falls = MISSING if r["fall_rate"] is None else f"{r['fall_rate']:.0%} of {r['episodes']}"
         picture = ""
         if r["strip"]:
             path = Path(r["strip"])
@@ -165,5 +162,5 @@ def markdown_table(rows: list[dict[str, Any]], relative_to: str | Path | None = 
             picture = f"![{r['name']}]({path.as_posix()})"
         lines.append(f"| `{r['name']}` | {r['robot']} | {r['source'] or r['motion']} | {init} | "
                      f"{samples} | {at} | {pose} | "
-                     f"{_pct(r['progress'])} | {tracking} | {falls} | {picture} |")
+                     f"{percent(r['progress'])} | {tracking} | {falls} | {picture} |")
     return "\n".join(lines) + "\n"
