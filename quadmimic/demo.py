@@ -90,9 +90,12 @@ def demo_command(
         figures["adapt"] = _adapt(policy, emulator, dynamics, out, rollouts, rollout_seconds,
                                   adapted)
         adapted_bundle = PolicyBundle.load(adapted)
-        figures["eval"]["held_out_adapted"] = _eval_row(
-            adapted_bundle, dynamics, adapted_bundle.z, episodes, out / "eval_held_out_adapted",
-            estimator=None if adapted_bundle.z is not None else adapted_bundle.estimator())
+        ev = figures["eval"]
+        if adapted_bundle.z is None and "held_out_estimate" in ev:  # the estimate was kept
+            ev["held_out_adapted"] = {**ev["held_out_estimate"], "same_as": "estimate"}
+        else:
+            ev["held_out_adapted"] = _eval_row(adapted_bundle, dynamics, adapted_bundle.z,
+                                               episodes, out / "eval_held_out_adapted")
         figures["emulator"] = _emulator_eval(bundle, adapted_bundle, emulator,
                                              emulator_rollouts, rollout_seconds)
 
@@ -261,17 +264,19 @@ def render_report(f: dict[str, Any]) -> str:
     names = {"nominal": "nominal dynamics, encoder z",
              "held_out_prior": "held-out dynamics, prior z = 0",
              "held_out_estimate": "held-out dynamics, online estimate ẑ",
-             "held_out_adapted": "held-out dynamics, adapted z"}
+             "held_out_adapted": "held-out dynamics, the adaptation's result"}
     for key, label in names.items():
         if key in ev:
             r = ev[key]
+            if r.get("same_as"):
+                label += f" (= the {r['same_as']})"
             lines.append(f"| {label} | {r['mean_return']:.1f} | {r['mean_episode_seconds']:.1f}"
                          f" | {r['fall_rate']:.0%} | {r['pose']:.2f} | [json]({r['json']}), "
                          f"[gif]({r['gif']}) |")
     if "held_out_estimate" not in ev:
         lines += ["", "The policy carries no z estimator (`quadmimic estimator BUNDLE` trains "
                   "one), so there is no estimate row and the search starts from the prior."]
-    lines += ["", "![held-out, adapted](eval_held_out_adapted.gif)", "",
+    lines += ["", f"![held-out, adapted]({ev['held_out_adapted']['gif']})", "",
               f"## 3. Adapt on the emulator ({f['physics']} behind the go1-udp wire protocol, "
               "held-out dynamics)", "",
               f"Safe search from the {ad['start']}: {ad['rollouts']} rollouts of "

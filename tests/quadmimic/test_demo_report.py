@@ -30,3 +30,34 @@ def test_a_fixed_result_is_compared_with_the_prior():
     text = summary_sentence({"emulator": em, "eval": EVAL})
     assert "The adaptation's result lowered the emulator return from 0.200" in text
     assert "(-50%, 1 trips;" in text
+
+
+def test_the_report_shows_a_kept_estimate_as_the_estimate():
+    from quadmimic.demo import render_report
+
+    held = {"mean_return": 123.4, "std_return": 1.0, "mean_episode_seconds": 7.6,
+            "fall_rate": 1 / 3, "pose": 0.45, "json": "eval_held_out_estimate.json",
+            "gif": "eval_held_out_estimate.gif"}
+    estimate = _row(0.215, 0.009, 0)
+    figures = {
+        "policy": "p", "held_out_dynamics": "d", "robot": "go1", "physics": "mujoco",
+        "stem": "go1_trot", "wall_seconds": 1.0,
+        "retarget": {"stance_slide_max_m": 0.0, "penetration_max_m": 0.0,
+                     "joint_limit_violations": 0, "contact_agreement": 1.0},
+        "eval": {"held_out_estimate": held,
+                 "held_out_adapted": {**held, "same_as": "estimate"}},
+        "adapt": {"start": "estimate", "rollouts": 9, "rollout_seconds": 3.0, "budget": 9,
+                  "robot_seconds": 27.0, "rounds": 2, "incumbent_changes": 0,
+                  "safety_trips": 1, "final": "estimate", "final_z": None,
+                  "returns_png": "adapt_session/returns.png"},
+        "emulator": {"rollouts": 5, "rollout_seconds": 3.0, "prior": _row(0.1, 0.1, 2),
+                     "estimate": estimate, "adapted": {**estimate, "same_as": "estimate"}},
+        "deploy": {"seconds": 10.0, "policy_steps": 300, "commands": 5000, "distance_m": 1.2,
+                   "stopped_by": "time", "trip": None, "inference_ms_p50": 0.1,
+                   "log": "deploy.jsonl", "emulator_counters": {"commands": 5000}},
+    }
+    report = render_report(figures)
+    assert "| held-out dynamics, the adaptation's result (= the estimate) | 123.4 |" in report
+    assert "![held-out, adapted](eval_held_out_estimate.gif)" in report
+    assert "| adapted (= the estimate) | 0.215 ± 0.009 | 0 |" in report
+    assert "the online estimate, which no fixed z beat in paired rollouts." in report
