@@ -51,32 +51,27 @@ def tiny_bundle_with_estimator(tiny_policy, tmp_path_factory) -> Path:
     return out
 
 
-def _steer_run(robot: str, tmp_path_factory) -> Path:
-    """A steerable run warm-started from the shipped trot of ``robot`` with commands, not
-    trained: the trot widened with zero weights on the command inputs (it acts as the trot)."""
+@pytest.fixture(scope="session")
+def go2_steer(tmp_path_factory) -> Path:
+    """A steerable run warm-started from the shipped Go2 trot with commands, not trained: the
+    trot widened with zero weights on the command inputs (it acts as the trot)."""
     import dataclasses
 
     from sim_training.commands import CommandConfig
     from sim_training.config import PPOConfig, TrainConfig, training_env
     from sim_training.train import Trainer
 
-    trot = REPO / "data" / "policies" / f"{robot}_trot"
-    cfg = TrainConfig(motion=str(trot / "motion.txt"), robot=robot, num_envs=2, num_workers=0,
+    trot = REPO / "data" / "policies" / "go2_trot"
+    cfg = TrainConfig(motion=str(trot / "motion.txt"), robot="go2", num_envs=2, num_workers=0,
                       groups_per_worker=1, init_from=str(trot), eval_episodes=0,
                       ppo=PPOConfig(n_steps=64, batch_size=128),
                       env=dataclasses.replace(training_env(),
                                               commands=CommandConfig(enabled=True)))
-    run = tmp_path_factory.mktemp(f"{robot}_steer") / "run"
+    run = tmp_path_factory.mktemp("go2_steer") / "run"
     trainer = Trainer.create(cfg, run)
     trainer.save_checkpoint()
     trainer.close()
     return run
-
-
-@pytest.fixture(scope="session")
-def go2_steer(tmp_path_factory) -> Path:
-    """The shipped Go2 trot as a steerable run (:func:`_steer_run`)."""
-    return _steer_run("go2", tmp_path_factory)
 
 
 REALTIME_MODULES = frozenset({
