@@ -95,11 +95,6 @@ def skills_section(data: Path, doc_dir: Path) -> str:
     return markdown_table(rows)
 
 
-def _fig(ev: dict[str, Any], key: str, form: str) -> str:
-    """``ev[key]`` formatted with ``form``, or a dash where the figure is missing or None."""
-    return fig(ev.get(key), form)
-
-
 def steering_section(data: Path, doc_dir: Path) -> str:
     """The steerable bundles' command evaluations (``commands_<script>.json``) as one table.
 
@@ -124,10 +119,10 @@ def steering_section(data: Path, doc_dir: Path) -> str:
             plot = os.path.relpath(bundle / f"trajectory_{name}.png", doc_dir)
             lines.append(
                 f"| `{bundle.name}` | {name} | {ev['episodes']} × {ev['script_seconds']:.1f} s "
-                f"| {ev['falls']} | {_fig(ev, 'speed_error', '{:.0%}')} "
-                f"| {_fig(ev, 'yaw_rate_error', '{:.2f}')} "
-                f"| {_fig(ev, 'pose_at_clip_speed', '{:.2f}')} "
-                f"| {_fig(ev, 'response_seconds', '{:.2f} s')} | [plot]({plot}) |")
+                f"| {ev['falls']} | {fig(ev.get('speed_error'), '{:.0%}')} "
+                f"| {fig(ev.get('yaw_rate_error'), '{:.2f}')} "
+                f"| {fig(ev.get('pose_at_clip_speed'), '{:.2f}')} "
+                f"| {fig(ev.get('response_seconds'), '{:.2f} s')} | [plot]({plot}) |")
     if not lines:
         return "No shipped bundle is steerable yet.\n"
     head = ("| bundle | script | episodes | falls | speed error | yaw-rate error (rad/s) "
@@ -308,10 +303,10 @@ def _command_line(name: str, ev: dict[str, Any]) -> str:
              f"{ev['falls']} fall{'s' if ev['falls'] > 1 else ''}")
     return (f"- **Steering, {name}** (`commands_{name}.json`, `trajectory_{name}.png`): "
             f"{what}, {falls} in {ev['episodes']} episodes of {ev['script_seconds']:.1f} s; "
-            f"speed error {_fig(ev, 'speed_error', '{:.0%}')} of the commanded speed, yaw-rate "
-            f"error {_fig(ev, 'yaw_rate_error', '{:.2f}')} rad/s, pose "
-            f"{_fig(ev, 'pose_at_clip_speed', '{:.2f}')} at the clip's own speed, command to "
-            f"motion {_fig(ev, 'response_seconds', '{:.2f} s')}.")
+            f"speed error {fig(ev.get('speed_error'), '{:.0%}')} of the commanded speed, yaw-rate "
+            f"error {fig(ev.get('yaw_rate_error'), '{:.2f}')} rad/s, pose "
+            f"{fig(ev.get('pose_at_clip_speed'), '{:.2f}')} at the clip's own speed, command to "
+            f"motion {fig(ev.get('response_seconds'), '{:.2f} s')}.")
 
 
 SECTIONS: dict[str, Callable[[Path, Path], str]] = {
