@@ -11,10 +11,20 @@ rollout, under rules that keep the search from doing harm:
   0.229 ± 0.005 over 3 fresh rollouts, its start rollout's mean ẑ frozen 0.100 ± 0.093 with 2
   tilt trips. The start z, the centre of the search, is then the estimate's ẑ averaged over
   the start rollout (once its window is full).
+* **The prior is the first challenger.** From the estimate (or a given z), round 0's
+  candidate is the prior, z = 0, the policy's behaviour at the centre of its training
+  dynamics: the estimator can be right about the robot and the policy still weak there. On
+  the Go2 trot for real robots' differences (``bench transfer``, 3 seeds, 2026-12-07) the
+  estimate returned 0.501 with 11 % falls on a low battery beyond the training ranges, where
+  the prior returned 0.592 without a fall, and 0.062 (78 % falls) against the prior's 0.130
+  at 50 ms latency. The prior then has to win its round as any candidate does; there the
+  prior won round 0 on all 3 seeds of the low battery, and adapted_10 rose from 0.497 (11 %
+  falls) to 0.592 (none).
 * **A small neighbourhood.** Lengths are in units of the training latents' spread per
-  dimension (:func:`latent_scale`). Each round draws one candidate from N(mean, (spread·s)²)
-  around the search mean, and the mean moves only by capped steps (``max_step``, the spread
-  of the draws being fixed); neither leaves the box start z ± radius·s.
+  dimension (:func:`latent_scale`). Each later round draws one candidate from
+  N(mean, (spread·s)²) around the search mean, and the mean moves only by capped steps
+  (``max_step``, the spread of the draws being fixed); neither leaves the box centre
+  ± radius·s. The centre is the start z, or the prior once the prior is the incumbent.
 * **Paired, fresh validation.** A round runs the incumbent and the candidate on the same
   ``pairs`` seeds (the robot's reset is seeded where it allows: shoves and sensor noise on a
   test rig; a real robot just alternates them), never seen before. The candidate replaces the
@@ -141,8 +151,10 @@ class SearchState:
     """Where a session's search is, replayed from its finished rollouts.
 
     Attributes:
-        start: The start z, the centre of the search (None before the start rollout
-            finished): the given z, or from the estimate its start rollout's mean ẑ.
+        start: The start z (None before the start rollout finished): the given z, or from
+            the estimate its start rollout's mean ẑ.
+        centre: The centre of the search's box: the start z, or the prior (zeros) once the
+            prior won a round.
         incumbent: The current incumbent's z; None before the start rollout and while the
             incumbent is the online estimate (:attr:`estimating`).
         mean: The search mean (None before the start rollout).
@@ -151,6 +163,7 @@ class SearchState:
     """
 
     start: np.ndarray | None = None
+    centre: np.ndarray | None = None
     incumbent: np.ndarray | None = None
     mean: np.ndarray | None = None
     rounds: list[Round] = field(default_factory=list)
@@ -213,7 +226,7 @@ def replay(records: Sequence[dict[str, Any]], config: AdaptConfig,
         raise ConfigError("the first rollout of a session must be its start rollout")
     start = np.asarray(records[0]["z"], np.float64)
     online = records[0].get("acted_with") == "estimate"
-    state.start, state.mean = start, start.copy()
+    state.start, state.centre, state.mean = start, start.copy(), start.copy()
     state.incumbent = None if online else start.copy()
     tried: list[tuple[np.ndarray, float]] = []  # candidates since the incumbent last changed
     size = 2 * config.pairs
@@ -235,11 +248,14 @@ def replay(records: Sequence[dict[str, Any]], config: AdaptConfig,
                                   cand_trips, ok))
         if ok:
             state.incumbent, state.mean, tried = z_cand.copy(), z_cand.copy(), []
+            if not z_cand.any():  # the prior won: the box moves onto it
+                state.centre = z_cand.copy()
         else:
             tried.append((z_cand, gain))
             if scale is not None:
                 incumbent = start if state.incumbent is None else state.incumbent
-                state.mean = _mean_step(state.mean, incumbent, tried, scale, start, config)
+                state.mean = _mean_step(state.mean, incumbent, tried, scale, state.centre,
+                                        config)
     return state
 
 
@@ -248,7 +264,7 @@ def _copy(z: np.ndarray | None) -> np.ndarray | None:
 
 
 def _mean_step(mean: np.ndarray, incumbent: np.ndarray, tried: list[tuple[np.ndarray, float]],
-               scale: np.ndarray, start: np.ndarray, config: AdaptConfig) -> np.ndarray:
+               scale: np.ndarray, centre: np.ndarray, config: AdaptConfig) -> np.ndarray:
     """The search mean's capped step toward the AWR-weighted mean of incumbent and tries."""
     zs = np.array([incumbent, *[z for z, _ in tried]])
     adv = np.array([0.0, *[g for _, g in tried]])
@@ -257,11 +273,11 @@ def _mean_step(mean: np.ndarray, incumbent: np.ndarray, tried: list[tuple[np.nda
     rms = float(np.sqrt(np.mean(move ** 2)))
     if rms > config.max_step:
         move *= config.max_step / rms
-    return _in_box(mean + move * scale, start, scale, config.radius)
+    return _in_box(mean + move * scale, centre, scale, config.radius)
 
 
-def _in_box(z: np.ndarray, start: np.ndarray, scale: np.ndarray, radius: float) -> np.ndarray:
-    return np.clip(z, start - radius * scale, start + radius * scale)
+def _in_box(z: np.ndarray, centre: np.ndarray, scale: np.ndarray, radius: float) -> np.ndarray:
+    return np.clip(z, centre - radius * scale, centre + radius * scale)
 
 
 @dataclass(frozen=True)
@@ -380,7 +396,7 @@ class AdaptationSession:
         if index == 0:
             return Plan(0, "start", -1, 0, 0, None if self.start_kind == "estimate"
                         else self.start_z)
-        if state.mean is None or state.start is None:
+        if state.mean is None or state.centre is None:
             raise ValueError("the start rollout must finish first")
         size = 2 * self.config.pairs
         rnd, slot = divmod(index - 1, size)
@@ -390,11 +406,19 @@ class AdaptationSession:
         seed = 1 + rnd * self.config.pairs + pair
         if not candidate_turn:
             return Plan(index, "incumbent", rnd, pair, seed, _copy(state.incumbent))
+        if rnd == 0 and self.challenges_prior:
+            return Plan(index, "candidate", rnd, pair, seed, np.zeros(self.bundle.z_dim))
         rng = np.random.default_rng([self.config.seed, 5, rnd])
         draw = state.mean + self.config.spread * self.scale * rng.standard_normal(
             self.bundle.z_dim)
-        cand = _in_box(draw, state.start, self.scale, self.config.radius)
+        cand = _in_box(draw, state.centre, self.scale, self.config.radius)
         return Plan(index, "candidate", rnd, pair, seed, cand)
+
+    @property
+    def challenges_prior(self) -> bool:
+        """Whether round 0's candidate is the prior (a session not started from it)."""
+        return self.config.challenge_prior and self.start_kind != "prior" and not (
+            self.start_z is not None and not self.start_z.any())
 
     # ------------------------------------------------------------------ rollouts
     def rollout(self, plan: Plan) -> dict[str, Any]:

@@ -105,6 +105,7 @@ def budget_line(result: AdaptResult) -> str:
             f"cut by a trip; {len(result.rounds)} rounds, the incumbent replaced "
             f"{accepted} time{'s' if accepted != 1 else ''}; the result is the incumbent: "
             + ("the online estimate (no fixed z beat it)" if result.final == "estimate"
+               else "the prior z = 0" if result.final_z is not None and not any(result.final_z)
                else "a fixed z"))
 
 

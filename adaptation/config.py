@@ -29,6 +29,10 @@ class AdaptConfig:
     """Paired rollouts per round: incumbent and candidate each run once on the same seed
     (where the robot allows seeding its resets), ``pairs`` seeds per round (>= 2: the
     standard error of the paired differences needs two)."""
+    challenge_prior: bool = True
+    """Round 0's candidate is the prior (z = 0) when the session starts from the estimate or a
+    given z: the search then never ends below the better of the two start choices a user has
+    without measuring them on the robot (``adaptation.adapt``)."""
     spread: float = 0.5
     """Standard deviation of a candidate's draw around the search mean (training spreads)."""
     radius: float = 1.0

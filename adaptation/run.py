@@ -41,7 +41,7 @@ class AdaptResult(JsonRecord):
     final: str
     """The result, the incumbent after the last round (never the single best rollout):
     "estimate" (no fixed z beat the online estimate: act with the estimator) or "fixed"
-    (``final_z``)."""
+    (``final_z``; all zeros when the prior won)."""
     final_z: list[float] | None
     """The result's z when it is fixed; None when it is the estimate."""
     incumbent_changes: int

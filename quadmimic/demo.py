@@ -93,6 +93,8 @@ def demo_command(
         ev = figures["eval"]
         if adapted_bundle.z is None and "held_out_estimate" in ev:  # the estimate was kept
             ev["held_out_adapted"] = {**ev["held_out_estimate"], "same_as": "estimate"}
+        elif adapted_bundle.z is not None and not adapted_bundle.z.any():  # the prior won
+            ev["held_out_adapted"] = {**ev["held_out_prior"], "same_as": "prior"}
         else:
             ev["held_out_adapted"] = _eval_row(adapted_bundle, dynamics, adapted_bundle.z,
                                                episodes, out / "eval_held_out_adapted")
@@ -159,8 +161,9 @@ def _emulator_eval(bundle: Any, adapted: Any, emulator: Any, rollouts: int,
                    seconds: float) -> dict[str, Any]:
     """Fresh rollouts on the emulator (after the search) with prior, estimate and adapted z.
 
-    When the adaptation's result is the estimate itself (no fixed z beat it), the adapted
-    figure is the estimate's: one policy, one set of rollouts.
+    When the adaptation's result is the estimate itself (no fixed z beat it) or the prior
+    (it beat the estimate), the adapted figure is that one's: one policy, one set of
+    rollouts.
     """
     import numpy as np
 
@@ -177,7 +180,7 @@ def _emulator_eval(bundle: Any, adapted: Any, emulator: Any, rollouts: int,
     choices: dict[str, dict[str, Any]] = {"prior": {"z": np.zeros(bundle.z_dim)}}
     if bundle.estimator() is not None:
         choices["estimate"] = {"z": None, "estimator": bundle.estimator()}
-    if adapted.z is not None or "estimate" not in choices:
+    if (adapted.z is not None and adapted.z.any()) or "estimate" not in choices:
         choices["adapted"] = {"z": adapted.z}
     try:
         for name, kwargs in choices.items():
@@ -190,7 +193,8 @@ def _emulator_eval(bundle: Any, adapted: Any, emulator: Any, rollouts: int,
     finally:
         robot.close()
     if "adapted" not in out:
-        out["adapted"] = {**out["estimate"], "same_as": "estimate"}
+        same = "estimate" if adapted.z is None else "prior"
+        out["adapted"] = {**out[same], "same_as": same}
     return out
 
 
@@ -286,6 +290,8 @@ def render_report(f: dict[str, Any]) -> str:
               f"ended by a safety trip: {ad['safety_trips']}. The result is the final "
               "incumbent: " + ("the online estimate, which no fixed z beat in paired rollouts."
                                if ad.get("final_z") is None else
+                               "the prior z = 0, which beat the estimate in paired rollouts."
+                               if not any(ad["final_z"]) else
                                f"the fixed z `{[round(v, 3) for v in ad['final_z']]}`."), "",
               f"![returns]({ad['returns_png']})", ""]
     em = f.get("emulator")
@@ -328,9 +334,13 @@ def summary_sentence(f: dict[str, Any]) -> str:
         if key not in em:
             continue
         r = em[key]
-        if r.get("same_as"):
-            parts.append(f"the search kept the {r['same_as']} as its result (no fixed z beat it "
-                         "in paired rollouts)")
+        if r.get("same_as") == "estimate":
+            parts.append("the search kept the estimate as its result (no fixed z beat it in "
+                         "paired rollouts)")
+            continue
+        if r.get("same_as") == "prior":
+            parts.append("the search's result is the prior, which beat the estimate in paired "
+                         "rollouts")
             continue
         change = r["mean"] - prior["mean"]
         rel = change / prior["mean"] if abs(prior["mean"]) > 1e-12 else float("nan")

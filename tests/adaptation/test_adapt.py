@@ -20,6 +20,7 @@ from adaptation.config import AdaptConfig
 from robot_deploy.backends.sim import SimBackend
 from robot_deploy.remote import ESTOP_BUTTONS, RemoteState, key_mask
 from robot_deploy.robot import RobotWrapper
+from sim_training.estimator import ZChoice
 from tests.conftest import REPO
 
 MOTION = str(REPO / "data" / "motions" / "a1_trot.txt")
@@ -71,9 +72,10 @@ def test_the_search_starts_from_the_estimate_centred_on_its_mean_and_pairs_its_r
     # Incumbent and candidate share each pair's seed; the robot's resets got them.
     assert session.seeds == [0, 1, 1, 2, 2]
     assert [r["seed"] for r in records] == session.seeds
-    # The candidate stays in the neighbourhood of the start.
+    # From the estimate, the first challenger is the prior.
     cand = np.asarray(records[2]["z"])
-    assert np.all(np.abs(cand - state.start) <= CFG.radius * session.scale + 1e-9)
+    assert session.challenges_prior
+    np.testing.assert_array_equal(cand, np.zeros(8))
     assert records[2]["z"] == records[3]["z"]
     # The result is the incumbent the rule gives.
     rnd = state.rounds[0]
@@ -193,6 +195,49 @@ def test_the_estimate_stays_the_incumbent_until_a_fixed_z_beats_it():
     assert not won.estimating
     np.testing.assert_array_equal(won.incumbent, z1)
     assert not replay([], cfg).started and not replay([], cfg).estimating
+
+
+def test_after_the_prior_every_candidate_is_drawn_in_the_neighbourhood(
+        tiny_bundle_with_estimator, tmp_path, backend):
+    cfg = dataclasses.replace(CFG, rollouts=9)
+    session = _session(tiny_bundle_with_estimator, tmp_path / "s", backend, cfg)
+    state = session.run()
+    cands = [np.asarray(r["z"]) for r in session.records if r["kind"] == "candidate"]
+    assert len(cands) == 4 and len(state.rounds) == 2
+    np.testing.assert_array_equal(cands[0], np.zeros(8))  # round 0: the prior
+    np.testing.assert_array_equal(cands[2], cands[3])  # round 1: one draw, on both seeds
+    assert cands[2].any()
+    assert np.all(np.abs(cands[2] - state.centre) <= cfg.radius * session.scale + 1e-9)
+    if state.rounds[0].accepted:  # the prior won: the box moved onto it
+        np.testing.assert_array_equal(state.centre, np.zeros(8))
+    else:
+        np.testing.assert_array_equal(state.centre, state.start)
+    # A session started from the prior is not challenged by it.
+    prior = _session(tiny_bundle_with_estimator, tmp_path / "p", backend, cfg,
+                     start=ZChoice("prior", np.zeros(8), None, "prior"))
+    assert not prior.challenges_prior
+    assert prior.plan(2, state).z.any()  # round 0, given a search state: a draw, not z = 0
+
+
+def test_a_prior_that_beats_the_estimate_becomes_the_centre_of_the_search():
+    cfg = AdaptConfig(pairs=2, radius=1.0)
+    scale = np.ones(3)
+    start, prior, far = np.full(3, 2.0), np.zeros(3), np.full(3, -5.0)
+    # The prior wins round 0 against the estimate; the box moves onto it, so the mean's
+    # steps toward a far better-looking try stay within prior ± radius.
+    won = replay(_records(start, [(prior, [0.30, 0.35], [0.50, 0.52], 0)]
+                          + [(far, [0.5, 0.5], [0.9, 0.4], 0)] * 10,
+                          acted_with="estimate"), cfg, scale)
+    assert won.rounds[0].accepted and not won.estimating
+    np.testing.assert_array_equal(won.incumbent, prior)
+    np.testing.assert_array_equal(won.centre, prior)
+    np.testing.assert_array_equal(won.start, start)  # the start is still recorded as it was
+    assert np.all(np.abs(won.mean - prior) <= cfg.radius + 1e-12) and np.all(won.mean < 0)
+    # A prior that does not win leaves the box on the start.
+    lost = replay(_records(start, [(prior, [0.50, 0.52], [0.30, 0.35], 0)],
+                           acted_with="estimate"), cfg, scale)
+    assert lost.estimating
+    np.testing.assert_array_equal(lost.centre, start)
 
 
 def test_the_search_mean_takes_capped_steps_inside_the_neighbourhood():

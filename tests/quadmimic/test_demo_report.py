@@ -61,3 +61,13 @@ def test_the_report_shows_a_kept_estimate_as_the_estimate():
     assert "![held-out, adapted](eval_held_out_estimate.gif)" in report
     assert "| adapted (= the estimate) | 0.215 ± 0.009 | 0 |" in report
     assert "the online estimate, which no fixed z beat in paired rollouts." in report
+
+
+def test_a_prior_that_beat_the_estimate_is_named_as_the_result():
+    prior = _row(0.21, 0.01, 0)
+    em = {"rollouts": 5, "prior": prior, "estimate": _row(0.15, 0.05, 1),
+          "adapted": {**prior, "same_as": "prior"}}
+    text = summary_sentence({"emulator": em, "eval": EVAL})
+    assert text.startswith("The online estimate lowered the emulator return from 0.210")
+    assert "the search's result is the prior, which beat the estimate in paired rollouts" in text
+    assert text.count("lowered") == 1
