@@ -175,7 +175,8 @@ def _run_manifest(run: Path, config: TrainConfig, state: dict[str, Any]) -> dict
 
 
 def lineage_of(source: str | Path) -> list[dict[str, Any]]:
-    """The learning curve that led to a run's newest checkpoint or a bundle, in total samples.
+    """The learning curve that led to a run's newest checkpoint, one checkpoint of a run (its
+    ``checkpoints/NNN`` directory) or a bundle, in total samples.
 
     Rows carry ``from`` (the run they come from), oldest first; a run's own rows follow
     the lineage it was initialised from (its ``lineage.json``, written when it started).
@@ -184,6 +185,10 @@ def lineage_of(source: str | Path) -> list[dict[str, Any]]:
     src = Path(source)
     if (src / "curve.json").is_file() and (src / "manifest.json").is_file():
         return read_json(src / "curve.json")  # a bundle: already in total
+    if (src / "state.json").is_file() and src.parent.name == "checkpoints":
+        run = src.parent.parent  # one checkpoint of a run: the run's curve up to it
+        earlier = _earlier(run)
+        return earlier + _own_rows(run, read_json(src / "state.json")["curve"], earlier)
     if not (src / "LATEST").is_file():
         return []
     ckpt = src / "checkpoints" / (src / "LATEST").read_text().strip()

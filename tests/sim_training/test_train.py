@@ -16,7 +16,7 @@ import pytest
 import torch as th
 
 from quadmimic.core.errors import BundleError
-from sim_training.bundle import PolicyBundle, write_bundle
+from sim_training.bundle import PolicyBundle, lineage_of, write_bundle
 from sim_training.config import PPOConfig, TrainConfig, from_dict, load_train_config, to_dict
 from sim_training.evaluate import evaluate
 from sim_training.export import export_bundle
@@ -164,6 +164,9 @@ def test_a_run_can_start_from_another_runs_weights(tiny_run, tmp_path):
     assert curve[-1]["timesteps"] > 512 and curve[-1]["from"] == str(tmp_path / "tuned")
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["samples_including_init"] == manifest["samples"] + 512
+    # Started from one checkpoint directory of a run, the lineage is the run's up to it.
+    ckpt = tiny_run / "checkpoints" / (tiny_run / "LATEST").read_text().strip()
+    assert lineage_of(ckpt) == lineage_of(tiny_run) and lineage_of(ckpt)[-1]["timesteps"] == 512
     wider = TrainConfig(motion=MOTION, num_envs=2, num_workers=0, ppo=TINY,
                         model=dataclasses.replace(cfg.model, actor_hidden=(64, 64)),
                         init_from=str(tiny_run))
