@@ -1,11 +1,12 @@
 """``quadmimic demo``: the whole pipeline on the bundled default clip, writing ``runs/demo/``.
 
 1. Retarget the default dog trot clip onto the Go1 (motion, quality report, preview GIF).
-2. Evaluate the shipped Go1 trot policy in simulation (PyBullet, the training engine), at
-   nominal dynamics and on a held-out "real" robot (``data/dynamics/held_out_go1.json``:
-   a payload, weaker motors, 45 ms of latency, a slippery floor; outside the training
-   ranges; fixed before any of this was measured) with the prior z and, when the bundle
-   carries one, its online estimator's ẑ.
+2. Evaluate the shipped Go1 trot for real robots' differences (``go1_trot_real``) in
+   simulation (PyBullet, the training engine), at nominal dynamics and on a held-out "real"
+   robot (``data/dynamics/held_out_go1.json``: a payload, weaker motors, 45 ms of latency, a
+   slippery floor; fixed before any of this was measured and never trained on; within that
+   policy's training ranges, outside those of ``go1_trot``) with the prior z and, when the
+   bundle carries one, its online estimator's ẑ.
 3. Start the "real" robot: MuJoCo (the second engine) with the held-out dynamics behind the
    Go1 UDP wire protocol on loopback, and adapt the policy's latent on it through the
    ``go1-udp`` backend (the official ``unitree_legged_sdk`` client) by the safe search
@@ -36,7 +37,7 @@ def demo_command(
     out: Annotated[Path, typer.Option(help="Output folder.", callback=output_dir)
                    ] = RUNS / "demo",
     policy: Annotated[Path, typer.Option(help="Policy bundle to evaluate, adapt and "
-                                         "deploy.")] = DATA / "policies" / "go1_trot",
+                                         "deploy.")] = DATA / "policies" / "go1_trot_real",
     dynamics: Annotated[Path, typer.Option(help="Dynamics of the emulated 'real' "
                                            "robot.")] = DATA / "dynamics" / "held_out_go1.json",
     physics: Annotated[str, typer.Option(help="Engine of the emulated 'real' robot: mujoco "
