@@ -175,10 +175,11 @@ def _run_manifest(run: Path, config: TrainConfig, state: dict[str, Any]) -> dict
 
 
 def lineage_of(source: str | Path) -> list[dict[str, Any]]:
-    """The learning curve that led to a run's newest checkpoint, one checkpoint of a run (its
-    ``checkpoints/NNN`` directory) or a bundle, in total samples.
+    """The learning curve that led to a run, one of its checkpoints or a bundle, in samples.
 
-    Rows carry ``from`` (the run they come from), oldest first; a run's own rows follow
+    ``source`` is a run (its newest checkpoint), one checkpoint directory of a run
+    (``RUN/checkpoints/NNN``: the run's curve up to it) or a bundle. Samples are totals over
+    the whole lineage. Rows carry ``from`` (the run they come from), oldest first; a run's own rows follow
     the lineage it was initialised from (its ``lineage.json``, written when it started).
     Empty when ``source`` cannot be read.
     """
