@@ -179,9 +179,9 @@ def lineage_of(source: str | Path) -> list[dict[str, Any]]:
 
     ``source`` is a run (its newest checkpoint), one checkpoint directory of a run
     (``RUN/checkpoints/NNN``: the run's curve up to it) or a bundle. Samples are totals over
-    the whole lineage. Rows carry ``from`` (the run they come from), oldest first; a run's own rows follow
-    the lineage it was initialised from (its ``lineage.json``, written when it started).
-    Empty when ``source`` cannot be read.
+    the whole lineage. Rows carry ``from`` (the run they come from), oldest first; a run's
+    own rows follow the lineage it was initialised from (its ``lineage.json``, written when
+    it started). Empty when ``source`` cannot be read.
     """
     src = Path(source)
     if (src / "curve.json").is_file() and (src / "manifest.json").is_file():
