@@ -31,8 +31,8 @@ class AdaptConfig:
     standard error of the paired differences needs two)."""
     challenge_prior: bool = True
     """Round 0's candidate is the prior (z = 0) when the session starts from the estimate or a
-    given z: the search then never ends below the better of the two start choices a user has
-    without measuring them on the robot (``adaptation.adapt``)."""
+    given z, so that the search can end at the prior where paired rollouts show it better
+    (``adaptation.adapt``)."""
     spread: float = 0.5
     """Standard deviation of a candidate's draw around the search mean (training spreads)."""
     radius: float = 1.0

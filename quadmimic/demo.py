@@ -289,11 +289,7 @@ def render_report(f: dict[str, Any]) -> str:
               f"({ad['robot_seconds']:.0f} s of policy time), {ad['rounds']} rounds of paired "
               f"validation, the incumbent replaced {ad['incumbent_changes']} times; rollouts "
               f"ended by a safety trip: {ad['safety_trips']}. The result is the final "
-              "incumbent: " + ("the online estimate, which no fixed z beat in paired rollouts."
-                               if ad.get("final_z") is None else
-                               "the prior z = 0, which beat the estimate in paired rollouts."
-                               if not any(ad["final_z"]) else
-                               f"the fixed z `{[round(v, 3) for v in ad['final_z']]}`."), "",
+              "incumbent: " + _result_words(ad), "",
               f"![returns]({ad['returns_png']})", ""]
     em = f.get("emulator")
     if em:
@@ -318,6 +314,17 @@ def render_report(f: dict[str, Any]) -> str:
               "Emulator counters during the deploy: "
               + ", ".join(f"{k} {v:g}" for k, v in dep["emulator_counters"].items()), ""]
     return "\n".join(lines) + "\n"
+
+
+def _result_words(ad: dict[str, Any]) -> str:
+    """The adaptation's result in words (the demo's ``adapt`` figures)."""
+    final = ad.get("final_z")
+    if final is None:
+        return "the online estimate, which no fixed z beat in paired rollouts."
+    if not any(final):
+        return "the prior z = 0" + (", which beat the estimate in paired rollouts."
+                                    if ad.get("start") == "estimate" else ".")
+    return f"the fixed z `{[round(v, 3) for v in final]}`."
 
 
 def summary_sentence(f: dict[str, Any]) -> str:

@@ -92,10 +92,15 @@ def test_demo_runs_the_whole_pipeline(tmp_path, tiny_policy):
     assert proc.returncode == 0, proc.stderr[-3000:]
     names = {p.name for p in tmp_path.iterdir()}
     assert {"a1_trot.txt", "a1_trot_report.json", "a1_trot_preview.gif", "report.md",
-            "figures.json", "eval_nominal.gif", "eval_held_out_adapted.json", "deploy.jsonl",
+            "figures.json", "eval_nominal.gif", "eval_held_out_prior.json", "deploy.jsonl",
             "a1_trot_adapted"} <= names
     assert load_motion(tmp_path / "a1_trot.txt").num_frames == 33
     figures = json.loads((tmp_path / "figures.json").read_text())
+    # The adapted z is evaluated on its own unless the search kept the prior (then its rows
+    # are the prior's, marked so).
+    kept = figures["eval"]["held_out_adapted"].get("same_as")
+    assert kept in (None, "prior")
+    assert ("eval_held_out_adapted.json" in names) == (kept is None)
     assert figures["physics"] == "mujoco"  # the "real" robot is the second engine
     assert figures["adapt"]["rollouts"] == 5 and figures["adapt"]["rounds"] == 1
     assert figures["adapt"]["start"] == "prior"  # the tiny run carries no estimator

@@ -71,3 +71,14 @@ def test_a_prior_that_beat_the_estimate_is_named_as_the_result():
     assert text.startswith("The online estimate lowered the emulator return from 0.210")
     assert "the search's result is the prior, which beat the estimate in paired rollouts" in text
     assert text.count("lowered") == 1
+
+
+def test_the_result_is_named_as_what_it_is():
+    from quadmimic.demo import _result_words
+
+    assert _result_words({"final_z": None}).startswith("the online estimate")
+    assert _result_words({"final_z": [0.0, 0.0], "start": "estimate"}) == (
+        "the prior z = 0, which beat the estimate in paired rollouts.")
+    assert _result_words({"final_z": [0.0, 0.0], "start": "prior"}) == "the prior z = 0."
+    assert _result_words({"final_z": [0.1234, 0.0], "start": "estimate"}) == (
+        "the fixed z `[0.123, 0.0]`.")

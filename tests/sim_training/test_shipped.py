@@ -35,6 +35,9 @@ LATERAL_NOT_TRACKED = {
 }
 """Travelling bundles measured to follow less than the threshold of their reference's small
 sideways drift (strict: a fixed one fails here, and leaves this list)."""
+REPRODUCED = 0.02
+"""Relative agreement of a re-run episode's return with the bundle's eval.json: twenty times
+the largest drift measured between two CPUs (0.1 %)."""
 BASELINES = {"a1_trot_robust"}
 """Robust baselines kept for comparison only, not held to the progress criterion: the A1's
 turns at 0.09 rad/s (progress 0.80); see data/policies/README.md."""
@@ -76,7 +79,10 @@ def test_shipped_bundle_tracks_its_motion_at_nominal_dynamics(bundle_dir):
     elif held and saved.get("tracking_min") is not None:
         assert saved["tracking_min"] >= TRACKING_THRESHOLD
     # Its first two episodes again, as `quadmimic eval BUNDLE` runs them (the bundle's own z):
-    # the same figures, episode by episode.
+    # the same figures, episode by episode. Bit-exact on the machine that wrote eval.json; on
+    # another CPU the SIMD paths of numpy, torch and the physics round differently and the
+    # walk drifts: up to 0.1 % of an episode's return on 2026-12-07 (go2_trot, 199.71 against
+    # 199.91), hence REPRODUCED.
     bundle = PolicyBundle.load(bundle_dir)
     choice = choose_z(bundle, None)
     result = evaluate(bundle, episodes=2, seed=0, physics_hz=EVAL_PHYSICS_HZ,
@@ -85,7 +91,7 @@ def test_shipped_bundle_tracks_its_motion_at_nominal_dynamics(bundle_dir):
     assert saved.get("z_source") == (None if choice is None else choice.kind)
     for again, before in zip(result["per_episode"], saved["per_episode"][:2], strict=False):
         assert again["steps"] == before["steps"]
-        assert again["return"] == pytest.approx(before["return"], rel=1e-6)
+        assert again["return"] == pytest.approx(before["return"], rel=REPRODUCED)
     assert result["fall_rate"] == 0.0
     assert result["mean_episode_seconds"] >= 0.99 * result["episode_limit_seconds"]
     assert result["reward_terms.pose"] >= 0.6
