@@ -6,6 +6,10 @@ checkpoint, replaced atomically after the checkpoint is fully written), TensorBo
 ``tb/``, and the policy bundle under ``bundle/`` at the end. Killing a run at any moment loses
 at most the steps since the last checkpoint; ``resume`` continues from ``LATEST`` with the
 same optimizer, normalisation statistics, step counter, curriculum and random generators.
+``BEST`` names the checkpoint whose evaluation at nominal dynamics had the highest return
+without a fall (:func:`nominal_score`); it is kept when older checkpoints are pruned, so that a
+long run under wide randomisation does not lose its best walker (as SB3's ``EvalCallback``
+keeps ``best_model``).
 """
 
 from __future__ import annotations
@@ -76,6 +80,34 @@ EVAL_SEED = 12345
 """Seed of the start phases of the evaluations at checkpoints."""
 CURRICULUM_EPISODES = 50
 """Completed episodes the curriculum needs to see before it widens the ranges."""
+
+
+BEST = "BEST"
+"""File in a run directory naming its best checkpoint (see :func:`nominal_score`)."""
+
+
+def nominal_score(row: dict[str, Any]) -> float | None:
+    """A checkpoint's standing for ``BEST``: the return of its evaluation at nominal dynamics.
+
+    Args:
+        row: The learning-curve row the evaluation was written into (``eval_nominal_*``).
+
+    Returns:
+        ``eval_nominal_return`` (mean return per episode), or None when the row holds no
+        evaluation or an evaluated episode fell.
+    """
+    if "eval_nominal_return" not in row or row.get("eval_nominal_fall_rate", 1.0) > 0.0:
+        return None
+    return float(row["eval_nominal_return"])
+
+
+def checkpoint_score(checkpoint: Path) -> float | None:
+    """:func:`nominal_score` of a checkpoint directory (its curve's last row; None if absent)."""
+    state = checkpoint / "state.json"
+    if not state.is_file():
+        return None
+    curve = json.loads(state.read_text()).get("curve") or [{}]
+    return nominal_score(curve[-1])
 
 
 class _RunCallback(BaseCallback):
@@ -329,7 +361,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self) -> Path:
-        """Write a complete checkpoint, then point ``LATEST`` at it; keep the newest two."""
+        """Write a checkpoint; point ``LATEST`` (and ``BEST``) at it; keep two and the best.
+
+        ``BEST`` moves only when this checkpoint's evaluation beats the one it names.
+        """
         steps = int(self.model.num_timesteps)
         root = self.run_dir / "checkpoints"
         final = root / f"{steps:012d}"
@@ -351,10 +386,29 @@ class Trainer:
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
         atomic_write_text(self.run_dir / "LATEST", final.name + "\n")
+        best = self._update_best(final)
         for old in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(
                 "."))[:-2]:
-            shutil.rmtree(old, ignore_errors=True)
+            if old.name != best:
+                shutil.rmtree(old, ignore_errors=True)
         return final
+
+    def _update_best(self, final: Path) -> str | None:
+        """Point ``BEST`` at ``final`` if its evaluation beats the one ``BEST`` names.
+
+        Returns:
+            The name of the best checkpoint (None while no evaluation has passed).
+        """
+        pointer = self.run_dir / BEST
+        best = pointer.read_text().strip() if pointer.is_file() else None
+        held = checkpoint_score(final.parent / best) if best else None
+        if held is None:
+            best = None
+        score = checkpoint_score(final)
+        if score is not None and (held is None or score > held):
+            atomic_write_text(pointer, final.name + "\n")
+            best = final.name
+        return best
 
     def load_checkpoint(self, path: Path) -> None:
         """Restore model, optimizer, normalisation, counters and generators from a checkpoint."""

@@ -228,6 +228,38 @@ def test_robust_baseline_trains_without_encoder(tmp_path):
         bundle.encode({})
 
 
+def test_the_best_evaluated_checkpoint_outlives_pruning(tmp_path):
+    """``BEST`` names the checkpoint whose nominal evaluation had the highest return without a
+    fall; pruning keeps it beside the newest two, and a resumed run goes on comparing with it."""
+    run = tmp_path / "run"
+    trainer = Trainer.create(TrainConfig(motion=MOTION, timesteps=128, num_envs=2,
+                                         num_workers=0, ppo=TINY), run)
+
+    def checkpoint(trainer, steps, ret=None, fall=0.0):
+        trainer.model.num_timesteps = steps
+        row = {"timesteps": float(steps)}
+        if ret is not None:
+            row |= {"eval_nominal_return": ret, "eval_nominal_fall_rate": fall}
+        trainer.curve.append(row)
+        trainer.save_checkpoint()
+
+    checkpoint(trainer, 100, 210.0)
+    checkpoint(trainer, 200, 220.0)
+    checkpoint(trainer, 300, 250.0, fall=0.5)  # the highest return, but an episode fell
+    checkpoint(trainer, 400, 215.0)
+    checkpoint(trainer, 500)  # the end of a run: no evaluation
+    trainer.close()
+    assert (run / "BEST").read_text().strip() == f"{200:012d}"
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        f"{s:012d}" for s in (200, 400, 500)]
+    trainer = Trainer.resume(run)
+    checkpoint(trainer, 600, 230.0)
+    trainer.close()
+    assert (run / "BEST").read_text().strip() == f"{600:012d}"
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        f"{s:012d}" for s in (500, 600)]
+
+
 @pytest.mark.slow
 def test_killed_run_resumes_without_losing_checkpoints(tmp_path):
     run = tmp_path / "run"
