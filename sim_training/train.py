@@ -402,7 +402,8 @@ class Trainer:
         pointer = self.run_dir / BEST
         best = pointer.read_text().strip() if pointer.is_file() else None
         held = checkpoint_score(final.parent / best) if best else None
-        if held is None:
+        if held is None and best:  # it names a checkpoint that is gone
+            pointer.unlink()
             best = None
         score = checkpoint_score(final)
         if score is not None and (held is None or score > held):

@@ -258,6 +258,11 @@ def test_the_best_evaluated_checkpoint_outlives_pruning(tmp_path):
     assert (run / "BEST").read_text().strip() == f"{600:012d}"
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
         f"{s:012d}" for s in (500, 600)]
+    (run / "BEST").write_text(f"{550:012d}\n")  # a checkpoint deleted by hand
+    trainer = Trainer.resume(run)
+    checkpoint(trainer, 700)
+    trainer.close()
+    assert not (run / "BEST").exists()
 
 
 @pytest.mark.slow
