@@ -405,7 +405,7 @@ class Trainer:
         if held is None and best:  # it names a checkpoint that is gone
             pointer.unlink()
             best = None
-        score = checkpoint_score(final)
+        score = nominal_score(self.curve[-1]) if self.curve else None  # what final holds
         if score is not None and (held is None or score > held):
             atomic_write_text(pointer, final.name + "\n")
             best = final.name
