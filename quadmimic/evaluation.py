@@ -167,6 +167,8 @@ def _eval_commands(bundle: Any, spec: str, z: Any, estimator: Any, **kwargs: Any
         [("command ranges", f"forward {ranges['forward_speed']} m/s, lateral "
           f"{ranges['lateral_speed']} m/s, yaw {ranges['yaw_rate']} rad/s"),
          ("speed error", fig(out.speed_error, "{:.1%} of the commanded speed")),
+         ("speed error by playback", ", ".join(
+             f"{band}: {fig(err, '{:.0%}')}" for band, err in out.speed_error_by_playback.items())),
          ("yaw-rate error", fig(out.yaw_rate_error, "{:.3f} rad/s")),
          ("falls", f"{out.falls} of {out.episodes} (mean episode "
                    f"{out.mean_episode_seconds:.2f} s)"),

@@ -6,6 +6,8 @@ the reference at a random phase, in the training env at fixed dynamics. The figu
 - **speed error**: over 0.5 s windows once a command has held :data:`SETTLE_S`, the robot's
   planar velocity (its displacement over the window, in its own heading frame) against the
   commanded one, ``|v − v_cmd| / |v_cmd|``, averaged over the windows whose command moves;
+  also per third of the playback range (slow, the clip's own speed, fast), which tells
+  where a gait stops following: its fastest playback or its slowest;
 - **yaw-rate error**: the same windows' ``|ω − ω_cmd|`` (rad/s);
 - **falls**: episodes that ended before the script in a fall (a body part other than a foot
   touched the ground). The env's limits on the distance to the reference are lifted here, as
@@ -74,6 +76,9 @@ class CommandEvalResult(JsonRecord):
     the script never moves)."""
     yaw_rate_error: float | None
     """Mean yaw-rate error (rad/s) over settled windows."""
+    speed_error_by_playback: dict[str, float | None]
+    """The speed error per third of the playback range (keys ``"0.50-0.83x"``...: the clip's
+    playback rate of the window's command; None: no window in that band)."""
     falls: int
     """Episodes that ended before the script did."""
     fall_rate: float
@@ -189,6 +194,7 @@ def evaluate_commands(bundle: PolicyBundle, script: CommandScript, *, episodes: 
         command_ranges=command_ranges(cfg, clip),
         speed_error=_pooled(rows, "speed_error", "speed_windows"),
         yaw_rate_error=_pooled(rows, "yaw_rate_error"),
+        speed_error_by_playback=speed_error_by_playback(rows, cfg.playback_range),
         falls=sum(r["fell"] for r in rows), fall_rate=float(np.mean([r["fell"] for r in rows])),
         mean_episode_seconds=float(np.mean([r["seconds"] for r in rows])),
         pose_at_clip_speed=_pooled(rows, "pose_at_clip_speed", "clip_speed_steps"),
@@ -209,6 +215,30 @@ def _pooled(rows: list[dict[str, Any]], key: str, weight: str = "windows") -> fl
     pairs = [(r[key], r[weight]) for r in rows if r[key] is not None and r[weight]]
     total = sum(w for _, w in pairs)
     return float(sum(v * w for v, w in pairs) / total) if total else None
+
+
+def speed_error_by_playback(rows: list[dict[str, Any]], playback_range: tuple[float, float],
+                            bands: int = 3) -> dict[str, float | None]:
+    """The speed error of every episode's settled windows, per band of the playback range.
+
+    Args:
+        rows: Per-episode figures with ``speed_window_rates`` and ``speed_window_errors``
+            (one entry per speed window: the clip's playback rate, the relative error).
+        playback_range: The gait's (lowest, highest) playback rate.
+        bands: Equal bands the range is cut into.
+
+    Returns:
+        ``{"LO-HIx": mean error or None}`` in order, slowest first; a rate on a border goes
+        to the faster band, the highest rate to the last.
+    """
+    lo, hi = playback_range
+    edges = np.linspace(lo, hi, bands + 1)
+    rates = np.array([r for row in rows for r in row["speed_window_rates"]], dtype=float)
+    errors = np.array([e for row in rows for e in row["speed_window_errors"]], dtype=float)
+    index = np.clip(np.searchsorted(edges, rates, side="right") - 1, 0, bands - 1)
+    return {f"{edges[b]:.2f}-{edges[b + 1]:.2f}x":
+            (float(errors[index == b].mean()) if np.any(index == b) else None)
+            for b in range(bands)}
 
 
 class _Log:
@@ -252,7 +282,7 @@ class _Log:
         settle = round(SETTLE_S / dt)
         changed = [0] + [k for k in range(1, n + 1)
                          if not np.array_equal(self.commands[k], self.commands[k - 1])]
-        speed_err, yaw_err = [], []
+        speed_err, yaw_err, speed_rates = [], [], []
         for start in range(0, n - width + 1, width):
             end = start + width
             last_change = max(c for c in changed if c <= end)
@@ -265,6 +295,7 @@ class _Log:
             speed = math.hypot(command[0], command[1])
             if not is_zero(cfg, command) and speed >= cfg.stand_speed:
                 speed_err.append(float(np.linalg.norm(v - command[:2])) / speed)
+                speed_rates.append(float(self.rates[end]))
         responses = []
         for k in changed[1:]:
             new, old = self.commands[k], self.commands[k - 1]
@@ -282,6 +313,7 @@ class _Log:
                if abs(r - 1.0) <= 0.05 and b == 1.0]
         return {"seconds": n * dt, "fell": fell, "steps": n, "windows": len(yaw_err),
                 "speed_windows": len(speed_err),
+                "speed_window_rates": speed_rates, "speed_window_errors": speed_err,
                 "speed_error": _mean(speed_err), "yaw_rate_error": _mean(yaw_err),
                 "pose_at_clip_speed": _mean(own), "clip_speed_steps": len(own),
                 "mean_pose": _mean(self.pose) or 0.0, "responses": responses}

@@ -10,7 +10,7 @@ import pytest
 
 from quadmimic.core.errors import BundleError
 from sim_training.bundle import PolicyBundle
-from sim_training.command_eval import SETTLE_S, _Log, evaluate_commands
+from sim_training.command_eval import SETTLE_S, _Log, evaluate_commands, speed_error_by_playback
 from sim_training.commands import CommandConfig, CommandScript, load_command_script
 from tests.conftest import REPO
 
@@ -65,6 +65,22 @@ def test_figures_of_a_known_track():
     assert out["responses"] == [pytest.approx((n1 + take_up + 10 - change) * DT)]
     assert out["pose_at_clip_speed"] == pytest.approx(0.6)
     assert out["clip_speed_steps"] == n1 and not out["fell"]
+    # Per band of the playback range: the arc's error at the clip's rate, none at 1.5x.
+    assert out["speed_window_rates"] == [1.0] * len(first) + [1.5] * len(second)
+    bands = speed_error_by_playback([out], STEER.playback_range)
+    assert list(bands) == ["0.50-0.83x", "0.83-1.17x", "1.17-1.50x"]
+    assert bands["0.50-0.83x"] is None
+    assert bands["0.83-1.17x"] == pytest.approx(arc_error, abs=1e-9)
+    assert bands["1.17-1.50x"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_speed_error_bands_pool_every_episode():
+    """Windows from several episodes land in the band of their playback rate; a rate on a
+    border goes to the faster band and the highest rate to the last."""
+    rows = [{"speed_window_rates": [0.5, 0.9, 1.5], "speed_window_errors": [0.1, 0.2, 0.6]},
+            {"speed_window_rates": [1.0, 1.25], "speed_window_errors": [0.4, 0.2]}]
+    bands = speed_error_by_playback(rows, (0.5, 1.5), bands=2)
+    assert bands == {"0.50-1.00x": pytest.approx(0.15), "1.00-1.50x": pytest.approx(0.4)}
 
 
 def test_a_steerable_policy_on_the_random_script(go2_steer, tmp_path):
