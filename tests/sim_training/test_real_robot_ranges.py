@@ -11,7 +11,7 @@ import torch as th
 
 from quadmimic.core.robots import get_robot
 from quadmimic.core.robots.actuator import actuator_config
-from sim_training.config import TrainConfig, env_config_from
+from sim_training.config import TrainConfig, env_config_from, training_env
 from sim_training.dynamics import DYNAMICS_KEYS, FIRST_KEYS, NOMINAL, dynamics_vector
 from sim_training.env import EnvConfig, ImitationEnv
 from sim_training.noise import SensorNoise
@@ -176,3 +176,24 @@ def test_env_real_trains_a_latent_over_every_key():
     assert config.env.ranges.latency_s[1] >= 0.06
     with pytest.raises(ValueError, match="latency_jitter_s"):
         dataclasses.replace(config.env, latency_jitter_s=-0.01)
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "data" / "training").glob("env_*.json")),
+                         ids=lambda p: p.name)
+def test_every_env_settings_file_of_the_runs_is_a_valid_env_config(path):
+    """`quadmimic train --env-config` takes each settings file the documented runs used."""
+    config = env_config_from(path, training_env())
+    assert isinstance(config, EnvConfig)
+
+
+@pytest.mark.parametrize(("pose_file", "base_file"), [
+    ("env_real_pose.json", "env_real.json"), ("env_real_pose2.json", "env_real_pose.json"),
+    ("env_commands_push_pose.json", "env_commands_push.json")])
+def test_the_pose_weighted_settings_change_only_the_pose_weight(pose_file, base_file):
+    """A run continued "with the pose term weighed more" changed nothing else."""
+    folder = REPO / "data" / "training"
+    pose = env_config_from(folder / pose_file, training_env())
+    base = env_config_from(folder / base_file, training_env())
+    assert pose.reward.pose_weight > base.reward.pose_weight
+    assert dataclasses.replace(pose, reward=dataclasses.replace(
+        pose.reward, pose_weight=base.reward.pose_weight)) == base
