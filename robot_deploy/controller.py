@@ -281,8 +281,8 @@ class PolicyController:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
         result.trip = self.robot.tripped
-        if result.trip:
-            result.stopped_by = "safety"
+        if result.trip and result.stopped_by != "signal":  # a signal outranks the trip it
+            result.stopped_by = "safety"  # may meet: loops over runs must still stop
         return result
 
     def _ramp(self, state: RobotState, seconds: float, result: RunResult,

@@ -105,6 +105,26 @@ def test_dry_run_sends_only_damping(tiny_policy):
     backend.close()
 
 
+def test_a_signal_that_meets_a_trip_still_stops_a_loop_over_runs(tiny_policy):
+    """Ctrl-C as the robot trips (a falling policy, a user reaching for the keyboard): the run
+    keeps the trip and says "signal", so an adaptation session or a bench stops instead of
+    starting its next rollout."""
+    from robot_deploy.safety import SafetyLayer
+
+    robot = SafetyLayer(SimBackend("a1"))
+    controller = PolicyController(PolicyBundle.load(tiny_policy), robot)
+
+    def trip_then_ctrl_c(t: float, state, action) -> None:
+        robot._trip("tilt", "a fall, for the test")
+        raise KeyboardInterrupt
+
+    result = controller.run(1.0, ramp_seconds=0.1, on_step=trip_then_ctrl_c)
+    assert result.trip == "tilt" and result.stopped_by == "signal"
+    with pytest.raises(KeyboardInterrupt):
+        result.raise_if_interrupted()
+    robot.close()
+
+
 def test_raise_if_interrupted_only_after_a_signal():
     from robot_deploy.controller import RunResult
 
