@@ -169,6 +169,8 @@ def _eval_commands(bundle: Any, spec: str, z: Any, estimator: Any, **kwargs: Any
          ("speed error", fig(out.speed_error, "{:.1%} of the commanded speed")),
          ("speed error by playback", ", ".join(
              f"{band}: {fig(err, '{:.0%}')}" for band, err in out.speed_error_by_playback.items())),
+         ("speed bias", f"forward {fig(out.speed_bias['forward'], '{:+.0%}')}, lateral "
+          f"{fig(out.speed_bias['lateral'], '{:+.0%}')} of the commanded speed"),
          ("yaw-rate error", fig(out.yaw_rate_error, "{:.3f} rad/s")),
          ("falls", f"{out.falls} of {out.episodes} (mean episode "
                    f"{out.mean_episode_seconds:.2f} s)"),

@@ -8,6 +8,9 @@ the reference at a random phase, in the training env at fixed dynamics. The figu
   commanded one, ``|v − v_cmd| / |v_cmd|``, averaged over the windows whose command moves;
   also per third of the playback range (slow, the clip's own speed, fast), which tells
   where a gait stops following: its fastest playback or its slowest;
+- **speed bias**: the same windows' signed forward and lateral errors, ``(v − v_cmd) /
+  |v_cmd|`` per component: a gait that walks short of its command (a negative forward bias)
+  against one that wanders around it (no bias, the error all spread);
 - **yaw-rate error**: the same windows' ``|ω − ω_cmd|`` (rad/s);
 - **falls**: episodes that ended before the script in a fall (a body part other than a foot
   touched the ground). The env's limits on the distance to the reference are lifted here, as
@@ -79,6 +82,9 @@ class CommandEvalResult(JsonRecord):
     speed_error_by_playback: dict[str, float | None]
     """The speed error per third of the playback range (keys ``"0.50-0.83x"``...: the clip's
     playback rate of the window's command; None: no window in that band)."""
+    speed_bias: dict[str, float | None]
+    """Mean signed ``forward`` and ``lateral`` speed errors over the speed windows, relative
+    to the commanded speed (negative forward: slower than commanded; None: no window)."""
     falls: int
     """Episodes that ended before the script did."""
     fall_rate: float
@@ -195,6 +201,7 @@ def evaluate_commands(bundle: PolicyBundle, script: CommandScript, *, episodes: 
         speed_error=_pooled(rows, "speed_error", "speed_windows"),
         yaw_rate_error=_pooled(rows, "yaw_rate_error"),
         speed_error_by_playback=speed_error_by_playback(rows, cfg.playback_range),
+        speed_bias=speed_bias(rows),
         falls=sum(r["fell"] for r in rows), fall_rate=float(np.mean([r["fell"] for r in rows])),
         mean_episode_seconds=float(np.mean([r["seconds"] for r in rows])),
         pose_at_clip_speed=_pooled(rows, "pose_at_clip_speed", "clip_speed_steps"),
@@ -215,6 +222,24 @@ def _pooled(rows: list[dict[str, Any]], key: str, weight: str = "windows") -> fl
     pairs = [(r[key], r[weight]) for r in rows if r[key] is not None and r[weight]]
     total = sum(w for _, w in pairs)
     return float(sum(v * w for v, w in pairs) / total) if total else None
+
+
+def speed_bias(rows: list[dict[str, Any]]) -> dict[str, float | None]:
+    """The mean signed forward and lateral speed errors of every episode's speed windows.
+
+    Args:
+        rows: Per-episode figures with ``speed_window_bias`` (one ``[forward, lateral]`` pair
+            per speed window: ``(v − v_cmd) / |v_cmd|`` per component).
+
+    Returns:
+        ``{"forward": mean or None, "lateral": mean or None}`` (None: no window).
+    """
+    pairs = np.array([p for row in rows for p in row["speed_window_bias"]],
+                     dtype=float).reshape(-1, 2)
+    if not len(pairs):
+        return {"forward": None, "lateral": None}
+    forward, lateral = pairs.mean(axis=0)
+    return {"forward": float(forward), "lateral": float(lateral)}
 
 
 def speed_error_by_playback(rows: list[dict[str, Any]], playback_range: tuple[float, float],
@@ -282,7 +307,7 @@ class _Log:
         settle = round(SETTLE_S / dt)
         changed = [0] + [k for k in range(1, n + 1)
                          if not np.array_equal(self.commands[k], self.commands[k - 1])]
-        speed_err, yaw_err, speed_rates = [], [], []
+        speed_err, yaw_err, speed_rates, speed_bias = [], [], [], []
         for start in range(0, n - width + 1, width):
             end = start + width
             last_change = max(c for c in changed if c <= end)
@@ -296,6 +321,7 @@ class _Log:
             if not is_zero(cfg, command) and speed >= cfg.stand_speed:
                 speed_err.append(float(np.linalg.norm(v - command[:2])) / speed)
                 speed_rates.append(float(self.rates[end]))
+                speed_bias.append([float(e) / speed for e in v - command[:2]])
         responses = []
         for k in changed[1:]:
             new, old = self.commands[k], self.commands[k - 1]
@@ -314,6 +340,7 @@ class _Log:
         return {"seconds": n * dt, "fell": fell, "steps": n, "windows": len(yaw_err),
                 "speed_windows": len(speed_err),
                 "speed_window_rates": speed_rates, "speed_window_errors": speed_err,
+                "speed_window_bias": speed_bias,
                 "speed_error": _mean(speed_err), "yaw_rate_error": _mean(yaw_err),
                 "pose_at_clip_speed": _mean(own), "clip_speed_steps": len(own),
                 "mean_pose": _mean(self.pose) or 0.0, "responses": responses}

@@ -16,6 +16,7 @@ filtered, then tracked by the PD motor model at the physics rate.
 from __future__ import annotations
 
 import dataclasses
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,6 +225,10 @@ class ImitationEnv(gym.Env):
         self.dynamics = dict(self.fixed_dynamics or dynamics_from(None))
         self._action = np.zeros(12)
         self._dynamics_vec = dynamics_vector(self.dynamics)
+        self._velocities: deque[np.ndarray] = deque(
+            maxlen=max(1, round(cfg.reward.mean_velocity_window_s / cfg.policy_dt)))
+        """The last steps' horizontal velocities (robot, reference) (2, 2) for the reward's
+        ``mean_velocity`` term (m/s, world frame)."""
         self._next_ref: RefState | None = None
         self._origin: tuple[np.ndarray, np.ndarray] | None = None  # (yaw matrix, shift)
         self._cycle = 0
@@ -283,6 +288,7 @@ class ImitationEnv(gym.Env):
             phase = 0.0
         self.t = phase
         self.steps = 0
+        self._velocities.clear()
         self._origin = None
         if self.commanded is not None:
             self._reset_command(phase, standing, options.get("command"))
@@ -335,7 +341,10 @@ class ImitationEnv(gym.Env):
         self.steps += 1
         state = self._robot_quantities()
         state["action_change"] = self._action - previous
-        reward, terms = imitation_reward(cfg.reward, state, _ref_quantities(ref))
+        ref_state = _ref_quantities(ref)
+        self._velocities.append(np.array([state["lin_vel"][:2], ref_state["lin_vel"][:2]]))
+        state["mean_planar_vel"], ref_state["mean_planar_vel"] = np.mean(self._velocities, axis=0)
+        reward, terms = imitation_reward(cfg.reward, state, ref_state)
         feet_contact, body_contact = self.robot.ground_contacts()
         pos_err = float(np.linalg.norm(state["root_pos"] - ref.root_pos))
         rot_err = rotation_angle(state["root_rot"], ref.root_rot)

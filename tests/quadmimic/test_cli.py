@@ -144,3 +144,22 @@ def test_safety_trips_go_to_the_log_and_one_summary_line_to_the_terminal(tmp_pat
     assert "safety trip" not in proc.stderr
     summary = [line for line in proc.stderr.splitlines() if line.startswith("safety layer:")]
     assert summary == ["safety layer: 2 trips (tilt 2); quadmimic --verbose prints each"]
+
+
+def test_eval_with_a_command_script_prints_the_tracking_figures(tmp_path, go2_steer):
+    """``quadmimic eval RUN --commands figure_eight``: the table names the speed error, its
+    bias and the yaw-rate error, and the JSON holds the same figures."""
+    out = tmp_path / "cmd.json"
+    proc = run("eval", str(go2_steer), "--commands", "start_stop", "--episodes", "1",
+               "--json", str(out), "--plot", str(tmp_path / "track.png"))
+    assert proc.returncode == 0, proc.stderr
+    table = proc.stdout + proc.stderr  # the tables go to the console (stderr)
+    for figure in ("speed error", "speed bias", "yaw-rate error", "falls"):
+        assert figure in table, table
+    result = json.loads(out.read_text())
+    assert set(result["speed_bias"]) == {"forward", "lateral"}
+    if result["speed_error"] is not None:
+        forward, lateral = result["speed_bias"]["forward"], result["speed_bias"]["lateral"]
+        assert abs(forward) <= result["speed_error"] + 1e-9  # a component within the norm
+        assert abs(lateral) <= result["speed_error"] + 1e-9
+    assert (tmp_path / "track.png").read_bytes()[:4] == b"\x89PNG"

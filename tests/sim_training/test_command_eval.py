@@ -10,7 +10,13 @@ import pytest
 
 from quadmimic.core.errors import BundleError
 from sim_training.bundle import PolicyBundle
-from sim_training.command_eval import SETTLE_S, _Log, evaluate_commands, speed_error_by_playback
+from sim_training.command_eval import (
+    SETTLE_S,
+    _Log,
+    evaluate_commands,
+    speed_bias,
+    speed_error_by_playback,
+)
 from sim_training.commands import CommandConfig, CommandScript, load_command_script
 from tests.conftest import REPO
 
@@ -72,6 +78,11 @@ def test_figures_of_a_known_track():
     assert bands["0.50-0.83x"] is None
     assert bands["0.83-1.17x"] == pytest.approx(arc_error, abs=1e-9)
     assert bands["1.17-1.50x"] == pytest.approx(0.0, abs=1e-9)
+    # The arc's error is all forward (the chord lies along the mid heading): short of the
+    # command, with no lateral part.
+    bias = speed_bias([out])
+    assert bias["forward"] == pytest.approx(-np.mean(speed_errors), abs=1e-9)
+    assert bias["lateral"] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_speed_error_bands_pool_every_episode():
@@ -81,6 +92,14 @@ def test_speed_error_bands_pool_every_episode():
             {"speed_window_rates": [1.0, 1.25], "speed_window_errors": [0.4, 0.2]}]
     bands = speed_error_by_playback(rows, (0.5, 1.5), bands=2)
     assert bands == {"0.50-1.00x": pytest.approx(0.15), "1.00-1.50x": pytest.approx(0.4)}
+
+
+def test_speed_bias_keeps_the_sign_of_each_component():
+    """A robot faster than its command on one window and slower sideways on another: the
+    means keep their signs, where the speed error (a norm) would not."""
+    rows = [{"speed_window_bias": [[0.2, 0.0], [-0.1, -0.3]]}, {"speed_window_bias": []}]
+    assert speed_bias(rows) == {"forward": pytest.approx(0.05), "lateral": pytest.approx(-0.15)}
+    assert speed_bias([{"speed_window_bias": []}]) == {"forward": None, "lateral": None}
 
 
 def test_a_steerable_policy_on_the_random_script(go2_steer, tmp_path):

@@ -57,7 +57,8 @@ def test_contract_on_retargeted_motion(robot, trot_motions):
         assert isinstance(reward, float) and np.isfinite(reward) and 0.0 <= reward <= 1.0
         assert isinstance(terminated, bool) and isinstance(truncated, bool)
         assert set(info["reward_terms"]) == {"pose", "velocity", "end_effector", "root_pose",
-                                             "root_velocity", "action_rate"}
+                                             "root_velocity", "yaw_rate", "mean_velocity",
+                                             "action_rate"}
         if terminated or truncated:
             obs, _ = env.reset()
     with pytest.raises(ValueError, match="12 finite"):
@@ -443,3 +444,35 @@ def test_action_rate_term_sees_the_policy_command_change():
     paper = sum(w * terms[k] for k, w in RewardConfig().weights.items() if k in terms
                 and k not in REGULARIZATION_TERMS)
     assert total == pytest.approx((paper + 0.2 * terms["action_rate"]) / 1.2)
+
+
+def test_mean_velocity_term_averages_the_last_window_of_robot_and_reference():
+    """``mean_velocity`` compares the horizontal velocities of robot and reference averaged
+    over the last ``mean_velocity_window_s`` of steps (here 6 of 10), and weighted it enters
+    the total."""
+    from sim_training.rewards import RewardConfig
+    from tests.conftest import REPO
+
+    motion = REPO / "data" / "motions" / "go2_trot.txt"
+    reward = RewardConfig(mean_velocity_weight=0.3, mean_velocity_window_s=0.2)
+    cfg = dataclasses.replace(EnvConfig(heading_feedback=True), reward=reward)
+    env = ImitationEnv(motion, robot="go2", dynamics={}, seed=0, config=cfg)
+    robot, ref = [], []
+    try:
+        env.reset(seed=0, options={"phase": 0.0})
+        for _ in range(10):  # 0.33 s: within the clip's first cycle (no origin sync)
+            _, total, _, _, info = env.step(np.zeros(12))
+            robot.append(env.robot.base_velocity()[0][:2])
+            ref.append(env.placed_reference_now().root_lin_vel[:2])
+    finally:
+        env.close()
+    window = round(0.2 * cfg.policy_hz)
+    assert window == 6
+    error = np.mean(ref[-window:], axis=0) - np.mean(robot[-window:], axis=0)
+    terms = info["reward_terms"]
+    assert terms["mean_velocity"] == pytest.approx(np.exp(-10.0 * float(error @ error)))
+    assert terms["mean_velocity"] != pytest.approx(  # not the whole episode's mean
+        np.exp(-10.0 * float(np.sum((np.mean(ref, axis=0) - np.mean(robot, axis=0)) ** 2))))
+    weights = reward.weights
+    expected = sum(weights[k] * v for k, v in terms.items()) / sum(weights[k] for k in terms)
+    assert total == pytest.approx(expected)

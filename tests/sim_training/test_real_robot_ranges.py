@@ -186,14 +186,20 @@ def test_every_env_settings_file_of_the_runs_is_a_valid_env_config(path):
     assert isinstance(config, EnvConfig)
 
 
-@pytest.mark.parametrize(("pose_file", "base_file"), [
-    ("env_real_pose.json", "env_real.json"), ("env_real_pose2.json", "env_real_pose.json"),
-    ("env_commands_push_pose.json", "env_commands_push.json")])
-def test_the_pose_weighted_settings_change_only_the_pose_weight(pose_file, base_file):
-    """A run continued "with the pose term weighed more" changed nothing else."""
+@pytest.mark.parametrize(("new_file", "base_file", "weight"), [
+    ("env_real_pose.json", "env_real.json", "pose_weight"),
+    ("env_real_pose2.json", "env_real_pose.json", "pose_weight"),
+    ("env_commands_push_pose.json", "env_commands_push.json", "pose_weight"),
+    ("env_commands_push_track.json", "env_commands_push_pose.json", "root_velocity_weight"),
+    ("env_commands_push_yaw.json", "env_commands_push_track.json", "yaw_rate_weight"),
+    ("env_commands_push_speed.json", "env_commands_push_yaw.json", "mean_velocity_weight")])
+def test_a_continued_run_s_settings_raise_one_reward_weight_and_nothing_else(
+        new_file, base_file, weight):
+    """A run continued "with the pose term weighed more" (or a term added) changed nothing
+    else."""
     folder = REPO / "data" / "training"
-    pose = env_config_from(folder / pose_file, training_env())
+    new = env_config_from(folder / new_file, training_env())
     base = env_config_from(folder / base_file, training_env())
-    assert pose.reward.pose_weight > base.reward.pose_weight
-    assert dataclasses.replace(pose, reward=dataclasses.replace(
-        pose.reward, pose_weight=base.reward.pose_weight)) == base
+    assert getattr(new.reward, weight) > getattr(base.reward, weight)
+    assert dataclasses.replace(new, reward=dataclasses.replace(
+        new.reward, **{weight: getattr(base.reward, weight)})) == base

@@ -101,3 +101,49 @@ def test_weighted_action_rate_is_renormalised_and_needs_the_action():
     del robot["action_change"]
     with pytest.raises(KeyError, match="action_change"):
         rw.imitation_reward(cfg, robot, ref)
+
+
+def test_yaw_rate_term_hand_computed_and_blind_to_roll_and_pitch_rates():
+    assert rw.yaw_rate_reward(np.array([0.3, -0.2, 0.5]), np.array([0.3, -0.2, 0.5]), 4.0) == 1.0
+    # a 0.3 rad/s heading-rate error: exp(-4 * 0.09)
+    assert rw.yaw_rate_reward(np.zeros(3), np.array([0.0, 0.0, 0.3]), 4.0) == pytest.approx(
+        math.exp(-0.36))
+    assert rw.yaw_rate_reward(np.array([2.0, -1.5, 0.1]), np.array([0.0, 0.0, 0.1]), 4.0) == 1.0
+    errors = [rw.yaw_rate_reward(np.zeros(3), np.array([0.0, 0.0, e]), 4.0)
+              for e in (0.0, 0.1, 0.3, 1.0)]
+    assert all(a > b for a, b in itertools.pairwise(errors))
+
+
+def test_the_yaw_rate_term_is_reported_and_counts_only_when_weighted():
+    rng = np.random.default_rng(3)
+    robot, ref = _state(rng), _state(rng)
+    paper, terms = rw.imitation_reward(rw.RewardConfig(), robot, ref)
+    expected = rw.yaw_rate_reward(robot["ang_vel"], ref["ang_vel"], 4.0)
+    assert terms["yaw_rate"] == expected
+    weights = rw.RewardConfig().weights
+    assert paper == pytest.approx(sum(weights[k] * v for k, v in terms.items())
+                                  / sum(weights[k] for k in terms))
+    total, _ = rw.imitation_reward(rw.RewardConfig(yaw_rate_weight=0.2), robot, ref)
+    norm = sum(weights[k] for k in terms)
+    assert total == pytest.approx((paper * norm + 0.2 * expected) / (norm + 0.2))
+
+
+def test_mean_velocity_term_hand_computed_and_needs_its_quantity():
+    assert rw.mean_velocity_reward(np.array([1.0, 0.2]), np.array([1.0, 0.2]), 10.0) == 1.0
+    # a 0.2 m/s lag: exp(-10 * 0.04)
+    assert rw.mean_velocity_reward(np.array([1.0, 0.0]), np.array([1.2, 0.0]), 10.0) == (
+        pytest.approx(math.exp(-0.4)))
+    rng = np.random.default_rng(4)
+    robot, ref = _state(rng), _state(rng)
+    paper, paper_terms = rw.imitation_reward(rw.RewardConfig(), robot, ref)
+    assert "mean_velocity" not in paper_terms  # without the averaged velocities: not reported
+    robot["mean_planar_vel"], ref["mean_planar_vel"] = np.array([0.9, 0.1]), np.array([1.2, 0.0])
+    total, terms = rw.imitation_reward(rw.RewardConfig(), robot, ref)
+    assert total == paper and terms["mean_velocity"] == pytest.approx(math.exp(-10 * 0.1))
+    cfg = rw.RewardConfig(mean_velocity_weight=0.5)
+    weighted, _ = rw.imitation_reward(cfg, robot, ref)
+    norm = sum(rw.RewardConfig().weights[k] for k in paper_terms)
+    assert weighted == pytest.approx((paper * norm + 0.5 * math.exp(-1.0)) / (norm + 0.5))
+    del robot["mean_planar_vel"]
+    with pytest.raises(KeyError, match="mean_planar_vel"):
+        rw.imitation_reward(cfg, robot, ref)
