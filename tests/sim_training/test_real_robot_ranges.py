@@ -203,3 +203,19 @@ def test_a_continued_run_s_settings_raise_one_reward_weight_and_nothing_else(
     assert getattr(new.reward, weight) > getattr(base.reward, weight)
     assert dataclasses.replace(new, reward=dataclasses.replace(
         new.reward, **{weight: getattr(base.reward, weight)})) == base
+
+
+def test_the_contact_settings_add_env_real_s_contact_ranges_and_nothing_else():
+    """The steerable trot continued "on env_real.json's contact models" changed nothing else:
+    restitution, contact stiffness and damping, rolling and spinning friction as the real-robot
+    runs draw them."""
+    folder = REPO / "data" / "training"
+    contact = env_config_from(folder / "env_commands_push_contact.json", training_env())
+    base = env_config_from(folder / "env_commands_push_speed.json", training_env())
+    real = env_config_from(folder / "env_real.json", training_env())
+    keys = ("restitution", "contact_compliance", "contact_damping_ratio", "rolling_friction",
+            "spinning_friction")
+    assert all(getattr(contact.ranges, k) == getattr(real.ranges, k) for k in keys)
+    assert any(getattr(base.ranges, k) != getattr(real.ranges, k) for k in keys)
+    assert dataclasses.replace(contact, ranges=dataclasses.replace(
+        contact.ranges, **{k: getattr(base.ranges, k) for k in keys})) == base
