@@ -17,12 +17,12 @@ from quadmimic.core.records import JsonRecord
 from sim_training.bundle import PolicyBundle
 from sim_training.env import ImitationEnv
 from sim_training.observations import PROPRIO_SIZE
-from sim_training.rewards import COMMAND_TERMS, REGULARIZATION_TERMS, TRAINING_TERMS
+from sim_training.rewards import ENV_TERMS
 
 if TYPE_CHECKING:
     from sim_training.estimator import ZEstimator
 
-TERMS = TRAINING_TERMS + COMMAND_TERMS + REGULARIZATION_TERMS
+TERMS = ENV_TERMS
 TRACKING = ("forward_speed", "lateral_speed", "yaw_rate")
 """Planar motion figures of an episode: mean forward and lateral speed (m/s) and yaw rate
 (rad/s), each in its own heading frame, for the robot and its reference."""

@@ -245,6 +245,15 @@ REGULARIZATION_TERMS: tuple[str, ...] = ("action_rate",)
 """Terms of the training reward beyond the paper's, weighted 0 unless a config sets them: the
 env reports them always (so their value is logged), they change the total only when weighted."""
 
+ENV_TERMS: tuple[str, ...] = TRAINING_TERMS + COMMAND_TERMS + REGULARIZATION_TERMS
+"""Every term the training env reports in ``info["reward_terms"]``, in order: what the
+learning curves and the evaluations log."""
+
+QUANTITY_OF: dict[str, str] = {"mean_velocity": "mean_planar_vel",
+                               "action_rate": "action_change"}
+"""Terms of :data:`ENV_TERMS` that need a robot quantity beyond the simulator's state: one
+whose quantity is missing is left out (and may then not be weighted)."""
+
 MEASURABLE_TERMS: tuple[str, ...] = ("pose", "velocity", "end_effector", "orientation",
                                      "planar_velocity", "angular_velocity")
 """The terms a robot measures: joints (encoders), feet (their forward kinematics in the IMU's
@@ -300,10 +309,9 @@ def imitation_reward(cfg: RewardConfig, robot: dict, ref: dict) -> tuple[float, 
         KeyError: ``cfg`` weights a term whose quantity ``robot`` lacks (``mean_planar_vel``,
             ``action_change``).
     """
-    names = TRAINING_TERMS + ("yaw_rate",)
-    for term, key in (("mean_velocity", "mean_planar_vel"), ("action_rate", "action_change")):
-        if key in robot:
-            names = names + (term,)
-        elif cfg.weights[term] > 0:
-            raise KeyError(f"{term}_weight > 0 needs robot['{key}']")
+    missing = [k for k, key in QUANTITY_OF.items() if key not in robot]
+    for term in missing:
+        if cfg.weights[term] > 0:
+            raise KeyError(f"{term}_weight > 0 needs robot['{QUANTITY_OF[term]}']")
+    names = tuple(k for k in ENV_TERMS if k not in missing)
     return weighted_reward(cfg, robot, ref, names)

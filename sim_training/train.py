@@ -36,10 +36,10 @@ from sim_training.observations import COMMAND_SIZE
 from sim_training.policy import LatentActorCriticPolicy, LatentNoise, dynamics_normaliser
 from sim_training.ppo import LatentPPO
 from sim_training.randomization import encoder_keys
-from sim_training.rewards import COMMAND_TERMS, REGULARIZATION_TERMS, TRAINING_TERMS
+from sim_training.rewards import ENV_TERMS
 from sim_training.vec_env import TRAINING_INFO_KEYS, make_vec_env
 
-TERMS = TRAINING_TERMS + COMMAND_TERMS + REGULARIZATION_TERMS
+TERMS = ENV_TERMS
 
 
 def build(config: TrainConfig) -> tuple[LatentPPO, VecNormalize, LatentNoise]:
