@@ -18,6 +18,7 @@ import numpy as np
 from adaptation.returns import step_reward
 from adaptation.transfer_robots import TransferBenchError, TransferRobot, build_backend
 from motion_retarget.kinematics import robot_model
+from quadmimic.core.errors import BundleError
 from quadmimic.core.geometry import quat_to_matrix, roll_pitch, yaw_matrix, yaw_of
 from quadmimic.core.records import JsonRecord
 from robot_deploy.controller import PolicyController
@@ -31,6 +32,8 @@ from sim_training.evaluate import progress_ratio
 from sim_training.export import OnnxActor
 
 if TYPE_CHECKING:
+    from sim_training.command_eval import CommandEvalResult
+    from sim_training.commands import CommandScript
     from sim_training.estimator import ZEstimator
 
 STREAMS: dict[str, int] = {"search": 1, "eval": 2}
@@ -256,6 +259,117 @@ def evaluate_on_backend(bundle: PolicyBundle, engine: str, *,
         progress_ratio=figure["progress"], per_episode=rows)
 
 
+def evaluate_commands_on_backend(bundle: PolicyBundle, engine: str, script: CommandScript, *,
+                                 dynamics: dict | str | Path | None = None,
+                                 z: np.ndarray | None = None, episodes: int = 5, seed: int = 0,
+                                 estimator: ZEstimator | None = None,
+                                 plot: str | Path | None = None,
+                                 json_out: str | Path | None = None) -> CommandEvalResult:
+    """A steerable policy on a command script, through the deploy controller on a robot backend.
+
+    What ``quadmimic eval --backend mujoco --commands`` runs: the figures of
+    :func:`sim_training.command_eval.evaluate_commands` (speed and yaw-rate error, falls, the
+    pose term at the clip's own speed, command to motion), measured on a simulated robot as
+    ``deploy --command`` drives it. Each episode starts from a reset with the start-up ramp,
+    plays its own draw of the script (``script.for_episode(seed + episode)``), no shove, no
+    sensor noise. The robot's path is the backend's ground-truth base pose; the pose term is
+    the reward registry's, against the commanded reference; a fall is a safety trip or a
+    body tilt beyond :attr:`TransferConfig.max_tilt`, and ends the episode. The first logged
+    pose is the robot's before its ramp (it stands up in place; the first
+    :data:`~sim_training.command_eval.SETTLE_S` are not scored).
+
+    Args:
+        bundle: A steerable policy.
+        engine: ``mujoco`` or ``sim`` (PyBullet behind the controller).
+        script: The command script.
+        dynamics: Dynamics params (dict or JSON file); default nominal.
+        z: Latent (default: the bundle's, else the prior mean).
+        episodes: Episodes.
+        seed: First episode's seed.
+        estimator: Act with its online ẑ (``z`` None).
+        plot: Top-down trajectory PNG of every episode.
+        json_out: The result as JSON.
+
+    Raises:
+        BundleError: The policy takes no command.
+    """
+    from sim_training.command_eval import command_result
+
+    if not bundle.config.env.commands.enabled:
+        raise BundleError("this policy takes no command (train it with commands, e.g. "
+                          "--env-config data/training/env_steer.json)", bundle.path)
+    robot = TransferRobot("cli", engine, dynamics_from(dynamics))
+    config = TransferConfig(seeds=(seed,), rollout_seconds=script.seconds, shove_speed=0.0)
+    actor = OnnxActor(bundle)
+    rows, tracks = [], []
+    with Rig(robot, bundle.robot, config) as rig:
+        for ep in range(episodes):
+            played = script.for_episode(seed + ep)
+            rig.start("eval", seed + ep)
+            row, track = _command_episode(bundle, actor, rig, played, z, estimator)
+            rows.append(row)
+            tracks.append(track)
+        physics_hz = float(rig.backend.physics_hz)
+    return command_result(bundle, script, rows, tracks, physics_hz=physics_hz,
+                          plot=plot, json_out=json_out, backend=engine)
+
+
+def _command_episode(bundle: PolicyBundle, actor: OnnxActor, rig: Rig, played: CommandScript,
+                     z: np.ndarray | None, estimator: ZEstimator | None
+                     ) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray]]:
+    """One episode of :func:`evaluate_commands_on_backend` on a rig just started.
+
+    Returns:
+        The episode's figures (with ``trip``, ``stopped_by`` and ``played``), and the robot's
+        and the reference's planar paths.
+    """
+    from robot_deploy.commands import ScriptedCommands
+    from sim_training.command_eval import CommandLog
+    from sim_training.commands import motion_clip_command, playback_rate
+
+    cfg = bundle.config.env.commands
+    clip = motion_clip_command(bundle.motion_path, bundle.robot)
+    rm = robot_model(bundle.robot)
+    offset_t = rm.base_offset.T
+    reward_cfg = bundle.config.env.reward
+    rig.safe.rearm()
+    ctl = PolicyController(bundle, rig.safe, z=z, actor=actor, estimator=estimator,
+                           command_source=ScriptedCommands(played))
+    commanded = ctl.commanded
+    assert commanded is not None
+    log = CommandLog()
+    pos, quat = rig.backend.base_pose()
+    start_yaw = float(yaw_of(quat_to_matrix(quat) @ offset_t))
+    log.record((pos[0], pos[1], start_yaw), (pos[0], pos[1]), played.at(0.0),
+               playback_rate(cfg, clip, played.at(0.0)), 0.0, None)
+    ref_own: list[np.ndarray] = []
+    tilt = [0.0]
+
+    def on_step(t: float, state: RobotState, action: np.ndarray) -> None:
+        ref = commanded.now()
+        command = played.at(t - ctl.policy_dt)  # the command this step acted on
+        pose = step_reward(state, ref, rm, reward_cfg)[1]["pose"]
+        p, q = rig.backend.base_pose()
+        body = quat_to_matrix(q) @ offset_t
+        tilt[0] = max(tilt[0], float(np.max(np.abs(roll_pitch(body)))))
+        ref_own.append(np.array([*ref.root_pos[:2], float(yaw_of(ref.root_rot))]))
+        log.record((p[0], p[1], float(yaw_of(body))), (0.0, 0.0), command,
+                   playback_rate(cfg, clip, command), commanded.gait_weight, pose)
+
+    result = ctl.run(played.seconds, ramp_seconds=rig.config.ramp_seconds, on_step=on_step)
+    result.raise_if_interrupted()
+    if ref_own:  # the reference's own path, placed on the robot's start
+        own = np.array(ref_own)
+        turn = start_yaw - own[0, 2]
+        world = (yaw_matrix(turn)[:2, :2] @ (own[:, :2] - own[0, :2]).T).T + pos[:2]
+        log.ref[1:] = [(float(x), float(y)) for x, y in world]
+    fell = result.trip is not None or tilt[0] > rig.config.max_tilt
+    row = log.figures(cfg, clip, ctl.policy_dt, fell)
+    return ({**row, "trip": result.trip, "stopped_by": result.stopped_by,
+             "played": [[sec, list(cmd)] for sec, cmd in played.segments]},
+            (log.robot_xy(), log.ref_xy()))
+
+
 def figure_of(rollouts: list[dict[str, Any]]) -> dict[str, Any]:
     """One seed's figure: means over its evaluation rollouts.
 
@@ -291,5 +405,6 @@ def aggregate(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 __all__ = ["STREAMS", "BackendEvalResult", "Rig", "TransferConfig", "aggregate",
-           "evaluate_on_backend", "evaluation_rollout", "figure_of", "rollout_seed",
+           "evaluate_commands_on_backend", "evaluate_on_backend",
+           "evaluation_rollout", "figure_of", "rollout_seed",
            "sample_std"]

@@ -54,7 +54,8 @@ def eval_command(
         "episode its own) or a JSON file (segments of seconds, forward_speed, "
         "lateral_speed, yaw_rate, rate); reports speed and yaw-rate error, falls, the pose "
         "term at the clip's own speed and the response time, and writes a top-down "
-        "trajectory plot beside the GIF (or at --plot).")] = None,
+        "trajectory plot beside the GIF (or at --plot). With --backend mujoco or sim: "
+        "through the deploy controller, a fall being a safety trip or a tilt.")] = None,
     plot: Annotated[Path | None, typer.Option(help="With --commands: the trajectory PNG "
                                               "(default: beside the GIF).",
                                               callback=output_file)] = None,
@@ -104,12 +105,14 @@ def eval_command(
     if commands is not None or plot is not None:
         if commands is None:
             raise QuadmimicError("--plot is for --commands")
-        if backend != "pybullet" or oracle or motion is not None:
-            raise QuadmimicError("--commands runs in the pybullet env, without --motion or "
-                                 "--z oracle")
-        _eval_commands(bundle, commands, fixed, estimator, episodes=episodes, seed=seed,
-                       gif=gif, plot=plot, json_out=json_out, physics_hz=physics_hz,
-                       dynamics=dynamics)
+        if oracle or motion is not None:
+            raise QuadmimicError("--commands runs without --motion or --z oracle")
+        if backend != "pybullet" and gif is not None:
+            raise QuadmimicError(f"--gif is for the pybullet env, not --backend {backend} "
+                                 "(--plot writes the trajectory plot)")
+        _eval_commands(bundle, commands, fixed, estimator, backend, episodes=episodes,
+                       seed=seed, gif=gif, plot=plot, json_out=json_out,
+                       physics_hz=physics_hz, dynamics=dynamics)
         return
     if backend == "pybullet":
         from sim_training.cli import eval_table
@@ -147,23 +150,34 @@ def eval_command(
          ("progress along the reference", percent(progress))]))
 
 
-def _eval_commands(bundle: Any, spec: str, z: Any, estimator: Any, **kwargs: Any) -> None:
+def _eval_commands(bundle: Any, spec: str, z: Any, estimator: Any, backend: str,
+                   **kwargs: Any) -> None:
     """``eval --commands``: the command script's figures as a table."""
     from quadmimic.core.console import console
     from sim_training.cli import figure_table
-    from sim_training.command_eval import evaluate_commands
     from sim_training.commands import load_command_script, motion_clip_command
 
     clip = motion_clip_command(bundle.motion_path, bundle.robot)
     script = load_command_script(spec, clip, bundle.config.env.commands)
+    where = "" if backend == "pybullet" else f" on the {backend} backend"
     with console.status(f"{kwargs['episodes']} episodes of {script.seconds:.1f} s of "
-                        f"{script.name}"):
-        out = evaluate_commands(bundle, script, z=z, estimator=estimator, **kwargs)
+                        f"{script.name}{where}"):
+        if backend == "pybullet":
+            from sim_training.command_eval import evaluate_commands
+
+            out = evaluate_commands(bundle, script, z=z, estimator=estimator, **kwargs)
+        else:
+            from adaptation.rollouts import evaluate_commands_on_backend
+
+            out = evaluate_commands_on_backend(
+                bundle, backend, script, dynamics=kwargs["dynamics"], z=z,
+                episodes=kwargs["episodes"], seed=kwargs["seed"], estimator=estimator,
+                plot=kwargs["plot"], json_out=kwargs["json_out"])
 
     ranges = out.command_ranges
     console.print(figure_table(
         f"{out.robot}: {script.name}, {out.episodes} episodes of {out.script_seconds:.1f} s "
-        f"at {out.physics_hz:.0f} Hz physics",
+        f"at {out.physics_hz:.0f} Hz physics{where}",
         [("command ranges", f"forward {ranges['forward_speed']} m/s, lateral "
           f"{ranges['lateral_speed']} m/s, yaw {ranges['yaw_rate']} rad/s"),
          ("speed error", fig(out.speed_error, "{:.1%} of the commanded speed")),

@@ -14,6 +14,7 @@ SIGTERM / Ctrl-C, and always leaves the robot in damping mode.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -29,7 +30,7 @@ from motion_retarget.kinematics import robot_model
 from motion_retarget.motion_file import load_motion
 from quadmimic.core.errors import RobotConnectionError
 from quadmimic.core.geometry import wrap_angle, yaw_of
-from robot_deploy.realtime import realtime_scheduling
+from robot_deploy.realtime import frozen_heap, realtime_scheduling
 from robot_deploy.remote import START_BUTTON
 from robot_deploy.robot import JointCommand, Robot, RobotMismatchError, RobotState
 from robot_deploy.safety import SafetyLayer
@@ -258,7 +259,8 @@ class PolicyController:
                 previous = None
         last = [0.0, 0.0]  # time of the last command sent, its due time
         try:
-            with realtime_scheduling(self.rt_priority) as result.scheduler:
+            with (realtime_scheduling(self.rt_priority) as result.scheduler,
+                  frozen_heap() if self.realtime else contextlib.nullcontext()):
                 self.phase = "connect"
                 state = wait_for_state(self.robot, timeout)
                 if wait_start and state.remote is None:

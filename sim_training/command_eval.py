@@ -39,7 +39,13 @@ from quadmimic.core.fileio import atomic_write_text
 from quadmimic.core.geometry import yaw_of
 from quadmimic.core.records import JsonRecord
 from sim_training.bundle import PolicyBundle
-from sim_training.commands import CommandScript, command_ranges, is_zero, playback_rate
+from sim_training.commands import (
+    CommandScript,
+    command_ranges,
+    is_zero,
+    motion_clip_command,
+    playback_rate,
+)
 from sim_training.env import ImitationEnv
 from sim_training.evaluate import TRACKING_WINDOW_S
 from sim_training.observations import PROPRIO_SIZE
@@ -105,6 +111,9 @@ class CommandEvalResult(JsonRecord):
     """The GIF of the first episode, if written."""
     trajectory_plot: str | None = None
     """The top-down trajectory PNG, if written."""
+    backend: str = "pybullet"
+    """Where the episodes ran: ``pybullet`` (the training env, every reward term) or a
+    simulated robot backend (``mujoco``, ``sim``) behind the deploy controller."""
 
 
 def trajectory_path(gif: str | Path) -> Path:
@@ -159,7 +168,7 @@ def evaluate_commands(bundle: PolicyBundle, script: CommandScript, *, episodes: 
         for ep in range(episodes):
             played = script.for_episode(seed + ep)  # a drawn script: each episode its own
             obs, _ = env.reset(seed=seed + ep, options={"command": played.at(0.0)})
-            log = _Log()
+            log = CommandLog()
             log.add(env, played.at(0.0), None)
             terminated = truncated = False
             if runtime is not None:
@@ -178,7 +187,7 @@ def evaluate_commands(bundle: PolicyBundle, script: CommandScript, *, episodes: 
             tracks.append((log.robot_xy(), log.ref_xy()))
     finally:
         env.close()
-    written_gif = written_plot = None
+    written_gif = None
     if gif is not None and frames:
         from motion_retarget.preview import render_gif
 
@@ -188,15 +197,42 @@ def evaluate_commands(bundle: PolicyBundle, script: CommandScript, *, episodes: 
         written_gif = str(gif)
     if plot is None and gif is not None:
         plot = trajectory_path(gif)
+    return command_result(bundle, script, rows, tracks, physics_hz=env_cfg.physics_hz,
+                          gif=written_gif, plot=plot, json_out=json_out)
+
+
+def command_result(bundle: PolicyBundle, script: CommandScript, rows: list[dict[str, Any]],
+                   tracks: list[tuple[np.ndarray, np.ndarray]], *, physics_hz: float,
+                   gif: str | None = None, plot: str | Path | None = None,
+                   json_out: str | Path | None = None, backend: str = "pybullet"
+                   ) -> CommandEvalResult:
+    """Pool the episodes of a command script into its figures; write the plot and JSON.
+
+    Args:
+        bundle: The steerable policy.
+        script: The script the episodes played.
+        rows: Per-episode figures (:meth:`CommandLog.figures` plus ``played``).
+        tracks: Per episode, the robot's and the reference's planar paths ((n, 2) each).
+        physics_hz: The physics rate they ran at (Hz).
+        gif: The GIF written of the first episode, if any.
+        plot: The top-down trajectory PNG to write (None: none).
+        json_out: The result as JSON.
+        backend: Where the episodes ran: ``pybullet`` (the training env) or a simulated
+            robot backend behind the deploy controller.
+    """
+    cfg = bundle.config.env.commands
+    clip = motion_clip_command(bundle.motion_path, bundle.robot)
+    written_plot = None
     if plot is not None:
         from sim_training.plots import trajectory_png
 
         trajectory_png(tracks, plot, title=f"{bundle.robot}: {Path(script.name).name}, "
-                       f"{episodes} episodes")
+                       f"{len(rows)} episodes" + ("" if backend == "pybullet"
+                                                  else f" on {backend}"))
         written_plot = str(plot)
     result = CommandEvalResult(
         bundle=str(bundle.path), robot=bundle.robot, script=script.name,
-        script_seconds=script.seconds, episodes=episodes, physics_hz=env_cfg.physics_hz,
+        script_seconds=script.seconds, episodes=len(rows), physics_hz=float(physics_hz),
         command_ranges=command_ranges(cfg, clip),
         speed_error=_pooled(rows, "speed_error", "speed_windows"),
         yaw_rate_error=_pooled(rows, "yaw_rate_error"),
@@ -207,7 +243,7 @@ def evaluate_commands(bundle: PolicyBundle, script: CommandScript, *, episodes: 
         pose_at_clip_speed=_pooled(rows, "pose_at_clip_speed", "clip_speed_steps"),
         mean_pose=float(np.mean([r["mean_pose"] for r in rows])),
         response_seconds=_mean([s for r in rows for s in r["responses"]]),
-        per_episode=rows, gif=written_gif, trajectory_plot=written_plot)
+        per_episode=rows, gif=gif, trajectory_plot=written_plot, backend=backend)
     if json_out is not None:
         atomic_write_text(json_out, json.dumps(result.to_json(), indent=2) + "\n")
     return result
@@ -266,11 +302,18 @@ def speed_error_by_playback(rows: list[dict[str, Any]], playback_range: tuple[fl
             for b in range(bands)}
 
 
-class _Log:
-    """What an episode did, step by step: robot and reference pose, command, pose term.
+class CommandLog:
+    """What an episode on a command script did, step by step, and its figures.
 
-    The reference's path is the commanded reference's own, without the per-cycle origin
-    sync (which moves it onto the robot): the path the commands drew from the start.
+    One entry per policy step (and one at the start): the robot's planar pose, the
+    reference's planar position, the command, the clip's playback rate for it, the gait's
+    weight in the commanded reference (1: on the gait, not standing or blending) and the pose
+    reward term (none at the start). Filled from the training env (:meth:`add`) or from a
+    robot backend (:meth:`record`, ``adaptation.rollouts``); :meth:`figures` is the one
+    place the tracking figures are computed.
+
+    In the env the reference's path is the commanded reference's own, without the per-cycle
+    origin sync (which moves it onto the robot): the path the commands drew from the start.
     """
 
     def __init__(self) -> None:
@@ -281,21 +324,42 @@ class _Log:
         self.rates: list[float] = []
         self.weights: list[float] = []
 
-    def add(self, env: ImitationEnv, command: np.ndarray, pose: float | None) -> None:
-        state = env._robot_quantities()
-        self.robot.append((*state["root_pos"][:2].tolist(), float(yaw_of(state["root_rot"]))))
-        self.ref.append(tuple(env.reference_now().root_pos[:2].tolist()))
+    def record(self, robot_xy_yaw: tuple[float, float, float], ref_xy: tuple[float, float],
+               command: np.ndarray, rate: float, gait_weight: float,
+               pose: float | None) -> None:
+        """Log one step.
+
+        Args:
+            robot_xy_yaw: The robot's base x, y (m, world) and heading (rad).
+            ref_xy: The reference's root x, y (m, world).
+            command: The command in force (3,): forward, lateral (m/s), yaw rate (rad/s).
+            rate: The clip's playback rate for it (:func:`playback_rate`).
+            gait_weight: The gait's weight in the commanded reference (0 standing .. 1).
+            pose: The step's pose reward term (None at the start).
+        """
+        self.robot.append(tuple(float(v) for v in robot_xy_yaw))
+        self.ref.append((float(ref_xy[0]), float(ref_xy[1])))
         self.commands.append(np.asarray(command, dtype=float))
-        assert env.commanded is not None
-        self.rates.append(playback_rate(env.config.commands, env.commanded.clip, command))
-        self.weights.append(env.commanded.gait_weight)
+        self.rates.append(float(rate))
+        self.weights.append(float(gait_weight))
         if pose is not None:
-            self.pose.append(pose)
+            self.pose.append(float(pose))
+
+    def add(self, env: ImitationEnv, command: np.ndarray, pose: float | None) -> None:
+        """Log one step of the training env."""
+        state = env._robot_quantities()
+        assert env.commanded is not None
+        self.record((*state["root_pos"][:2].tolist(), float(yaw_of(state["root_rot"]))),
+                    tuple(env.reference_now().root_pos[:2].tolist()), command,
+                    playback_rate(env.config.commands, env.commanded.clip, command),
+                    env.commanded.gait_weight, pose)
 
     def robot_xy(self) -> np.ndarray:
+        """The robot's planar path (n, 2) (m)."""
         return np.array(self.robot)[:, :2]
 
     def ref_xy(self) -> np.ndarray:
+        """The reference's planar path (n, 2) (m)."""
         return np.array(self.ref)
 
     def figures(self, cfg: CommandConfig, clip: np.ndarray, dt: float,
@@ -358,4 +422,5 @@ def _window_velocity(robot: np.ndarray, start: int, end: int,
     return v, float(yaws[-1] - yaws[0]) / seconds
 
 
-__all__ = ["SETTLE_S", "CommandEvalResult", "evaluate_commands", "trajectory_path"]
+__all__ = ["SETTLE_S", "CommandEvalResult", "CommandLog", "command_result", "evaluate_commands",
+           "trajectory_path"]

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, timeout: float = 300, cwd: Path | None = REPO
+            ) -> subprocess.CompletedProcess:
+    """``quadmimic ARGS`` as a real process (text output captured)."""
+    return subprocess.run([sys.executable, "-m", "quadmimic", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=cwd)
 DEFAULT_CLIPS = REPO / "data" / "mocap"
 MOCAP_RAW = DEFAULT_CLIPS  # the fifteen raw dog clips (data/mocap/SOURCE.md)
 REFERENCE_MOTIONS = REPO / "data" / "reference_motions"  # the paper code's Laikago motions

@@ -41,6 +41,7 @@ import numpy as np
 from quadmimic.core.errors import QuadmimicError, RobotConnectionError
 from quadmimic.core.geometry import quat_to_matrix, yaw_of
 from robot_deploy.backends import PHYSICS, Connection, make_backend
+from robot_deploy.realtime import frozen_heap
 from robot_deploy.remote import RemoteFormatError, decode_remote, encode_remote
 from robot_deploy.robot import JointCommand, RobotState
 
@@ -98,10 +99,11 @@ def serve_until(emulator: Any, max_seconds: float | None = None) -> dict[str, in
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:
-        emulator.start()
-        deadline = math.inf if max_seconds is None else time.monotonic() + max_seconds
-        while not done.is_set() and time.monotonic() < deadline:
-            done.wait(min(0.1, max(0.0, deadline - time.monotonic())))
+        with frozen_heap():  # a full collection would stall its physics and its replies
+            emulator.start()
+            deadline = math.inf if max_seconds is None else time.monotonic() + max_seconds
+            while not done.is_set() and time.monotonic() < deadline:
+                done.wait(min(0.1, max(0.0, deadline - time.monotonic())))
     except KeyboardInterrupt:
         pass
     finally:

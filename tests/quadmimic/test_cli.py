@@ -11,12 +11,11 @@ import imageio.v3 as iio
 import pytest
 
 from motion_retarget.motion_file import load_motion
-from tests.conftest import DEFAULT_CLIPS, MOCAP_RAW, REFERENCE_MOTIONS
+from tests.conftest import DEFAULT_CLIPS, MOCAP_RAW, REFERENCE_MOTIONS, run_cli
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "quadmimic", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=300)
+    return run_cli(*args, cwd=cwd)
 
 
 def test_retarget_writes_motion_report_and_preview(tmp_path):

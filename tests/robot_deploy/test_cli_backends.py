@@ -19,12 +19,11 @@ from robot_deploy.emulator.go1_udp import Go1UdpEmulator
 from robot_deploy.emulator.process import EmulatorProcess, free_udp_port
 from robot_deploy.network import NetworkOptionError
 from robot_deploy.robot import RobotMismatchError
-from tests.conftest import REPO
+from tests.conftest import REPO, run_cli
 
 
 def quadmimic(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "quadmimic", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=REPO)
+    return run_cli(*args, timeout=timeout)
 
 
 def _wait_for_emulator(emulator: subprocess.Popen, control: int) -> float:

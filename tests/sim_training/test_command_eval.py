@@ -12,7 +12,7 @@ from quadmimic.core.errors import BundleError
 from sim_training.bundle import PolicyBundle
 from sim_training.command_eval import (
     SETTLE_S,
-    _Log,
+    CommandLog,
     evaluate_commands,
     speed_bias,
     speed_error_by_playback,
@@ -47,7 +47,7 @@ def test_figures_of_a_known_track():
         speed = 0.9 if k <= take_up else 1.5
         x, y = x + speed * DT * math.cos(yaw), y + speed * DT * math.sin(yaw)
         track = np.vstack([track, [x, y, yaw]])
-    log = _Log()
+    log = CommandLog()
     log.robot = [tuple(row) for row in track]
     log.commands = [np.array([1.0, 0.0, 0.5])] * (n1 + 1) + [np.array([1.5, 0.0, 0.0])] * n2
     log.rates = [1.0] * (n1 + 1) + [1.5] * n2
