@@ -4,7 +4,9 @@
 :func:`evaluation_rollout` runs one rollout from a reset and measures its return (the
 adaptation return, :func:`adaptation.returns.step_reward`), fall and progress ratio;
 :func:`figure_of` and :func:`aggregate` turn rollouts into a seed's figure and seeds into a
-row's. :func:`evaluate_on_backend` is ``quadmimic eval --backend``: the same rollouts, no shove.
+row's. :func:`evaluate_on_backend` is ``quadmimic eval --backend``: the same rollouts, no shove;
+:func:`evaluate_commands_on_backend` is ``quadmimic eval --backend --commands``: a steerable
+gait's command script on the same rig, scored as the training env scores it.
 """
 
 from __future__ import annotations
