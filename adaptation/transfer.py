@@ -391,14 +391,61 @@ def load_partial(path: Path) -> TransferResult:
                                  f"({type(exc).__name__}: {exc})") from None
 
 
+def _differing(settings: dict[str, Any], other: dict[str, Any]) -> list[str]:
+    """The :class:`TransferConfig` fields on which two runs' settings differ (as in JSON)."""
+    return [f.name for f in dataclasses.fields(TransferConfig)
+            if json.loads(json.dumps(settings.get(f.name)))
+            != json.loads(json.dumps(other.get(f.name)))]
+
+
+def merge_partials(parts: Sequence[TransferResult]) -> TransferResult:
+    """One partial result from several runs of the same settings over different bundles.
+
+    What lets the bench run on several machines (or cores) at once, each on some of the
+    bundles with its own ``--json``, and go on as one: ``bench transfer --resume --merge``.
+
+    Args:
+        parts: :func:`load_partial` results; the first one's settings are the merged one's.
+
+    Returns:
+        Their finished bundles' rows (in order), ``finished`` their union, the wall times
+        summed.
+
+    Raises:
+        TransferBenchError: No part; parts run with other settings or robots; a bundle
+            finished in more than one part.
+    """
+    if not parts:
+        raise TransferBenchError("nothing to merge")
+    first = parts[0]
+    rows: list[TransferRow] = []
+    finished: list[str] = []
+    for part in parts:
+        differ = _differing(part.settings, first.settings)
+        if differ:
+            raise TransferBenchError(f"the files to merge were run with other settings "
+                                     f"({', '.join(differ)})")
+        if set(part.robots) != set(first.robots):
+            raise TransferBenchError("the files to merge were run on other robots")
+        done = [b for b in part.settings.get("finished", []) if b not in finished]
+        twice = set(part.settings.get("finished", [])) & set(finished)
+        if twice:
+            raise TransferBenchError(f"finished in more than one file to merge: "
+                                     f"{', '.join(sorted(twice))}")
+        finished += done
+        rows += [r for r in part.rows if r.bundle in done]
+    settings = {**first.settings, "finished": finished, "complete": False}
+    return TransferResult(settings=settings, robots=first.robots, rows=rows,
+                          markdown=markdown_table({"settings": settings, "rows": rows}),
+                          wall_seconds=sum(p.wall_seconds for p in parts))
+
+
 def _finished_rows(previous: TransferResult | None, config: TransferConfig,
                    robots: Sequence[TransferRobot]) -> dict[str, list[TransferRow]]:
     """The rows of ``previous``'s finished bundles by bundle, checked against this run."""
     if previous is None:
         return {}
-    ours = dataclasses.asdict(config)
-    differ = [k for k, v in ours.items()
-              if json.loads(json.dumps(previous.settings.get(k))) != json.loads(json.dumps(v))]
+    differ = _differing(previous.settings, dataclasses.asdict(config))
     if differ:
         raise TransferBenchError(f"the file to continue was run with other settings "
                                  f"({', '.join(differ)}); use the same options or a new --json")
@@ -507,6 +554,7 @@ def parse_ints(text: str, what: str) -> tuple[int, ...]:
         raise TransferBenchError(f"{what}: comma-separated integers, got {text!r}") from exc
 
 
-__all__ = ["TransferResult", "TransferRow", "bench_transfer", "is_bundle", "oracle_latent",
+__all__ = ["TransferResult", "TransferRow", "bench_transfer", "is_bundle", "merge_partials",
+           "oracle_latent",
            "parse_ints", "plan_rollouts", "robust_partner", "shipped_bundles",
            "spread_figures", "training_latents"]

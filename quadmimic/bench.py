@@ -313,16 +313,22 @@ def bench_transfer_command(
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue the --json file of an interrupted run with the same options: "
         "its finished bundles are kept (the file is rewritten after every bundle).")] = False,
+    merge: Annotated[list[Path] | None, typer.Option(
+        help="With --resume: also keep the finished bundles of this --json file of a run "
+        "with the same options on other bundles, e.g. on another machine (repeatable).")
+                     ] = None,
 ) -> None:
     """Transfer: prior, estimate, adapted, oracle, robust on PyBullet, MuJoCo, held-out robots."""
     from adaptation.transfer import (
         TransferResult,
         bench_transfer,
         load_partial,
+        merge_partials,
         shipped_bundles,
     )
     from adaptation.transfer_robots import load_held_out, select_robots
     from quadmimic.core.console import console, progress_bar
+    from quadmimic.core.errors import QuadmimicError
     from quadmimic.core.fileio import atomic_write_text
 
     config = _transfer_config(seeds, rollout_seconds, eval_rollouts, adapt_rollouts, pairs,
@@ -330,7 +336,11 @@ def bench_transfer_command(
     chosen = select_robots(load_held_out(held_out or DATA / "dynamics" / "held_out_mujoco.json"),
                            [r.strip() for r in robots.split(",") if r.strip()] if robots else None)
     bundles = policy or shipped_bundles(DATA / "policies")
-    previous = load_partial(json_out) if resume and json_out.is_file() else None
+    if merge and not resume:
+        raise QuadmimicError("--merge continues a run: give --resume too")
+    parts = [load_partial(json_out)] if resume and json_out.is_file() else []
+    parts += [load_partial(path) for path in merge or []]
+    previous = merge_partials(parts) if parts else None
 
     def finished(partial: TransferResult) -> None:
         _write_json(json_out, partial.to_json())

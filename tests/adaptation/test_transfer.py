@@ -356,3 +356,47 @@ def test_an_unfinished_bundle_is_run_again(tiny_bundle_with_estimator, tmp_path)
     bench_transfer([tiny_bundle_with_estimator], robots, config, previous=load_partial(path),
                    progress=lambda *a: ran.append(a))
     assert ran
+
+
+def test_runs_on_different_bundles_merge_and_go_on_as_one(tiny_bundle_with_estimator,
+                                                            tiny_policy, tmp_path):
+    """Two runs of the same settings, each on one bundle (two machines): merged, the bench
+    has nothing left to run and keeps both bundles' rows; the same bundle twice, or other
+    settings, is one clear error."""
+    from adaptation.transfer import bench_transfer, load_partial, merge_partials
+
+    robots = select_robots(load_held_out(HELD_OUT), ["pybullet_nominal"])
+    config = TransferConfig(seeds=(0,), rollout_seconds=0.3, ramp_seconds=0.1,
+                            eval_rollouts=1, adapt_checkpoints=(1,))
+    files = []
+    for name, bundle in (("a", tiny_bundle_with_estimator), ("b", tiny_policy)):
+        files.append(tmp_path / f"{name}.json")
+        files[-1].write_text(json.dumps(bench_transfer([bundle], robots, config).to_json()))
+    a, b = (load_partial(f) for f in files)
+    merged = merge_partials([a, b])
+    names = [tiny_bundle_with_estimator.name, tiny_policy.name]
+    assert merged.settings["finished"] == names and not merged.settings["complete"]
+    assert [r.to_json() for r in merged.rows] == [r.to_json() for r in (*a.rows, *b.rows)]
+    assert merged.wall_seconds == pytest.approx(a.wall_seconds + b.wall_seconds)
+    ran = []
+    whole = bench_transfer([tiny_bundle_with_estimator, tiny_policy], robots, config,
+                           previous=merged, progress=lambda *x: ran.append(x))
+    assert not ran and whole.settings["complete"]
+    assert {r.bundle for r in whole.rows} == set(names)
+    with pytest.raises(TransferBenchError, match="more than one file"):
+        merge_partials([a, a])
+    other = bench_transfer([tiny_policy], robots, dataclasses.replace(config, seeds=(1,)))
+    with pytest.raises(TransferBenchError, match="other settings \\(seeds\\)"):
+        merge_partials([a, other])
+    with pytest.raises(TransferBenchError, match="nothing to merge"):
+        merge_partials([])
+
+
+def test_merge_without_resume_is_a_one_line_error(tmp_path):
+    from tests.conftest import run_cli
+
+    proc = run_cli("bench", "transfer", "--json", str(tmp_path / "t.json"), "--merge",
+                   str(tmp_path / "other.json"), timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--merge continues a run: give --resume too" in proc.stderr
+    assert not (tmp_path / "t.json").exists()
