@@ -20,7 +20,6 @@ import numpy as np
 from adaptation.returns import step_reward
 from adaptation.transfer_robots import TransferBenchError, TransferRobot, build_backend
 from motion_retarget.kinematics import robot_model
-from quadmimic.core.errors import BundleError
 from quadmimic.core.geometry import quat_to_matrix, roll_pitch, yaw_matrix, yaw_of
 from quadmimic.core.records import JsonRecord
 from robot_deploy.controller import PolicyController
@@ -295,11 +294,9 @@ def evaluate_commands_on_backend(bundle: PolicyBundle, engine: str, script: Comm
     Raises:
         BundleError: The policy takes no command.
     """
-    from sim_training.command_eval import command_result
+    from sim_training.command_eval import command_result, require_commands
 
-    if not bundle.config.env.commands.enabled:
-        raise BundleError("this policy takes no command (train it with commands, e.g. "
-                          "--env-config data/training/env_steer.json)", bundle.path)
+    require_commands(bundle)
     robot = TransferRobot("cli", engine, dynamics_from(dynamics))
     config = TransferConfig(seeds=(seed,), rollout_seconds=script.seconds, shove_speed=0.0)
     actor = OnnxActor(bundle)

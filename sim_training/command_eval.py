@@ -122,6 +122,17 @@ def trajectory_path(gif: str | Path) -> Path:
     return gif.with_name(f"{gif.stem}_trajectory.png")
 
 
+def require_commands(bundle: PolicyBundle) -> None:
+    """Refuse a policy trained without commands: a command script means nothing to it.
+
+    Raises:
+        BundleError: The policy takes no command (one line naming the bundle).
+    """
+    if not bundle.config.env.commands.enabled:
+        raise BundleError("this policy takes no command (train it with commands, e.g. "
+                          "--env-config data/training/env_steer.json)", bundle.path)
+
+
 def evaluate_commands(bundle: PolicyBundle, script: CommandScript, *, episodes: int = 5,
                       seed: int = 0, physics_hz: float | None = None,
                       dynamics: dict | str | Path | None = None, z: np.ndarray | None = None,
@@ -147,10 +158,8 @@ def evaluate_commands(bundle: PolicyBundle, script: CommandScript, *, episodes: 
     Raises:
         BundleError: The policy takes no command.
     """
+    require_commands(bundle)
     env_cfg = bundle.config.env
-    if not env_cfg.commands.enabled:
-        raise BundleError("this policy takes no command (train it with commands, e.g. "
-                          "--env-config data/training/env_steer.json)", bundle.path)
     if estimator is not None and z is not None:
         raise ValueError("give z or an estimator, not both")
     runtime = estimator.runtime() if estimator is not None else None
@@ -423,4 +432,4 @@ def _window_velocity(robot: np.ndarray, start: int, end: int,
 
 
 __all__ = ["SETTLE_S", "CommandEvalResult", "CommandLog", "command_result", "evaluate_commands",
-           "trajectory_path"]
+           "require_commands", "trajectory_path"]
