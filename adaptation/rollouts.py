@@ -297,6 +297,9 @@ def evaluate_commands_on_backend(bundle: PolicyBundle, engine: str, script: Comm
     from sim_training.command_eval import command_result, require_commands
 
     require_commands(bundle)
+    from sim_training.commands import motion_clip_command
+
+    clip = motion_clip_command(bundle.motion_path, bundle.robot)  # read once, not per episode
     robot = TransferRobot("cli", engine, dynamics_from(dynamics))
     config = TransferConfig(seeds=(seed,), rollout_seconds=script.seconds, shove_speed=0.0)
     actor = OnnxActor(bundle)
@@ -305,7 +308,7 @@ def evaluate_commands_on_backend(bundle: PolicyBundle, engine: str, script: Comm
         for ep in range(episodes):
             played = script.for_episode(seed + ep)
             rig.start("eval", seed + ep)
-            row, track = _command_episode(bundle, actor, rig, played, z, estimator)
+            row, track = _command_episode(bundle, actor, rig, played, clip, z, estimator)
             rows.append(row)
             tracks.append(track)
         physics_hz = float(rig.backend.physics_hz)
@@ -314,7 +317,7 @@ def evaluate_commands_on_backend(bundle: PolicyBundle, engine: str, script: Comm
 
 
 def _command_episode(bundle: PolicyBundle, actor: OnnxActor, rig: Rig, played: CommandScript,
-                     z: np.ndarray | None, estimator: ZEstimator | None
+                     clip: np.ndarray, z: np.ndarray | None, estimator: ZEstimator | None
                      ) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray]]:
     """One episode of :func:`evaluate_commands_on_backend` on a rig just started.
 
@@ -324,10 +327,9 @@ def _command_episode(bundle: PolicyBundle, actor: OnnxActor, rig: Rig, played: C
     """
     from robot_deploy.commands import ScriptedCommands
     from sim_training.command_eval import CommandLog
-    from sim_training.commands import motion_clip_command, playback_rate
+    from sim_training.commands import playback_rate
 
     cfg = bundle.config.env.commands
-    clip = motion_clip_command(bundle.motion_path, bundle.robot)
     rm = robot_model(bundle.robot)
     offset_t = rm.base_offset.T
     reward_cfg = bundle.config.env.reward
