@@ -213,11 +213,13 @@ class SafetyLayer(RobotWrapper):
                             tau=np.clip(cmd.tau, -limit, limit))
 
     def _trip(self, kind: str, detail: str) -> None:
+        # Damping goes out first: the event and the log line (whose handlers may format,
+        # write or capture for milliseconds) must not delay the motors.
         self.tripped = kind
         event = SafetyEvent(self.now(), kind, detail)
+        self.damp()
         self.events.append(event)
         log.warning("safety trip: %s (%s)", kind, detail, extra={"safety_trip": kind})
-        self.damp()
 
     def rearm(self) -> None:
         """Clear a trip (an operator decision): commands reach the motors again."""
