@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch as th
+from scipy.spatial.transform import Rotation
 
 from motion_retarget.kinematics import robot_model
 from motion_retarget.motion_file import load_motion
@@ -84,6 +85,40 @@ def test_speed_retimes_the_clip_and_yaw_rate_bends_its_path(trot_ref):
     ref.reset(0.0)
     _, turned = _run(ref, [clip[0], clip[1], -0.5], 3.0)
     assert turned == pytest.approx(-1.5, abs=0.05)
+
+
+def _roll_pitch_in_heading(rot: np.ndarray) -> tuple[float, float]:
+    """Roll and pitch (rad) of ``rot`` about the heading frame's axes."""
+    local = Rotation.from_matrix(rot).as_euler("ZYX")
+    return float(local[2]), float(local[1])
+
+
+def test_a_leaning_reference_tilts_its_trunk_into_the_turn_and_nothing_else(trot_ref):
+    """lean = 1: roll −atan(ω·v/g) into a turn (left turn → left side down), over a
+    cycle of the clip on average; straight on, and in the joints, feet and velocities, the
+    reference is the one without a lean."""
+    kin = robot_model("go2")
+    plain = CommandedReference(trot_ref, kin, STEER, DT)
+    lean = CommandedReference(trot_ref, kin, dataclasses.replace(STEER, lean=1.0), DT)
+    clip = plain.clip
+    for omega in (0.0, 1.0, -0.7):
+        command = np.array([clip[0], clip[1], omega])
+        rolls = []
+        for ref in (plain, lean):
+            ref.reset(0.2, command)
+            rolls.append([])
+            for _ in range(round(trot_ref.duration / DT)):
+                rolls[-1].append(_roll_pitch_in_heading(ref.now().root_rot)[0])
+                ref.advance()
+        for name in ("root_pos", "joints", "joint_vel", "root_lin_vel", "feet_local"):
+            np.testing.assert_allclose(getattr(lean.now(), name), getattr(plain.now(), name),
+                                       atol=1e-12, err_msg=name)
+        v = np.hypot(clip[0], clip[1])  # the clip's mean speed
+        extra = np.mean(np.subtract(rolls[1], rolls[0]))
+        assert extra == pytest.approx(-np.arctan(omega * v / 9.81), abs=0.01), omega
+    assert abs(np.arctan(1.0 * clip[0] / 9.81)) > 0.1  # the Go2 trot's lean: > 6°
+    with pytest.raises(ValueError, match="lean"):
+        CommandConfig(enabled=True, lean=1.5)
 
 
 def test_a_zero_command_stands_and_the_gait_starts_again_from_phase_0(trot_ref):
