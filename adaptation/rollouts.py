@@ -355,7 +355,7 @@ def _command_episode(bundle: PolicyBundle, actor: OnnxActor, rig: Rig, played: C
         tilt[0] = max(tilt[0], float(np.max(np.abs(roll_pitch(body)))))
         ref_own.append(np.array([*ref.root_pos[:2], float(yaw_of(ref.root_rot))]))
         log.record((p[0], p[1], float(yaw_of(body))), (0.0, 0.0), command,
-                   playback_rate(cfg, clip, command), commanded.gait_weight, pose)
+                   playback_rate(cfg, clip, command), commanded.gait_weight, pose, action)
 
     result = ctl.run(played.seconds, ramp_seconds=rig.config.ramp_seconds, on_step=on_step)
     result.raise_if_interrupted()

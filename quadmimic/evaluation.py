@@ -190,6 +190,7 @@ def _eval_commands(bundle: Any, spec: str, z: Any, estimator: Any, backend: str,
                    f"{out.mean_episode_seconds:.2f} s)"),
          ("pose term at the clip's own speed", fig(out.pose_at_clip_speed, "{:.3f}")),
          ("command to motion", fig(out.response_seconds, "{:.2f} s")),
+         ("action change per step", fig(out.action_change, "{:.3f}")),
          ("trajectory plot", out.trajectory_plot or "—")]))
 
 

@@ -26,6 +26,7 @@ def test_the_clip_s_own_command_is_tracked_as_the_trot_walks(go2_steer, tmp_path
                                        plot=tmp_path / "track.png",
                                        json_out=tmp_path / "c.json")
     assert out.backend == "sim" and out.robot == "go2" and out.episodes == 1
+    assert 0.0 < out.action_change < 2.0  # the actions the controller sent, step by step
     assert out.falls == 0 and out.per_episode[0]["trip"] is None
     assert out.per_episode[0]["seconds"] == pytest.approx(4.0, abs=0.05)
     assert out.per_episode[0]["played"] == [[4.0, [float(v) for v in clip]]]

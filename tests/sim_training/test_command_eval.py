@@ -13,6 +13,7 @@ from sim_training.bundle import PolicyBundle
 from sim_training.command_eval import (
     SETTLE_S,
     CommandLog,
+    _pooled,
     evaluate_commands,
     speed_bias,
     speed_error_by_playback,
@@ -85,6 +86,25 @@ def test_figures_of_a_known_track():
     assert bias["lateral"] == pytest.approx(0.0, abs=1e-9)
 
 
+def test_the_action_change_is_the_mean_step_of_the_clipped_actions():
+    """Actions 0 → 0.5 → −0.5 → 2 (clipped to 1) on every component: steps 0.5, 1.0, 1.5;
+    episodes pool by their steps; a log without two actions has none."""
+    log = CommandLog()
+    log.record((0.0, 0.0, 0.0), (0.0, 0.0), np.zeros(3), 1.0, 1.0, None)
+    for k, a in enumerate((0.0, 0.5, -0.5, 2.0)):
+        log.record((0.01 * k, 0.0, 0.0), (0.0, 0.0), np.zeros(3), 1.0, 1.0, 0.5,
+                   np.full(12, a))
+    out = log.figures(STEER, np.array([1.0, 0.0, 0.0]), DT, fell=False)
+    assert out["action_change"] == pytest.approx(1.0) and out["action_steps"] == 3
+    rows = [{"action_change": 1.0, "action_steps": 3}, {"action_change": 0.2, "action_steps": 1},
+            {"action_change": None, "action_steps": 0}]
+    assert _pooled(rows, "action_change", "action_steps") == pytest.approx(0.8)
+    empty = CommandLog()
+    empty.record((0.0, 0.0, 0.0), (0.0, 0.0), np.zeros(3), 1.0, 1.0, None)
+    assert empty.figures(STEER, np.array([1.0, 0.0, 0.0]), DT, fell=False)[
+        "action_change"] is None
+
+
 def test_speed_error_bands_pool_every_episode():
     """Windows from several episodes land in the band of their playback rate; a rate on a
     border goes to the faster band and the highest rate to the last."""
@@ -114,6 +134,7 @@ def test_a_steerable_policy_on_the_random_script(go2_steer, tmp_path):
                             json_out=tmp_path / "c.json", plot=tmp_path / "c.png")
     assert out.episodes == 2 and len(out.per_episode) == 2 and out.script == "random"
     assert out.script_seconds == 2.0
+    assert 0.0 < out.action_change < 2.0  # the policy's actions, recorded step by step
     assert json.loads((tmp_path / "c.json").read_text())["falls"] == out.falls
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # The episodes played their own draws (seeds 3 and 4), not the script they were given.
