@@ -347,17 +347,25 @@ def test_ctrl_c_on_quadmimic_adapt_says_how_to_resume(tiny_policy, tmp_path):
     import time
 
     session = tmp_path / "s"
+    import os
+
     proc = subprocess.Popen([sys.executable, "-m", "quadmimic", "adapt", str(tiny_policy),
                              "--session", str(session), "--rollouts", "200",
                              "--rollout-seconds", "2"], cwd=REPO, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONFAULTHANDLER": "1"})
     log = session / "rollouts.jsonl"
     deadline = time.monotonic() + 120
     while not (log.is_file() and log.read_text().count("\n") >= 1):
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:  # say where it hangs: faulthandler dumps every thread
+        proc.send_signal(signal.SIGABRT)
+        out, err = proc.communicate(timeout=30)
+        pytest.fail(f"adapt did not exit within 60 s of SIGINT; its threads:\n{err[-6000:]}")
     assert proc.returncode == 130, err
     said = (out + err).replace("\n", "")  # the console may write to either stream
     assert "resume with" in said and str(session) in said
