@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,10 @@ def train_on_ray(
     lrs = learning_rates or (config.ppo.learning_rate,)
     cpus = max(1, config.num_workers)
     started = time.perf_counter()
+    # Ray Tune installs its own SIGINT handler for the fit and leaves it behind; the caller's
+    # handlers are put back when the trials end (a process that goes on after them, tests and
+    # notebooks included, keeps its own Ctrl-C).
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
              ignore_reinit_error=True)
     try:
@@ -131,6 +136,9 @@ def train_on_ray(
         nodes = len([n for n in ray.nodes() if n.get("Alive")])
     finally:
         ray.shutdown()
+        for sig, handler in handlers.items():
+            if handler is not None:
+                signal.signal(sig, handler)
     trials = []
     for res in results:
         metrics = res.metrics or {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -359,6 +360,9 @@ def test_ctrl_c_on_quadmimic_adapt_says_how_to_resume(tiny_policy, tmp_path):
     while not (log.is_file() and log.read_text().count("\n") >= 1):
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.2)
+    status = Path(f"/proc/{proc.pid}/status")  # how the process takes SIGINT, in case it
+    masks = ([line for line in status.read_text().splitlines()  # does not stop (Linux)
+              if line.startswith(("SigBlk", "SigIgn", "SigCgt"))] if status.exists() else [])
     proc.send_signal(signal.SIGINT)
     try:
         out, err = proc.communicate(timeout=60)
@@ -366,7 +370,7 @@ def test_ctrl_c_on_quadmimic_adapt_says_how_to_resume(tiny_policy, tmp_path):
         proc.send_signal(signal.SIGABRT)
         out, err = proc.communicate(timeout=30)
         pytest.fail(f"adapt did not exit within 60 s of SIGINT; its threads:\n{err[-6000:]}")
-    assert proc.returncode == 130, err
+    assert proc.returncode == 130, f"signal masks at SIGINT (bit 2 is SIGINT): {masks}\n{err}"
     said = (out + err).replace("\n", "")  # the console may write to either stream
     assert "resume with" in said and str(session) in said
     recorded = log.read_text().splitlines()

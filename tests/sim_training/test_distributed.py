@@ -49,7 +49,11 @@ def ray_tmp(monkeypatch):
 
 @pytest.mark.slow
 def test_local_ray_trials_train_and_resume(tmp_path, ray_tmp):
+    import signal
+
+    ctrl_c = signal.getsignal(signal.SIGINT)
     summary = train_on_ray(_tiny(), tmp_path, seeds=(0, 1))
+    assert signal.getsignal(signal.SIGINT) is ctrl_c  # Ray Tune's handler is not left behind
     assert summary["address"] == "local" and len(summary["trials"]) == 2
     for trial in summary["trials"]:
         assert trial["error"] is None and trial["timesteps"] == 256
