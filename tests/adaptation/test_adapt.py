@@ -342,14 +342,13 @@ def test_a_signal_stops_the_session_and_drops_only_the_cut_rollout(tiny_policy, 
 
 @pytest.mark.slow
 def test_ctrl_c_on_quadmimic_adapt_says_how_to_resume(tiny_policy, tmp_path):
+    import os
     import signal
     import subprocess
     import sys
     import time
 
     session = tmp_path / "s"
-    import os
-
     proc = subprocess.Popen([sys.executable, "-m", "quadmimic", "adapt", str(tiny_policy),
                              "--session", str(session), "--rollouts", "200",
                              "--rollout-seconds", "2"], cwd=REPO, text=True,
